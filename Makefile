@@ -1,0 +1,63 @@
+# The two set-up commands (README): `make demo` runs the main job, `make test` runs every test.
+# Both set up what they need first: Debian packages, .venv with the project, the Fabric build (cached
+# in ~/.cache/gxlib). A second run reuses all of it.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+GX := $(BIN)/gx
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: help setup system-packages venv fabric demo test lint unit integration down clean
+
+help:
+	@echo "make demo   set everything up, bring the local Fabric network up, print its status"
+	@echo "make test   set everything up and run the whole test suite (lint, unit, integration)"
+	@echo "make down   stop the local network        make clean   remove .venv"
+
+setup: system-packages venv fabric
+
+system-packages:
+	@scripts/ensure-system-packages scripts/system-packages.txt
+
+$(VENV_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v[:2] == (3, 11) else "error: Python 3.11 is required, $(PYTHON) is %d.%d (set PYTHON=...)" % v[:2])'
+	@echo "==> creating $(VENV) and installing gxlib with its dev dependencies (pip)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(VENV_STAMP)
+	@echo "==> python environment ready ($(VENV))"
+
+fabric: venv
+	@echo "==> Hyperledger Fabric binaries (built from source once, then cached)"
+	@$(GX) fabric build
+
+demo: setup
+	@echo "==> bringing the local Fabric network up"
+	@$(GX) devnet up
+
+lint: venv
+	@echo "==> ruff"
+	@$(BIN)/ruff check .
+
+unit: venv fabric
+	@$(BIN)/pytest tests/unit
+
+integration: setup
+	@$(BIN)/pytest tests/integration
+
+test: setup lint
+	@echo "==> pytest (unit + integration against a real local Fabric network)"
+	@$(BIN)/pytest
+
+down: venv
+	@$(GX) devnet down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
