@@ -18,6 +18,9 @@ from gxlib.progress import Progress
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    # Piped or captured (CI, notebooks): do not squeeze tables into 80 columns.
+    out.width = 160
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -175,7 +178,8 @@ def _print_status(status) -> None:  # type: ignore[no-untyped-def]
         table.add_column(column)
     for node in status.nodes:
         health = "[green]yes[/]" if node.healthy else f"[red]no[/] {node.detail or ''}"
-        endpoints = "\n".join(f"{k} {v}" for k, v in node.endpoints.items())
+        endpoints = " · ".join(f"{k} {v.removeprefix('http://').removeprefix('https://')}"
+                               for k, v in node.endpoints.items())
         table.add_row(node.name, node.role, node.msp_id, str(node.pid or "-"), health,
                       str(node.ledger_height if node.ledger_height is not None else "-"), endpoints)
     out.print(table)

@@ -201,4 +201,5 @@ def peer_chain_info(cli: PeerCli, channel: str) -> dict[str, Any]:
     marker = "Blockchain info:"
     if marker not in output:
         raise ChannelError(f"unexpected `peer channel getinfo` output: {output.strip()}")
-    return dict(json.loads(output.split(marker, 1)[1].strip()))
+    info, _ = json.JSONDecoder().raw_decode(output.split(marker, 1)[1].strip())
+    return dict(info)

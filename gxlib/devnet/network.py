@@ -148,7 +148,7 @@ class Devnet:
             report.record("crypto material", crypto.generate_crypto(layout))
         with self.progress.task(f"genesis block of {self.settings.channel}"):
             report.record("genesis block", channel.create_genesis_block(install, layout))
-        changed_configs = [self._write_config_if_changed(install, node) for node in layout.nodes]
+        changed_configs = [write_node_config(install, layout, node) for node in layout.nodes]
         report.record("node configuration", any(changed_configs))
 
         started = self._start_missing_nodes(install)
@@ -169,11 +169,6 @@ class Devnet:
                 lambda peer=peer: self._knows_other_peers(peer), timeout_s=self.settings.startup_timeout_s,
             )
         return report
-
-    def _write_config_if_changed(self, install: FabricInstall, node: Node) -> bool:
-        before = node.config_file.read_text() if node.config_file.exists() else None
-        write_node_config(install, self.layout, node)
-        return node.config_file.read_text() != before
 
     def _start_missing_nodes(self, install: FabricInstall) -> list[Node]:
         missing = [n for n in self.layout.nodes if processes.running_pid(n) is None]

@@ -7,7 +7,6 @@ the record of how the node runs — the environment only adds ``FABRIC_CFG_PATH`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -119,12 +118,20 @@ def orderer_config(install: FabricInstall, layout: DevnetLayout, node: Node) -> 
     return orderer
 
 
-def write_node_config(install: FabricInstall, layout: DevnetLayout, node: Node) -> Path:
-    """Write the node's config file (always regenerated: it is derived, and settings may have changed)."""
-    node.dir.mkdir(parents=True, exist_ok=True)
+def render_node_config(install: FabricInstall, layout: DevnetLayout, node: Node) -> str:
     config = (orderer_config if node.role is NodeRole.ORDERER else peer_core_config)(install, layout, node)
-    node.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    return node.config_file
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def write_node_config(install: FabricInstall, layout: DevnetLayout, node: Node) -> bool:
+    """Write the node's config file if its content changed (it is derived from settings and templates).
+    Returns whether the file was written."""
+    text = render_node_config(install, layout, node)
+    if node.config_file.exists() and node.config_file.read_text() == text:
+        return False
+    node.dir.mkdir(parents=True, exist_ok=True)
+    node.config_file.write_text(text)
+    return True
 
 
 def node_environment(layout: DevnetLayout, node: Node) -> dict[str, str]:

@@ -63,11 +63,15 @@ def read_pid(node: Node) -> int | None:
 
 
 def running_pid(node: Node) -> int | None:
-    """The pid of the node's process if it is running."""
+    """The pid of the node's process if it is running. A lost pid file is restored from a /proc scan."""
     pid = read_pid(node)
     if pid and not _is_zombie_or_gone(pid) and _cfg_path_of(pid) == str(node.dir):
         return pid
-    return None
+    found = node_pids(node)
+    if not found:
+        return None
+    node.pid_file.write_text(f"{found[0]}\n")
+    return found[0]
 
 
 def start_node(node: Node, command: list[str], env: dict[str, str]) -> int:
