@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -114,3 +116,26 @@ def test_a_node_that_dies_is_unhealthy_with_its_log_tail_and_up_restarts_it(devn
     assert status.all_healthy
     heights = {n.ledger_height for n in status.nodes}
     assert len(heights) == 1
+
+
+def test_logs_follow_prints_lines_as_they_are_written(devnet: Devnet) -> None:
+    node = devnet.layout.peer_of("org1")
+    follower = subprocess.Popen([sys.executable, "-m", "gxlib.cli", "devnet", "logs", node.name, "-f", "-n", "1",
+                                 "--state-dir", str(devnet.layout.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        follower.stdout.readline()  # the one line of history
+        marker = f"gx-test-marker-{os.getpid()}"
+        time.sleep(1.0)  # the follower has seeked to the end by now
+        with node.log_file.open("a") as log:
+            log.write(marker + "\n")
+        deadline = time.monotonic() + 15
+        seen = ""
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([follower.stdout], [], [], 1.0)
+            if ready:
+                seen += follower.stdout.readline()
+        assert marker in seen
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
