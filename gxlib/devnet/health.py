@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -28,6 +30,20 @@ def check_health(node: Node, timeout_s: float = 2.0) -> Health:
     if response.status_code == 200:
         return Health(True)
     return Health(False, f"/healthz answered {response.status_code}: {response.text.strip()[:300]}")
+
+
+def tls_handshake_succeeds(host: str, port: int, ca_file: str, timeout_s: float = 2.0) -> bool:
+    """Whether the node completes a TLS handshake on host:port. A Go gRPC server handshakes only once it serves,
+    so this is stronger than a TCP connect (the kernel accepts into the backlog before that)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.check_hostname = False  # the certificate is verified; the name is not what we are probing
+    context.set_alpn_protocols(["h2"])
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw, \
+                context.wrap_socket(raw, server_hostname=host):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
 
 
 def fetch_metrics(node: Node, timeout_s: float = 2.0) -> str | None:

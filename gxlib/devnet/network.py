@@ -189,9 +189,15 @@ class Devnet:
             if processes.running_pid(node) is None:
                 raise NodeDiedError(node, processes.log_tail(node, 30))
             state = health.check_health(node)
-            return state.healthy, state.detail
+            if not state.healthy:
+                return False, state.detail
+            # /healthz answers before the node's gRPC listener accepts connections (seen after a peer restart).
+            if not health.tls_handshake_succeeds(node.host, node.listen_port, str(node.identity.tls_ca_file)):
+                return False, f"{node.endpoint} does not complete a TLS handshake yet"
+            return True, None
 
-        self.progress.wait_until(f"{node.name} /healthz", probe, timeout_s=self.settings.startup_timeout_s)
+        self.progress.wait_until(f"{node.name} /healthz and {node.endpoint}", probe,
+                                 timeout_s=self.settings.startup_timeout_s)
 
     def _orderer_active(self) -> tuple[bool, str | None]:
         info = channel.orderer_channel_info(self.layout)
