@@ -14,6 +14,7 @@ from rich.table import Table
 from gxlib import __version__
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
+from gxlib.monitoring.cli import monitoring
 from gxlib.progress import Progress
 
 out = Console(highlight=False, soft_wrap=True)
@@ -187,6 +188,9 @@ def _print_status(status) -> None:  # type: ignore[no-untyped-def]
         if not node.healthy and node.log_tail:
             out.print(f"[bold]{node.name}[/] log tail ({node.log_file}):")
             out.print(node.log_tail, markup=False)
+
+
+cli.add_command(monitoring)
 
 
 def main() -> None:
