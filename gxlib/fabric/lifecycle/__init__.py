@@ -1,0 +1,1 @@
+"""Chaincode lifecycle: CCaaS packages and package IDs, install, approve, commit."""
