@@ -96,6 +96,8 @@ class PeerOrgSettings(BaseModel):
     listen_port: int
     chaincode_port: int
     operations_port: int
+    # Where this org's chaincode-as-a-service server listens (the peer dials it).
+    ccaas_port: int
 
     @property
     def node_name(self) -> str:
@@ -106,9 +108,9 @@ def _default_peer_orgs() -> list[PeerOrgSettings]:
     msp1, msp2 = environment_profile(Environment.LOCAL).org_msp_ids
     return [
         PeerOrgSettings(key="org1", msp_id=msp1, domain="org1.gx.local",
-                        listen_port=7051, chaincode_port=7052, operations_port=9444),
+                        listen_port=7051, chaincode_port=7052, operations_port=9444, ccaas_port=7058),
         PeerOrgSettings(key="org2", msp_id=msp2, domain="org2.gx.local",
-                        listen_port=9051, chaincode_port=9052, operations_port=9445),
+                        listen_port=9051, chaincode_port=9052, operations_port=9445, ccaas_port=9058),
     ]
 
 
@@ -176,3 +178,19 @@ class DevnetSettings(BaseSettings):
             if org.key == key:
                 return org
         raise KeyError(key)
+
+
+class ChaincodeSettings(BaseSettings):
+    """The GX chaincode as deployed on the local profile (``GX_CHAINCODE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GX_CHAINCODE_", extra="ignore")
+
+    name: str = environment_profile(Environment.LOCAL).chaincode_name
+    # Package labels are <label_prefix>_<version>, e.g. gxtv3_1.1 (SPEC §1).
+    label_prefix: str = "gxtv3"
+    # How long the peer waits to connect to a chaincode server (connection.json dial_timeout).
+    dial_timeout: str = "10s"
+    startup_timeout_s: float = Field(default=60.0, gt=0)
+
+    def label(self, version: str) -> str:
+        return f"{self.label_prefix}_{version}"

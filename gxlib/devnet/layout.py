@@ -156,6 +156,11 @@ class Node:
     def pid_file(self) -> Path:
         return self.dir / "node.pid"
 
+    @property
+    def marker(self) -> tuple[str, str]:
+        """Each node runs with its own directory as FABRIC_CFG_PATH: that is how its process is found."""
+        return ("FABRIC_CFG_PATH", str(self.dir))  # processes.FABRIC_NODE_MARKER
+
 
 class DevnetLayout:
     """Paths, orgs, identities and nodes of the devnet described by ``settings``."""

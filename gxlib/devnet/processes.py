@@ -1,7 +1,7 @@
-"""Fabric nodes as local processes: start detached, find, stop, read their logs.
+"""Long-running local processes (Fabric nodes, chaincode servers): start detached, find, stop, read logs.
 
-A node's process is recognised by its ``FABRIC_CFG_PATH`` (its own node directory), not only by the pid
-file, so ``down`` also finds a node whose pid file was lost.
+A process is recognised by a marker in its environment (a Fabric node's ``FABRIC_CFG_PATH`` is its own node
+directory), not only by its pid file, so ``down`` also finds a process whose pid file was lost.
 """
 
 from __future__ import annotations
@@ -15,10 +15,34 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-from gxlib.devnet.layout import Node
+from typing import Protocol
 
 PROC = Path("/proc")
+# Environment variables whose value is the directory a managed process lives in (under the devnet state dir).
+FABRIC_NODE_MARKER = "FABRIC_CFG_PATH"
+CHAINCODE_SERVER_MARKER = "GX_CHAINCODE_SERVER_DIR"
+STATE_MARKERS = (FABRIC_NODE_MARKER, CHAINCODE_SERVER_MARKER)
+
+
+class ManagedProcess(Protocol):
+    """What the functions here need to know about a process they manage."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dir(self) -> Path: ...
+
+    @property
+    def log_file(self) -> Path: ...
+
+    @property
+    def pid_file(self) -> Path: ...
+
+    @property
+    def marker(self) -> tuple[str, str]:
+        """An environment variable (name, value) that only this process has."""
+        ...
 
 
 def _is_zombie_or_gone(pid: int) -> bool:
@@ -30,42 +54,46 @@ def _is_zombie_or_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
 
 
-def _cfg_path_of(pid: int) -> str | None:
+def _env_value(pid: int, key: str) -> str | None:
     try:
         environ = (PROC / str(pid) / "environ").read_bytes()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    prefix = key.encode() + b"="
     for item in environ.split(b"\0"):
-        if item.startswith(b"FABRIC_CFG_PATH="):
-            return item.split(b"=", 1)[1].decode(errors="replace")
+        if item.startswith(prefix):
+            return item[len(prefix):].decode(errors="replace")
     return None
 
 
-def node_pids(node: Node) -> list[int]:
+def _is_instance(pid: int, node: ManagedProcess) -> bool:
+    key, value = node.marker
+    return not _is_zombie_or_gone(pid) and _env_value(pid, key) == value
+
+
+def node_pids(node: ManagedProcess) -> list[int]:
     """Live processes that run as this node (its pid file first, then a scan of /proc)."""
     found: list[int] = []
     recorded = read_pid(node)
-    if recorded and not _is_zombie_or_gone(recorded) and _cfg_path_of(recorded) == str(node.dir):
+    if recorded and _is_instance(recorded, node):
         found.append(recorded)
     for entry in PROC.iterdir():
-        if entry.name.isdigit() and int(entry.name) not in found:
-            pid = int(entry.name)
-            if _cfg_path_of(pid) == str(node.dir) and not _is_zombie_or_gone(pid):
-                found.append(pid)
+        if entry.name.isdigit() and int(entry.name) not in found and _is_instance(int(entry.name), node):
+            found.append(int(entry.name))
     return found
 
 
-def read_pid(node: Node) -> int | None:
+def read_pid(node: ManagedProcess) -> int | None:
     try:
         return int(node.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
 
 
-def running_pid(node: Node) -> int | None:
+def running_pid(node: ManagedProcess) -> int | None:
     """The pid of the node's process if it is running. A lost pid file is restored from a /proc scan."""
     pid = read_pid(node)
-    if pid and not _is_zombie_or_gone(pid) and _cfg_path_of(pid) == str(node.dir):
+    if pid and _is_instance(pid, node):
         return pid
     found = node_pids(node)
     if not found:
@@ -74,8 +102,12 @@ def running_pid(node: Node) -> int | None:
     return found[0]
 
 
-def start_node(node: Node, command: list[str], env: dict[str, str]) -> int:
-    """Start the node detached from this process (own session), logging to its node.log."""
+def start_node(node: ManagedProcess, command: list[str], env: dict[str, str]) -> int:
+    """Start the process detached from this one (own session), logging to its log file. ``env`` must carry the
+    process's marker variable."""
+    key, value = node.marker
+    if env.get(key) != value:
+        raise ValueError(f"the environment of {node.name} must set its marker {key}={value}")
     node.dir.mkdir(parents=True, exist_ok=True)
     base_env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG") if k in os.environ}
     with node.log_file.open("ab") as log:
@@ -90,9 +122,31 @@ def start_node(node: Node, command: list[str], env: dict[str, str]) -> int:
     return proc.pid
 
 
-def stop_node(node: Node, *, timeout_s: float = 15.0) -> list[int]:
+def stop_node(node: ManagedProcess, *, timeout_s: float = 15.0) -> list[int]:
     """SIGTERM every process of the node, SIGKILL what is left after ``timeout_s``. Returns the pids."""
     pids = node_pids(node)
+    stop_pids(pids, timeout_s=timeout_s)
+    node.pid_file.unlink(missing_ok=True)
+    return pids
+
+
+def pids_under(root: Path) -> list[int]:
+    """Every live managed process (any of STATE_MARKERS) whose directory is inside ``root``."""
+    prefix = str(root).rstrip("/") + "/"
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or _is_zombie_or_gone(int(entry.name)):
+            continue
+        for key in STATE_MARKERS:
+            value = _env_value(int(entry.name), key)
+            if value and (value + "/").startswith(prefix):
+                found.append(int(entry.name))
+                break
+    return found
+
+
+def stop_pids(pids: list[int], *, timeout_s: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout_s``; returns when all are gone."""
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
@@ -104,8 +158,6 @@ def stop_node(node: Node, *, timeout_s: float = 15.0) -> list[int]:
     for pid in pids:
         while not _is_zombie_or_gone(pid):
             time.sleep(0.05)
-    node.pid_file.unlink(missing_ok=True)
-    return pids
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -123,7 +175,7 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def log_tail(node: Node, lines: int = 20) -> str:
+def log_tail(node: ManagedProcess, lines: int = 20) -> str:
     try:
         with node.log_file.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -135,7 +187,7 @@ def log_tail(node: Node, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def follow_log(node: Node, *, poll_s: float = 0.25) -> Iterator[str]:
+def follow_log(node: ManagedProcess, *, poll_s: float = 0.25) -> Iterator[str]:
     """Yield lines appended to the node's log, forever (``logs -f``)."""
     with node.log_file.open("r", errors="replace") as handle:
         handle.seek(0, os.SEEK_END)

@@ -1,0 +1,86 @@
+"""`gx chaincode deploy`/`status` on real peers: committed as the peer CLI sees it, idempotent, upgradable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gxlib.chaincode import servers
+from gxlib.chaincode.deploy import ChaincodeOperator, DeployError, DeployReport
+from gxlib.devnet import processes
+from gxlib.devnet.network import Devnet
+from tests.integration.chaincode.conftest import GxClient
+
+pytestmark = pytest.mark.integration
+CONTRACTS = {
+    "TokenomicsContract": {"Mint", "Transfer", "DistributeGenesis", "GetBalance", "GetAccount"},
+    "AdminContract": {"BootstrapSystem", "InitializeCountryData", "GetSystemStatus"},
+    "IdentityContract": {"CreateUser", "GetUser"},
+    "GovernanceContract": {"SubmitProposal"},
+}
+
+
+def test_peer_cli_sees_the_definition_committed_with_both_approvals(devnet: Devnet, gx_deployed: DeployReport) -> None:
+    output = devnet.peer_cli("org2").run("lifecycle", "chaincode", "querycommitted", "-C", devnet.settings.channel,
+                                         "-n", "gxtv3")
+    assert f"Version: {gx_deployed.version}, Sequence: {gx_deployed.sequence}" in output
+    assert "Org1MSP: true" in output and "Org2MSP: true" in output
+
+
+def test_get_metadata_through_the_peer_cli_lists_the_four_contracts(devnet: Devnet,
+                                                                    gx_deployed: DeployReport) -> None:
+    output = devnet.peer_cli("org1").run("chaincode", "query", "-C", devnet.settings.channel, "-n", "gxtv3", "-c",
+                                         '{"Args":["org.hyperledger.fabric:GetMetadata"]}')
+    metadata, _ = json.JSONDecoder().raw_decode(output[output.index("{"):])
+    found = {name: {t["name"] for t in c["transactions"]} for name, c in metadata["contracts"].items()}
+    assert found == CONTRACTS
+
+
+def test_each_org_runs_its_own_package_on_its_own_server(gx_operator: ChaincodeOperator,
+                                                         gx_deployed: DeployReport) -> None:
+    assert set(gx_deployed.package_ids) == {"org1", "org2"}
+    for server in gx_operator.servers:
+        assert servers.running_package_id(server) == gx_deployed.package_ids[server.org_key]
+        assert gx_deployed.package_ids[server.org_key].startswith("gxtv3_1.0:")
+
+
+def test_deploying_the_committed_version_again_changes_nothing(gx_operator: ChaincodeOperator,
+                                                               gx_deployed: DeployReport) -> None:
+    pids = [processes.running_pid(s) for s in gx_operator.servers]
+    again = gx_operator.deploy(gx_deployed.version)
+    assert again.already_committed and not again.changed, again.steps
+    assert again.sequence == gx_deployed.sequence
+    assert [processes.running_pid(s) for s in gx_operator.servers] == pids
+
+
+def test_status_json_reports_version_approvals_packages_and_servers(devnet: Devnet,
+                                                                     gx_deployed: DeployReport) -> None:
+    result = subprocess.run([sys.executable, "-m", "gxlib.cli", "chaincode", "status", "--json", "--state-dir",
+                             str(devnet.layout.root)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["committed"] and status["answering"]
+    assert status["approvals"] == {"Org1MSP": True, "Org2MSP": True}
+    assert {s["org"]: s["package_id"] for s in status["servers"]} == gx_deployed.package_ids
+    assert all(gx_deployed.package_ids[org] in ids for org, ids in status["installed"].items())
+
+
+def test_an_invalid_version_is_refused_before_anything_changes(gx_operator: ChaincodeOperator) -> None:
+    with pytest.raises(DeployError, match="version 'bad version' is not valid"):
+        gx_operator.deploy("bad version")
+
+
+def test_upgrade_keeps_all_state(gx_operator: ChaincodeOperator, gx_deployed: DeployReport,
+                                 super_admin: GxClient) -> None:
+    super_admin.submit("TokenomicsContract:Mint", "upgrade-witness", "12345", "state must survive the upgrade")
+    before = super_admin.evaluate("TokenomicsContract:GetAccount", "upgrade-witness")
+    upgraded = gx_operator.deploy("1.1")
+    assert upgraded.sequence == gx_deployed.sequence + 1 and upgraded.changed
+    assert all(pid.startswith("gxtv3_1.1:") for pid in upgraded.package_ids.values())
+    assert super_admin.evaluate("TokenomicsContract:GetAccount", "upgrade-witness") == before
+    # ... and the new version serves writes.
+    super_admin.submit("TokenomicsContract:Mint", "upgrade-witness", "1", "after the upgrade")
+    assert super_admin.balance("upgrade-witness") == 12346
