@@ -11,11 +11,12 @@ BIN := $(VENV)/bin
 GX := $(BIN)/gx
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-packages venv fabric demo test lint unit integration down clean
+.PHONY: help setup system-packages venv fabric demo test lint unit integration down lab clean
 
 help:
 	@echo "make demo   set everything up, bring the local Fabric network up, print its status"
 	@echo "make test   set everything up and run the whole test suite (lint, unit, integration)"
+	@echo "make lab    open JupyterLab on notebooks/ with the project's kernel (loopback only)"
 	@echo "make down   stop the local network        make clean   remove .venv"
 
 setup: system-packages venv fabric
@@ -29,6 +30,8 @@ $(VENV_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "==> registering the project's Jupyter kernel (gxlib) inside $(VENV)"
+	@$(BIN)/gx runbook kernel
 	@touch $@
 
 venv: $(VENV_STAMP)
@@ -55,6 +58,10 @@ integration: setup
 test: setup lint
 	@echo "==> pytest (unit + integration against a real local Fabric network)"
 	@$(BIN)/pytest
+
+lab: setup
+	@echo "==> JupyterLab on notebooks/ (kernel: gxlib); stop it with Ctrl-C"
+	@$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser
 
 down: venv
 	@$(GX) devnet down

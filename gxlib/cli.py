@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from gxlib import __version__
+from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
 from gxlib.monitoring.cli import monitoring
 from gxlib.progress import Progress
+from gxlib.runbook.cli import runbook
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -191,6 +193,8 @@ def _print_status(status) -> None:  # type: ignore[no-untyped-def]
 
 
 cli.add_command(monitoring)
+cli.add_command(chaincode)
+cli.add_command(runbook)
 
 
 def main() -> None:

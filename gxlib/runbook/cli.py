@@ -1,0 +1,111 @@
+"""``gx runbook``: list the runbooks and run one (papermill underneath), leaving a record under runs/."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from gxlib.runbook.registry import runbooks
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_INVALID_PARAMETER = 2
+
+
+@click.group("runbook")
+def runbook() -> None:
+    """Executable runbooks: parameterised notebooks in notebooks/ (SPEC §8).
+
+    \b
+    Each run validates its parameters first, can be a dry run, and leaves
+    runs/<UTC timestamp>-<runbook>/ with the executed notebook and its HTML.
+    Settings (environment):
+      GX_RUNBOOK_RUNS_DIR         where records go (default ./runs)
+      GX_RUNBOOK_NOTEBOOKS_DIR    where the notebooks are (default the checkout's notebooks/)
+      GX_RUNBOOK_KERNEL_NAME      the Jupyter kernel (default gxlib; `gx runbook kernel` installs it)
+      GX_RUNBOOK_FORCE_DRY_RUN    1: every run is a dry run
+    """
+
+
+@runbook.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def runbook_list(as_json: bool) -> None:
+    """Each runbook: name, what it does, and its parameters with defaults and descriptions."""
+    listing = [{"name": spec.name, "title": spec.title, "description": spec.description,
+                "parameters": [{"name": n, "default": d, "description": t} for n, d, t in spec.describe_parameters()]}
+               for spec in runbooks()]
+    if as_json:
+        out.print_json(json.dumps(listing))
+        return
+    for entry in listing:
+        out.print(f"[bold]{entry['name']}[/] — {entry['title']}")
+        out.print(f"  {entry['description']}", markup=False)
+        width = max(len(p["name"]) for p in entry["parameters"])
+        shown = [(p["name"], json.dumps(p["default"]), p["description"]) for p in entry["parameters"]]
+        value_width = max(len(v) for _, v, _ in shown)
+        for name, value, description in shown:
+            out.print(f"    {name.ljust(width)}  {value.ljust(value_width)}  {description}", markup=False)
+        out.print()
+
+
+def _print_summary(summary: dict[str, Any] | None) -> None:
+    from gxlib.runbook.checks import summary_text
+    from gxlib.runbook.steps import STEP_COLUMNS
+
+    if not summary:
+        return
+    out.print(f"steps{' (dry run: nothing was changed)' if summary.get('dry_run') else ''}:", markup=False)
+    out.print(summary_text(summary.get("steps", []), STEP_COLUMNS), markup=False)
+    out.print("checks:")
+    out.print(summary_text(summary.get("checks", [])), markup=False)
+
+
+@runbook.command("run")
+@click.argument("name")
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="KEY VALUE",
+              help="A parameter (repeatable), parsed by the runbook's parameter model: -p channel gxchannel-x.")
+@click.option("--dry-run", is_flag=True, help="Report what would change and change nothing.")
+@click.option("--runs-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where the record goes [env GX_RUNBOOK_RUNS_DIR; default ./runs].")
+@click.option("--progress-bar/--no-progress-bar", default=False, help="papermill's per-cell progress bar.")
+def runbook_run(name: str, parameters: tuple[tuple[str, str], ...], dry_run: bool, runs_dir: Path | None,
+                progress_bar: bool) -> None:
+    """Run runbook NAME (see `gx runbook list`): validate, execute with papermill, print where the record is.
+
+    Exit 0 when every check passed; 2 when a parameter is invalid (nothing ran); 1 when the run failed.
+    """
+    from gxlib.progress import Progress
+    from gxlib.runbook.errors import InvalidParameter, RunbookFailed
+    from gxlib.runbook.execute import run
+    from gxlib.runbook.settings import RunbookSettings
+
+    settings = RunbookSettings(**({"runs_dir": runs_dir} if runs_dir else {}))
+    try:
+        record = run(name, dict(parameters), dry_run=True if dry_run else None, settings=settings,
+                     progress=Progress(err), progress_bar=progress_bar)
+    except InvalidParameter as exc:
+        err.print(f"[red]error:[/] {escape(exc.message)}")
+        if exc.hint:
+            err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
+        sys.exit(EXIT_INVALID_PARAMETER)
+    except RunbookFailed as exc:
+        _print_summary(exc.summary)
+        raise
+    _print_summary(record.summary)
+    out.print(str(record.record_dir), markup=False)
+
+
+@runbook.command("kernel")
+def runbook_kernel() -> None:
+    """Install (or refresh) the Jupyter kernel spec `gxlib` for this virtualenv's python; prints where."""
+    from gxlib.runbook.kernel import install_kernel
+    from gxlib.runbook.settings import RunbookSettings
+
+    out.print(str(install_kernel(RunbookSettings().kernel_name)), markup=False)

@@ -1,0 +1,55 @@
+"""The Jupyter kernel runbooks execute on: this virtualenv's python, as the kernel spec ``gxlib``.
+
+`install_kernel()` (`gx runbook kernel`, run by `make`) writes the spec into ``<sys.prefix>/share/jupyter/kernels``,
+so it lives and dies with the virtualenv and needs no per-user state; JupyterLab, papermill and nbval started
+from the virtualenv all find it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gxlib.runbook.settings import KERNEL_NAME
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
+
+
+def kernel_python(name: str = KERNEL_NAME) -> str | None:
+    """The python executable of the installed kernel spec ``name``, or ``None`` if it is not installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return None
+    return spec.argv[0] if spec.argv else None
+
+
+def install_kernel(name: str = KERNEL_NAME, *, display_name: str = "Python 3.11 (gxlib)") -> Path:
+    """Install (or refresh) the kernel spec ``name`` for this interpreter into ``sys.prefix``; idempotent."""
+    from ipykernel.kernelspec import install
+
+    return Path(install(kernel_name=name, display_name=display_name, prefix=sys.prefix))
+
+
+def kernel_manager_with_environment(extra_env: Mapping[str, str]) -> type[AsyncKernelManager]:
+    """A kernel manager class whose kernels start with ``extra_env`` added to this process's environment.
+
+    This is how a run hands the kernel its record directory and its secrets without writing them into the
+    notebook and without touching ``os.environ`` of the caller.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    env = dict(extra_env)
+
+    class _GxKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = {**os.environ, **kw.get("env", {}), **env}
+            await super().start_kernel(**kw)
+
+    return _GxKernelManager

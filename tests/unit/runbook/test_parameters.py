@@ -1,0 +1,120 @@
+"""Each runbook's parameters are validated before anything is touched, with messages that name the parameter."""
+
+from __future__ import annotations
+
+import pytest
+
+from gxlib.config import Environment
+from gxlib.runbook import InvalidParameter, MainnetNotConfirmed, prepare, runbook, runbooks
+from gxlib.runbook.parameters import PRECISION, UpgradeChaincodeParameters, ValidateCqrsParameters
+
+ALL = [spec.name for spec in runbooks()]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_defaults_are_valid_and_act_on_local_for_real(name: str) -> None:
+    _, params = prepare(name, {}, environ={})
+    assert params.env is Environment.LOCAL
+    assert params.dry_run is False and params.confirm_mainnet is False
+
+
+@pytest.mark.parametrize(("name", "parameter", "value", "why"), [
+    ("01-deploy-monitoring", "env", "prod", "'local', 'devnet', 'testnet' or 'mainnet'"),
+    ("01-deploy-monitoring", "targets_timeout_s", "0", "greater than 0"),
+    ("01-deploy-monitoring", "reload", "perhaps", "valid boolean"),
+    ("02-upgrade-chaincode", "chaincode_version", "1 1", "not a valid version"),
+    ("02-upgrade-chaincode", "chaincode_name", "gx tv3", "not a valid chaincode name"),
+    ("02-upgrade-chaincode", "chaincode_label", "_label", "not a valid package label"),
+    ("02-upgrade-chaincode", "channel", "Gx_Channel", "not a valid Fabric channel name"),
+    ("03-bootstrap-system", "api_url", "ftp://api", "not an http(s) URL"),
+    ("03-bootstrap-system", "commit_timeout_s", "-1", "greater than 0"),
+    ("04-validate-cqrs", "mint_amount", "0", "greater than 0"),
+    ("04-validate-cqrs", "mint_amount", str(2**64), "less than or equal to 18446744073709551615"),
+    ("04-validate-cqrs", "mint_amount", "ten", "valid integer"),
+    ("04-validate-cqrs", "countries", "US,usa", "not ISO 3166-1 alpha-2"),
+    ("04-validate-cqrs", "countries", "US,US", "lists a country twice"),
+    ("04-validate-cqrs", "test_user_id", "bad user", "not a valid user ID"),
+    ("04-validate-cqrs", "test_user_country", "FR", "not one of the countries"),
+    ("05-validate-monitoring", "lag_window_minutes", "0", "greater than 0"),
+    ("05-validate-monitoring", "alertmanager_url", "localhost:9093", "not an http(s) URL"),
+    ("05-validate-monitoring", "breaker_drill", "maybe", "valid boolean"),
+])
+def test_an_invalid_value_is_refused_naming_the_parameter_and_why(name: str, parameter: str, value: str,
+                                                                  why: str) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        prepare(name, {parameter: value}, environ={})
+    assert caught.value.parameter == parameter
+    assert f"invalid parameter {parameter!r}" in caught.value.message
+    assert why in caught.value.message
+    assert caught.value.runbook == name
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_an_unknown_parameter_is_refused_and_the_known_ones_listed(name: str) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        prepare(name, {"chanel": "gxchannel-local"}, environ={})
+    assert caught.value.parameter == "chanel"
+    assert "unknown parameter" in caught.value.message and "dry_run" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_mainnet_is_refused_without_the_confirmation(name: str) -> None:
+    with pytest.raises(MainnetNotConfirmed) as caught:
+        prepare(name, {"env": "mainnet"}, environ={})
+    assert caught.value.parameter == "confirm_mainnet"
+    assert "confirm_mainnet true" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_mainnet_is_accepted_with_the_confirmation(name: str) -> None:
+    _, params = prepare(name, {"env": "mainnet", "confirm_mainnet": "true"}, environ={})
+    assert params.env is Environment.MAINNET
+
+
+def test_command_line_strings_are_parsed_by_the_model() -> None:
+    _, params = prepare("04-validate-cqrs", {"countries": "US, CA", "mint_amount": "500", "dry_run": "true",
+                                             "test_user_country": "CA"}, environ={})
+    assert isinstance(params, ValidateCqrsParameters)
+    assert params.countries == ["US", "CA"] and params.mint_amount == 500 and params.dry_run is True
+    _, params = prepare("04-validate-cqrs", {"countries": '["GB"]', "test_user_country": "GB"}, environ={})
+    assert isinstance(params, ValidateCqrsParameters) and params.countries == ["GB"]
+
+
+def test_dry_run_argument_overrides_the_parameter() -> None:
+    _, params = prepare("03-bootstrap-system", {"dry_run": "false"}, dry_run=True, environ={})
+    assert params.dry_run is True
+
+
+def test_channel_defaults_to_the_environment_profile() -> None:
+    _, params = prepare("02-upgrade-chaincode", {"env": "testnet"}, environ={})
+    assert isinstance(params, UpgradeChaincodeParameters)
+    assert params.channel_name() == "gxchannel-testnet"
+    assert params.package_label() == "gxtv3_1.1"
+    _, params = prepare("02-upgrade-chaincode", {"channel": "other", "chaincode_version": "2.0"}, environ={})
+    assert isinstance(params, UpgradeChaincodeParameters)
+    assert params.channel_name() == "other" and params.package_label() == "gxtv3_2.0"
+
+
+def test_mint_amount_default_is_100_coins_in_units() -> None:
+    assert runbook("04-validate-cqrs").defaults()["mint_amount"] == 100 * PRECISION
+
+
+def test_a_secret_comes_from_its_environment_variable_and_is_never_injected() -> None:
+    _, params = prepare("03-bootstrap-system", {}, environ={"GX_API_TOKEN": "tok-123"})
+    assert params.secret_values() == ["tok-123"]
+    assert "api_token" not in params.notebook_values()
+    assert params.public_values()["api_token"] == "***"
+    assert "tok-123" not in repr(params) and "tok-123" not in params.model_dump_json()
+
+
+def test_a_given_secret_wins_over_the_environment() -> None:
+    _, params = prepare("03-bootstrap-system", {"api_token": "given"}, environ={"GX_API_TOKEN": "env"})
+    assert params.secret_values() == ["given"]
+
+
+def test_an_unknown_runbook_names_the_known_ones() -> None:
+    from gxlib.runbook import UnknownRunbook
+
+    with pytest.raises(UnknownRunbook) as caught:
+        prepare("06-nothing", {})
+    assert "04-validate-cqrs" in (caught.value.hint or "")

@@ -1,0 +1,43 @@
+"""A run's record: one directory per run, named by UTC time and runbook, and secrets masked in every string."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gxlib.runbook.records import MASK, RecordIO, Redactor, new_record_dir
+
+
+def test_record_dirs_are_named_by_utc_time_and_runbook_and_never_shared(tmp_path: Path) -> None:
+    when = datetime(2026, 11, 25, 13, 5, 9, tzinfo=UTC)
+    first = new_record_dir(tmp_path / "runs", "03-bootstrap-system", when)
+    second = new_record_dir(tmp_path / "runs", "03-bootstrap-system", when)
+    assert first.name == "20261125T130509Z-03-bootstrap-system"
+    assert second.name == "20261125T130509Z-03-bootstrap-system-2"
+    assert first.is_dir() and second.is_dir()
+
+
+def test_redactor_masks_secrets_in_every_string_of_a_document() -> None:
+    redactor = Redactor(["tok-1", "tok-1-long", ""])
+    document = {"cells": [{"source": "token = 'tok-1-long'", "outputs": [{"text": ["a tok-1 b"]}]}],
+                "metadata": {"papermill": {"parameters": {"api_token": "tok-1"}}}, "count": 3}
+    clean = redactor.document(document)
+    text = json.dumps(clean)
+    assert "tok-1" not in text
+    assert clean["cells"][0]["source"] == f"token = '{MASK}'" and clean["count"] == 3
+
+
+def test_record_io_writes_the_notebook_redacted_and_only_for_a_registered_run(tmp_path: Path) -> None:
+    io = RecordIO()
+    target = tmp_path / "run.ipynb"
+    url = io.open(target, Redactor(["s3cr3t"]))
+    io.write(json.dumps({"cells": [{"outputs": ["s3cr3t"]}], "metadata": {"papermill": {"output_path": url}}}), url)
+    written = target.read_text()
+    assert "s3cr3t" not in written and MASK in written
+    assert json.loads(written)["metadata"]["papermill"]["output_path"] == str(target)
+    io.close(target)
+    with pytest.raises(PermissionError):
+        io.write("{}", url)
