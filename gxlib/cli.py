@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gxlib import __version__
@@ -207,12 +208,12 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except GxError as exc:
-        err.print(f"[red]error:[/] {exc.message}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"[yellow]hint:[/] {exc.hint}")
+            err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
         sys.exit(1)
     except ValidationError as exc:
-        err.print(f"[red]invalid settings:[/] {exc}")
+        err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
         sys.exit(2)
     except SystemExit:
         raise
