@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gxlib import __version__
+from gxlib.backend.cli import backend
 from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
@@ -195,6 +196,7 @@ def _print_status(status) -> None:  # type: ignore[no-untyped-def]
 
 cli.add_command(monitoring)
 cli.add_command(chaincode)
+cli.add_command(backend)
 cli.add_command(runbook)
 
 

@@ -1,0 +1,81 @@
+"""RFC 9457 problem details: every rejected request gets ``application/problem+json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gxlib.backend.errors import CommandNotFoundError, IdempotencyConflictError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("gxlib.backend.api")
+
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+          409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+          500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def problem(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
+            headers: dict[str, str] | None = None, instance: str | None = None, **extra: Any) -> ProblemResponse:
+    body: dict[str, Any] = {"type": type_, "title": title or TITLES.get(status, "Error"), "status": status,
+                            "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic errors without the offending input (it may be huge or secret)."""
+    return [{"loc": [_jsonable(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+             "type": str(e.get("type", ""))} for e in errors]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors = validation_errors(exc.errors())
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(400, "the request body is not valid JSON", title="Malformed JSON",
+                           instance=request.url.path, errors=errors)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
+        return problem(422, f"{where}: {first['msg']}", title="Invalid request", instance=request.url.path,
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        return problem(exc.status_code, str(exc.detail), instance=request.url.path,
+                       headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(CommandNotFoundError)
+    async def _not_found(request: Request, exc: CommandNotFoundError) -> ProblemResponse:
+        return problem(404, exc.message, instance=request.url.path, commandId=exc.command_id)
+
+    @app.exception_handler(IdempotencyConflictError)
+    async def _conflict(request: Request, exc: IdempotencyConflictError) -> ProblemResponse:
+        return problem(409, exc.message, title="Idempotency key reused", instance=request.url.path,
+                       commandId=exc.command_id)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem(500, "internal error; see the service log", instance=request.url.path)

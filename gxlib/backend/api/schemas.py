@@ -1,0 +1,105 @@
+"""Request and response bodies of the API. The command request is a union discriminated by ``type``, so the
+OpenAPI schema carries every payload's exact shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from gxlib.backend.commands import COMMANDS, CommandType
+from gxlib.backend.outbox import CommandRecord
+
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+                                      description="client-chosen; a repeat returns the original command")]
+
+
+def _command_model(kind: CommandType) -> type[BaseModel]:
+    name = "".join(part.capitalize() for part in kind.value.split("_")) + "Command"
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name,
+        __config__=ConfigDict(extra="forbid"),
+        type=(Literal[kind.value], ...),  # type: ignore[valid-type]
+        payload=(COMMANDS[kind].payload_model, ...),
+        idempotencyKey=(IdempotencyKey, ...),
+    )
+    return model
+
+
+COMMAND_MODELS = tuple(_command_model(kind) for kind in CommandType)
+CommandRequest = Annotated[Union[COMMAND_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+class CommandAccepted(BaseModel):
+    commandId: str
+    type: CommandType
+    status: str
+    idempotencyKey: str
+    duplicate: bool = Field(description="true: the idempotency key was known; this is the original command")
+    location: str
+
+
+class CommandView(BaseModel):
+    commandId: str
+    type: CommandType
+    status: str
+    payload: dict[str, Any]
+    idempotencyKey: str
+    attempts: int
+    fabricTxId: str | None
+    blockNumber: int | None
+    errorCode: str | None
+    errorMessage: str | None
+    createdAt: dt.datetime
+    firstSubmittedAt: dt.datetime | None
+    committedAt: dt.datetime | None
+    nextAttemptAt: dt.datetime
+
+    @classmethod
+    def of(cls, r: CommandRecord) -> CommandView:
+        return cls(commandId=r.id, type=CommandType(r.command_type), status=r.status, payload=r.payload,
+                   idempotencyKey=r.idempotency_key, attempts=r.attempts, fabricTxId=r.fabric_tx_id,
+                   blockNumber=r.block_number, errorCode=r.error_code, errorMessage=r.error_message,
+                   createdAt=r.created_at, firstSubmittedAt=r.first_submitted_at, committedAt=r.committed_at,
+                   nextAttemptAt=r.next_attempt_at)
+
+
+class UserView(BaseModel):
+    userId: str
+    countryCode: str
+    displayName: str
+    userNumber: int
+    genesisDistributed: bool
+    genesisAmount: int | None
+    genesisTier: int | None
+    createdAt: dt.datetime
+
+
+class AccountView(BaseModel):
+    accountId: str
+    balance: int = Field(description="precision units (uint64)")
+    balanceCoins: int
+    updatedAt: dt.datetime
+
+
+class PoolView(BaseModel):
+    poolId: str
+    balance: int
+    minted: int
+    updatedAt: dt.datetime
+
+
+class SystemStatusView(BaseModel):
+    bootstrapped: bool
+    userCount: int
+    countries: list[str]
+    pools: dict[str, int]
+    checkpointBlock: int | None
+    checkpointTxIndex: int | None
+    outbox: dict[str, int]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

@@ -1,0 +1,100 @@
+"""``gx backend`` — the CQRS backend's commands (the lead mounts this group in gxlib/cli.py).
+
+Thin: each command builds BackendSettings (GX_BACKEND_*) and calls one library function.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from gxlib.backend.settings import BackendSettings
+
+
+def _settings(database_url: str | None) -> BackendSettings:
+    return BackendSettings(**({"database_url": database_url} if database_url else {}))
+
+
+database_option = click.option("--database-url", default=None,
+                               help="SQLAlchemy URL [env GX_BACKEND_DATABASE_URL; default: a local SQLite file].")
+
+
+@click.group()
+def backend() -> None:
+    """The CQRS backend: database, API, outbox (settings from GX_BACKEND_*)."""
+
+
+@backend.command("migrate")
+@database_option
+def migrate_command(database_url: str | None) -> None:
+    """Create or upgrade the backend schema to the newest migration; prints the revision."""
+    from gxlib.backend.db import make_engine, migrate
+
+    engine = make_engine(_settings(database_url).database_url)
+    try:
+        click.echo(migrate(engine))
+    finally:
+        engine.dispose()
+
+
+@backend.command("api")
+@database_option
+@click.option("--host", default=None, help="listen address [env GX_BACKEND_API_HOST; default 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="listen port [env GX_BACKEND_API_PORT; default 8080]")
+def api_command(database_url: str | None, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (JSON logs on stderr; SIGTERM stops it gracefully)."""
+    import uvicorn
+
+    from gxlib.backend.api import create_app
+    from gxlib.backend.logs import configure_logging
+
+    settings = _settings(database_url)
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+                log_config=None, access_log=False, timeout_graceful_shutdown=20)
+
+
+@backend.command("outbox")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def outbox_command(database_url: str | None, as_json: bool) -> None:
+    """Commands per status and rows in the dead-letter queue."""
+    counts = _with_outbox(database_url, lambda outbox: outbox.counts())
+    if as_json:
+        click.echo(json.dumps(counts))
+    else:
+        for status, count in counts.items():
+            click.echo(f"{status:<12} {count}")
+
+
+@backend.command("dlq")
+@database_option
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50)
+def dlq_command(database_url: str | None, limit: int) -> None:
+    """The newest dead letters as JSON lines (command, final status, error, tx ID)."""
+    for letter in _with_outbox(database_url, lambda outbox: outbox.dead_letters(limit)):
+        click.echo(json.dumps(letter.__dict__, default=str))
+
+
+@backend.command("command")
+@database_option
+@click.argument("command_id")
+def command_command(database_url: str | None, command_id: str) -> None:
+    """One command's state as JSON."""
+    record = _with_outbox(database_url, lambda outbox: outbox.get(command_id))
+    fields = {k: v for k, v in record.__dict__.items() if k != "tx_envelope"}
+    click.echo(json.dumps(fields, default=str, indent=2))
+
+
+def _with_outbox(database_url: str | None, action: Any) -> Any:
+    from gxlib.backend.db import make_engine, migrate
+    from gxlib.backend.outbox import Outbox
+
+    engine = make_engine(_settings(database_url).database_url)
+    try:
+        migrate(engine)
+        return action(Outbox(engine))
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the backend database, run programmatically (``gxlib.backend.db.migrate``)."""

@@ -1,0 +1,234 @@
+"""The outbox (SPEC §3.2): commands wait here between the API and the submitter.
+
+Every state change is one short database transaction. A worker's writes to a command are fenced by its lease:
+an update names the lease owner, and :class:`LeaseLostError` says the command was reclaimed by another worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gxlib.backend.commands import CommandType, validate_payload
+from gxlib.backend.errors import CommandNotFoundError, IdempotencyConflictError, LeaseLostError
+from gxlib.backend.models import CommandStatus, DeadLetter, OutboxCommand
+from gxlib.backend.sqltypes import utcnow
+
+COMMANDS = OutboxCommand.__table__
+DLQ = DeadLetter.__table__
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """A row of ``outbox_commands`` as plain data."""
+
+    id: str
+    command_type: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    lease_owner: str | None
+    lease_expires_at: dt.datetime | None
+    fabric_tx_id: str | None
+    tx_envelope: bytes | None
+    block_number: int | None
+    error_code: str | None
+    error_message: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    first_submitted_at: dt.datetime | None
+    committed_at: dt.datetime | None
+
+    @classmethod
+    def from_mapping(cls, row: Any) -> CommandRecord:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    command: CommandRecord
+    created: bool  # False: the idempotency key was known and this is the original command
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    command_id: str
+    command_type: str
+    final_status: str
+    error_code: str | None
+    error_message: str | None
+    fabric_tx_id: str | None
+    attempts: int
+    moved_at: dt.datetime
+
+
+class Outbox:
+    """Repository of ``outbox_commands`` and ``outbox_dlq``."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # --- API side ---------------------------------------------------------------------------------------------
+    def enqueue(self, command_type: CommandType | str, payload: Any, idempotency_key: str) -> EnqueueResult:
+        """Store a validated command as PENDING. A known idempotency key returns the original command and
+        writes nothing, also when two requests with the same key race (the unique key decides)."""
+        kind = CommandType(command_type)
+        canonical = validate_payload(kind, payload)
+        now = self.clock()
+        values = {"id": str(uuid.uuid4()), "command_type": kind.value, "payload": canonical,
+                  "idempotency_key": idempotency_key, "status": CommandStatus.PENDING.value, "attempts": 0,
+                  "next_attempt_at": now, "created_at": now, "updated_at": now}
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(COMMANDS).values(values).on_conflict_do_nothing(
+                index_elements=["idempotency_key"])
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(COMMANDS).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            stmt = insert(COMMANDS).values(values)
+        with Session(self.engine) as session, session.begin():
+            inserted = session.execute(stmt.returning(COMMANDS.c.id)).first()
+        existing = self.get_by_key(idempotency_key)
+        if existing is None:  # pragma: no cover - the row was inserted or conflicted, so it exists
+            raise CommandNotFoundError(values["id"])
+        if inserted is None and (existing.command_type != kind.value or existing.payload != canonical):
+            raise IdempotencyConflictError(idempotency_key, existing.id)
+        return EnqueueResult(existing, created=inserted is not None)
+
+    def get(self, command_id: str) -> CommandRecord:
+        with Session(self.engine) as session:
+            row = session.execute(select(COMMANDS).where(COMMANDS.c.id == command_id)).mappings().first()
+        if row is None:
+            raise CommandNotFoundError(command_id)
+        return CommandRecord.from_mapping(row)
+
+    def get_by_key(self, idempotency_key: str) -> CommandRecord | None:
+        with Session(self.engine) as session:
+            row = session.execute(select(COMMANDS).where(COMMANDS.c.idempotency_key == idempotency_key)
+                                  ).mappings().first()
+        return None if row is None else CommandRecord.from_mapping(row)
+
+    def counts(self) -> dict[str, int]:
+        """Commands per status, plus ``dlq_rows`` (rows in the dead-letter table)."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(COMMANDS.c.status, func.count()).group_by(COMMANDS.c.status)).all()
+            dlq_rows = session.execute(select(func.count()).select_from(DLQ)).scalar_one()
+        found = {status.value: 0 for status in CommandStatus}
+        found.update({status: int(count) for status, count in rows})
+        found["dlq_rows"] = int(dlq_rows)
+        return found
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetterRecord]:
+        with Session(self.engine) as session:
+            rows = session.execute(select(DLQ).order_by(DLQ.c.id.desc()).limit(limit)).mappings().all()
+        return [DeadLetterRecord(r["command_id"], r["command_type"], r["final_status"], r["error_code"],
+                                 r["error_message"], r["fabric_tx_id"], r["attempts"], r["moved_at"]) for r in rows]
+
+    # --- submitter side ---------------------------------------------------------------------------------------
+    def claim(self, owner: str, limit: int, lease_s: float) -> list[CommandRecord]:
+        """Lease up to ``limit`` due commands to ``owner``: PENDING ones whose next attempt time has come, and
+        PROCESSING ones whose lease expired (their worker died). Each claim counts an attempt.
+
+        One statement: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on PostgreSQL, so replicas
+        never take the same command; on SQLite the statement runs under the database's write lock."""
+        if limit <= 0:
+            return []
+        now = self.clock()
+        due = or_(and_(COMMANDS.c.status == CommandStatus.PENDING.value, COMMANDS.c.next_attempt_at <= now),
+                  and_(COMMANDS.c.status == CommandStatus.PROCESSING.value, COMMANDS.c.lease_expires_at < now))
+        candidates = (select(COMMANDS.c.id).where(due)
+                      .order_by(COMMANDS.c.next_attempt_at, COMMANDS.c.created_at, COMMANDS.c.id)
+                      .limit(limit).with_for_update(skip_locked=True))
+        stmt = (update(COMMANDS).where(COMMANDS.c.id.in_(candidates.scalar_subquery()))
+                .values(status=CommandStatus.PROCESSING.value, lease_owner=owner,
+                        lease_expires_at=now + dt.timedelta(seconds=lease_s), attempts=COMMANDS.c.attempts + 1,
+                        updated_at=now)
+                .returning(*COMMANDS.c))
+        with Session(self.engine) as session, session.begin():
+            rows = session.execute(stmt).mappings().all()
+        records = [CommandRecord.from_mapping(r) for r in rows]
+        return sorted(records, key=lambda r: (r.next_attempt_at, r.created_at, r.id))
+
+    def _fenced_update(self, command_id: str, owner: str, **values: Any) -> None:
+        values["updated_at"] = self.clock()
+        stmt = (update(COMMANDS).where(COMMANDS.c.id == command_id,
+                                       COMMANDS.c.status == CommandStatus.PROCESSING.value,
+                                       COMMANDS.c.lease_owner == owner).values(**values))
+        with Session(self.engine) as session, session.begin():
+            if session.execute(stmt).rowcount != 1:
+                raise LeaseLostError(command_id, owner)
+
+    def extend_lease(self, command_id: str, owner: str, lease_s: float) -> None:
+        self._fenced_update(command_id, owner, lease_expires_at=self.clock() + dt.timedelta(seconds=lease_s))
+
+    def record_tx(self, command_id: str, owner: str, tx_id: str, envelope: bytes) -> None:
+        """Store the transaction ID and signed envelope; called BEFORE the envelope is sent to the orderer."""
+        now = self.clock()
+        self._fenced_update(command_id, owner, fabric_tx_id=tx_id, tx_envelope=envelope,
+                            first_submitted_at=func.coalesce(COMMANDS.c.first_submitted_at, now))
+
+    def mark_committed(self, command_id: str, owner: str, block_number: int | None) -> None:
+        now = self.clock()
+        self._fenced_update(command_id, owner, status=CommandStatus.COMMITTED.value, block_number=block_number,
+                            committed_at=now, lease_owner=None, lease_expires_at=None, error_code=None,
+                            error_message=None)
+
+    def schedule_retry(self, command_id: str, owner: str, delay_s: float, *, code: str, message: str,
+                       keep_tx: bool) -> None:
+        """Back to PENDING, due after ``delay_s``. ``keep_tx=False`` forgets the transaction (an MVCC-invalidated
+        tx needs a new ID); ``keep_tx=True`` keeps it, so the next attempt asks its status before anything."""
+        values: dict[str, Any] = {"status": CommandStatus.PENDING.value, "lease_owner": None,
+                                  "lease_expires_at": None, "error_code": code, "error_message": message[:4000],
+                                  "next_attempt_at": self.clock() + dt.timedelta(seconds=delay_s)}
+        if not keep_tx:
+            values.update(fabric_tx_id=None, tx_envelope=None)
+        self._fenced_update(command_id, owner, **values)
+
+    def release(self, command_id: str, owner: str) -> None:
+        """Give a claimed command back untouched (e.g. the circuit breaker opened): PENDING, attempt not counted."""
+        self._fenced_update(command_id, owner, status=CommandStatus.PENDING.value, lease_owner=None,
+                            lease_expires_at=None, attempts=func.max(COMMANDS.c.attempts - 1, 0)
+                            if self.engine.dialect.name == "sqlite" else func.greatest(COMMANDS.c.attempts - 1, 0))
+
+    def mark_failed(self, command_id: str, owner: str, *, code: str, message: str) -> None:
+        """The chaincode rejected the command: FAILED, copied to the DLQ with the chaincode's message."""
+        self._to_dead_letters(command_id, owner, CommandStatus.FAILED, code, message)
+
+    def move_to_dlq(self, command_id: str, owner: str, *, code: str, message: str) -> None:
+        """Attempts exhausted (or a non-retryable validation code): DLQ, copied to the DLQ table."""
+        self._to_dead_letters(command_id, owner, CommandStatus.DLQ, code, message)
+
+    def _to_dead_letters(self, command_id: str, owner: str, status: CommandStatus, code: str, message: str) -> None:
+        now = self.clock()
+        message = message[:4000]
+        stmt = (update(COMMANDS).where(COMMANDS.c.id == command_id,
+                                       COMMANDS.c.status == CommandStatus.PROCESSING.value,
+                                       COMMANDS.c.lease_owner == owner)
+                .values(status=status.value, error_code=code, error_message=message, lease_owner=None,
+                        lease_expires_at=None, updated_at=now)
+                .returning(*COMMANDS.c))
+        with Session(self.engine) as session, session.begin():
+            row = session.execute(stmt).mappings().first()
+            if row is None:
+                raise LeaseLostError(command_id, owner)
+            session.execute(insert(DLQ).values(
+                command_id=command_id, command_type=row["command_type"], payload=row["payload"],
+                idempotency_key=row["idempotency_key"], final_status=status.value, error_code=code,
+                error_message=message, fabric_tx_id=row["fabric_tx_id"], attempts=row["attempts"],
+                created_at=row["created_at"], moved_at=now))
+
+    def statuses(self, command_ids: Sequence[str]) -> dict[str, str]:
+        with Session(self.engine) as session:
+            rows = session.execute(select(COMMANDS.c.id, COMMANDS.c.status)
+                                   .where(COMMANDS.c.id.in_(list(command_ids)))).all()
+        return {cid: status for cid, status in rows}

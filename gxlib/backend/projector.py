@@ -1,0 +1,195 @@
+"""The projector (SPEC §3.3): chaincode events → read models, exactly once, in ledger order.
+
+:meth:`Projector.apply` validates an event against the chaincode's versioned JSON Schema, applies it and advances
+the checkpoint in ONE database transaction, so a restart anywhere leaves the read models equal to a replay from
+block 0. :meth:`Projector.run` feeds it from an :class:`EventSource`; a failing event is retried with backoff
+and counted in ``projector_events_failed_total`` — never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gxchaincode.events import EVENT_TYPES, load_schema
+from gxlib.backend.backoff import backoff_delay
+from gxlib.backend.errors import MalformedEventError, ProjectionError
+from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint, EventSource
+from gxlib.backend.metrics import ProjectorMetrics
+from gxlib.backend.models import ProjectorCheckpoint
+from gxlib.backend.readmodel import HANDLERS, ReadModelInconsistency
+from gxlib.backend.settings import ProjectorSettings
+from gxlib.backend.sqltypes import utcnow
+
+log = logging.getLogger("gxlib.backend.projector")
+DEFAULT_STREAM = "gxtv3"
+UNKNOWN_EVENT_LABEL = "unknown"
+
+
+class ApplyResult(StrEnum):
+    APPLIED = "applied"
+    UNKNOWN_TYPE = "unknown_type"  # counted and passed over (the checkpoint still advances)
+    ALREADY_APPLIED = "already_applied"  # at or before the checkpoint: a redelivery
+
+
+@cache
+def validator(event_type: str) -> Draft202012Validator:
+    """The validator of the chaincode's own schema file for ``event_type`` (gxchaincode.events.load_schema)."""
+    return Draft202012Validator(load_schema(event_type))
+
+
+def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
+    """The payload of a known event type, validated; :class:`MalformedEventError` otherwise."""
+    def malformed(reason: str) -> MalformedEventError:
+        return MalformedEventError(reason, event_type=event.event_name, block_number=event.block_number,
+                                   tx_index=event.tx_index, tx_id=event.tx_id)
+    try:
+        payload = json.loads(event.payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise malformed(f"payload is not JSON: {exc}") from None
+    try:
+        validator(event.event_name).validate(payload)
+    except SchemaValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "payload"
+        raise malformed(f"{where}: {exc.message}") from None
+    return dict(payload)
+
+
+class Projector:
+    def __init__(self, engine: Engine, *, stream: str = DEFAULT_STREAM, metrics: ProjectorMetrics | None = None,
+                 settings: ProjectorSettings | None = None, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.engine = engine
+        self.stream = stream
+        self.metrics = metrics
+        self.settings = settings or ProjectorSettings()
+        self.clock = clock
+        self._oldest_unprojected: dt.datetime | None = None
+
+    # --- checkpoint -------------------------------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint | None:
+        with Session(self.engine) as session:
+            row = session.get(ProjectorCheckpoint, self.stream)
+            return None if row is None else Checkpoint(row.block_number, row.tx_index, row.tx_id)
+
+    # --- apply ------------------------------------------------------------------------------------------------
+    def apply(self, event: ChaincodeEvent) -> ApplyResult:
+        """Apply one event and advance the checkpoint, both or neither. Raises :class:`MalformedEventError`
+        for a known type whose payload does not match its schema, :class:`ProjectionError` when the event
+        does not fit the read model; nothing is written then."""
+        known = event.event_name in EVENT_TYPES
+        payload = parse_event(event) if known else None
+        started = time.perf_counter()
+        try:
+            with Session(self.engine) as session, session.begin():
+                # FOR UPDATE: a second projector (by mistake) waits here instead of applying the event twice.
+                row = session.scalars(select(ProjectorCheckpoint).where(ProjectorCheckpoint.stream == self.stream)
+                                      .with_for_update()).first()
+                if row is not None and event.position <= (row.block_number, row.tx_index):
+                    return ApplyResult.ALREADY_APPLIED
+                if payload is not None:
+                    HANDLERS[event.event_name](session, event, payload)
+                if row is None:
+                    row = ProjectorCheckpoint(stream=self.stream)
+                    session.add(row)
+                row.block_number, row.tx_index, row.tx_id = event.block_number, event.tx_index, event.tx_id
+                row.updated_at = self.clock()
+        except ReadModelInconsistency as exc:
+            raise ProjectionError(str(exc), event_type=event.event_name, block_number=event.block_number,
+                                  tx_index=event.tx_index, tx_id=event.tx_id) from exc
+        if self.metrics:
+            self.metrics.duration_ms.observe((time.perf_counter() - started) * 1000)
+            self.metrics.checkpoint_block.set(event.block_number)
+            self.metrics.processed.labels(eventType=event.event_name if known else UNKNOWN_EVENT_LABEL).inc()
+        if not known:
+            log.warning("unknown event type passed over", extra={"event_type": event.event_name,
+                                                                   "tx_id": event.tx_id,
+                                                                   "block_number": event.block_number})
+            return ApplyResult.UNKNOWN_TYPE
+        return ApplyResult.APPLIED
+
+    # --- lag --------------------------------------------------------------------------------------------------
+    @staticmethod
+    def event_time(event: ChaincodeEvent) -> dt.datetime | None:
+        if event.tx_timestamp is not None:
+            return event.tx_timestamp
+        try:
+            return dt.datetime.fromtimestamp(int(json.loads(event.payload)["timestamp"]), tz=dt.UTC)
+        except (ValueError, KeyError, TypeError, OverflowError, OSError):
+            return None
+
+    def lag_ms(self) -> float:
+        """now − tx timestamp of the oldest received-but-unprojected event; 0 when caught up (SPEC §3.3)."""
+        if self._oldest_unprojected is None:
+            return 0.0
+        return max(0.0, (self.clock() - self._oldest_unprojected).total_seconds() * 1000)
+
+    def _update_lag(self) -> None:
+        if self.metrics:
+            self.metrics.lag_ms.set(self.lag_ms())
+
+    # --- loop -------------------------------------------------------------------------------------------------
+    async def apply_with_retry(self, event: ChaincodeEvent, stop: asyncio.Event | None = None,
+                               max_attempts: int | None = None) -> ApplyResult | None:
+        """Apply ``event``, retrying with backoff until it succeeds (or ``stop`` is set / ``max_attempts`` is
+        reached, then None: the event is NOT applied and the caller must not go past it)."""
+        received = self.event_time(event) or self.clock()
+        if self._oldest_unprojected is None:
+            self._oldest_unprojected = received
+        attempt = 0
+        while True:
+            attempt += 1
+            self._update_lag()
+            try:
+                result = await asyncio.to_thread(self.apply, event)
+            except (ProjectionError, SQLAlchemyError) as exc:
+                if self.metrics:
+                    self.metrics.failed.labels(eventType=event.event_name).inc()
+                log.error("projecting event failed; retrying", extra={
+                    "event_type": event.event_name, "tx_id": event.tx_id, "block_number": event.block_number,
+                    "tx_index": event.tx_index, "attempt": attempt, "error": str(exc)})
+                if (max_attempts is not None and attempt >= max_attempts) or (stop is not None and stop.is_set()):
+                    self._update_lag()
+                    return None
+                delay = backoff_delay(attempt, self.settings.retry_base_s, self.settings.retry_max_s)
+                if stop is None:
+                    await asyncio.sleep(delay)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                continue
+            self._oldest_unprojected = None
+            self._update_lag()
+            return result
+
+    async def run(self, source: EventSource, stop: asyncio.Event) -> None:
+        """Project events from the checkpoint on until ``stop`` is set; reconnects the source from the
+        checkpoint when its stream fails."""
+        log.info("projector started", extra={"stream": self.stream})
+        while not stop.is_set():
+            after = await asyncio.to_thread(self.checkpoint)
+            if self.metrics and after is not None:
+                self.metrics.checkpoint_block.set(after.block_number)
+            try:
+                async for event in source.events(after):
+                    if await self.apply_with_retry(event, stop) is None or stop.is_set():
+                        break
+            except Exception:
+                log.exception("event stream failed; reconnecting from the checkpoint")
+            if not stop.is_set():  # the stream ended or failed: reconnect after a pause
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.retry_base_s)
+        log.info("projector stopped", extra={"stream": self.stream})

@@ -1,0 +1,77 @@
+"""Typed settings of the backend services (``GX_BACKEND_*``; nested with ``__``).
+
+``GX_BACKEND_DATABASE_URL=postgresql+psycopg://gx@127.0.0.1:5432/gx`` selects PostgreSQL; the default is a
+SQLite file in the user's state directory. ``GX_BACKEND_API_TOKENS='{"<token>": "admin"}'`` maps bearer
+tokens to roles.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gxlib.config import APP_NAME
+
+
+class ApiRole(StrEnum):
+    """Roles a bearer token can carry. ``admin`` ⊃ ``operator`` ⊃ ``reader``."""
+
+    READER = "reader"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    def includes(self, other: ApiRole) -> bool:
+        order = (ApiRole.READER, ApiRole.OPERATOR, ApiRole.ADMIN)
+        return order.index(self) >= order.index(other)
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path(platformdirs.user_state_dir(APP_NAME)) / 'backend' / 'gx-backend.sqlite3'}"
+
+
+class SubmitterSettings(BaseModel):
+    batch_size: int = Field(default=50, ge=1, le=10_000)
+    max_in_flight: int = Field(default=64, ge=1, le=10_000, description="transactions in flight at once")
+    lease_s: float = Field(default=60.0, gt=0, description="a claimed command's lease; expired leases are reclaimed")
+    poll_interval_s: float = Field(default=0.2, gt=0)
+    max_attempts: int = Field(default=10, ge=1)
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    commit_timeout_s: float = Field(default=30.0, gt=0, description="wait this long for a submitted tx to commit")
+    status_timeout_s: float = Field(default=5.0, gt=0, description="status-by-ID check of a reclaimed command's tx")
+    gauge_interval_s: float = Field(default=5.0, gt=0, description="refresh the outbox gauges this often")
+    mvcc_retry_delay_s: float = Field(default=0.05, ge=0, description="pause before a new tx after an MVCC conflict")
+    breaker_failure_threshold: int = Field(default=5, ge=1, description="consecutive transport failures to open")
+    breaker_cooldown_s: float = Field(default=10.0, gt=0, description="open → half-open after this long")
+    worker_id: str | None = Field(default=None, description="lease owner name; default host:pid")
+
+
+class ProjectorSettings(BaseModel):
+    retry_base_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+
+
+class BackendSettings(BaseSettings):
+    """Settings of the API, submitter and projector processes (``GX_BACKEND_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GX_BACKEND_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=5, ge=0, le=1000)
+    migrate_on_start: bool = True
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
+    max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
+    service_name: str = "gx-backend-api"
+    metrics_host: str = "127.0.0.1"
+    submitter_metrics_port: int = Field(default=9101, ge=1, le=65535)
+    projector_metrics_port: int = Field(default=9102, ge=1, le=65535)
+    log_level: str = "INFO"
+    submitter: SubmitterSettings = SubmitterSettings()
+    projector: ProjectorSettings = ProjectorSettings()

@@ -1,0 +1,264 @@
+"""The outbox-submitter (SPEC §3.2): claims commands, writes them to Fabric through a :class:`TxGateway`,
+records the outcome.
+
+Exactly-once effect: the tx ID and signed envelope are stored before the envelope is sent; a command that
+comes back with a stored tx ID (reclaimed after a crash, or retried after an unknown outcome) first asks the
+commit status of that ID and re-sends only that same envelope, which Fabric accepts at most once. Only an
+MVCC/phantom-read invalidation makes a new transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from gxlib.backend.backoff import backoff_delay
+from gxlib.backend.breaker import BreakerState, CircuitBreaker
+from gxlib.backend.commands import command_spec
+from gxlib.backend.errors import LeaseLostError
+from gxlib.backend.metrics import SubmitterMetrics
+from gxlib.backend.outbox import CommandRecord, Outbox
+from gxlib.backend.settings import SubmitterSettings
+from gxlib.backend.txgateway import (
+    EndorsementRejectedError,
+    PreparedTx,
+    TransportError,
+    TxGateway,
+    TxRequest,
+    TxState,
+    TxStatus,
+)
+
+log = logging.getLogger("gxlib.backend.submitter")
+T = TypeVar("T")
+
+
+class Outcome(StrEnum):
+    COMMITTED = "committed"
+    FAILED = "failed"  # chaincode rejection → FAILED + DLQ row
+    DLQ = "dlq"  # attempts exhausted or a non-retryable validation code
+    RETRY = "retry"  # back to PENDING with a due time
+    RELEASED = "released"  # not tried: the breaker is open
+    LEASE_LOST = "lease_lost"  # another worker owns it now
+    ABANDONED = "abandoned"  # the outcome could not be recorded (database trouble): the lease expires, it is reclaimed
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Submitter:
+    def __init__(self, outbox: Outbox, gateway: TxGateway, settings: SubmitterSettings, *,
+                 metrics: SubmitterMetrics | None = None, breaker: CircuitBreaker | None = None,
+                 worker_id: str | None = None, rng: random.Random | None = None) -> None:
+        self.outbox = outbox
+        self.gateway = gateway
+        self.settings = settings
+        self.metrics = metrics
+        self.worker_id = worker_id or settings.worker_id or default_worker_id()
+        self.rng = rng or random.Random()
+        self.breaker = breaker or CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_s)
+        self.breaker.add_listener(self._breaker_changed)
+        self._in_flight: set[asyncio.Task[Outcome]] = set()
+        self._last_gauges = 0.0
+
+    def _breaker_changed(self, state: BreakerState) -> None:
+        log.log(logging.WARNING if state is not BreakerState.CLOSED else logging.INFO,
+                "circuit breaker %s", state.name.lower(), extra={"breaker_state": state.name})
+        if self.metrics:
+            self.metrics.breaker_state.set(state.gauge_value)
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # --- loop -------------------------------------------------------------------------------------------------
+    async def run_once(self) -> list[Outcome]:
+        """Claim one batch (as much as the breaker and the in-flight bound allow), process it concurrently,
+        and return the outcomes. The building block of :meth:`run`, and what tests step through."""
+        wanted = self.breaker.capacity(min(self.settings.batch_size, self.settings.max_in_flight))
+        if self.metrics:
+            self.metrics.breaker_state.set(self.breaker.state.gauge_value)
+        if wanted <= 0:
+            return []
+        claimed = await self._db(self.outbox.claim, self.worker_id, wanted, self.settings.lease_s)
+        return list(await asyncio.gather(*(self.process(c) for c in claimed)))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set: keep up to ``max_in_flight`` commands in flight, claiming as slots free up.
+        On stop, claims nothing more and waits for the commands in flight (graceful drain)."""
+        log.info("submitter started", extra={"worker_id": self.worker_id})
+        wake = asyncio.Event()
+        while not stop.is_set():
+            await self._refresh_gauges()
+            free = self.settings.max_in_flight - len(self._in_flight)
+            wanted = self.breaker.capacity(min(self.settings.batch_size, free))
+            if self.metrics:
+                self.metrics.breaker_state.set(self.breaker.state.gauge_value)
+            claimed: list[CommandRecord] = []
+            if wanted > 0:
+                try:
+                    claimed = await self._db(self.outbox.claim, self.worker_id, wanted, self.settings.lease_s)
+                except Exception:
+                    log.exception("claiming commands failed")
+            for command in claimed:
+                task = asyncio.create_task(self.process(command))
+                self._in_flight.add(task)
+                task.add_done_callback(lambda t: (self._in_flight.discard(t), wake.set()))
+            if len(claimed) < wanted or wanted == 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(stop.wait(), wake.wait()), self.settings.poll_interval_s)
+        if self._in_flight:
+            log.info("draining", extra={"in_flight": len(self._in_flight)})
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._refresh_gauges(force=True)
+        log.info("submitter stopped", extra={"worker_id": self.worker_id})
+
+    async def _refresh_gauges(self, force: bool = False) -> None:
+        if not self.metrics or (not force and time.monotonic() - self._last_gauges < self.settings.gauge_interval_s):
+            return
+        self._last_gauges = time.monotonic()
+        try:
+            counts = await self._db(self.outbox.counts)
+        except Exception:
+            log.exception("reading outbox counts failed")
+            return
+        self.metrics.pending.set(counts["PENDING"])
+        self.metrics.processing.set(counts["PROCESSING"])
+        self.metrics.dlq.set(counts["dlq_rows"])
+        self.metrics.db_pool.observe(self.outbox.engine)
+
+    # --- one command ------------------------------------------------------------------------------------------
+    async def process(self, command: CommandRecord) -> Outcome:
+        """Take one claimed command as far as it goes now. Never raises (a crash is the only way out without an
+        outcome): when even recording the outcome fails, the command keeps its lease until it expires and is
+        reclaimed, and its stored tx ID makes the next attempt ask Fabric first."""
+        try:
+            return await self._process(command)
+        except Exception:
+            log.exception("could not record the outcome; the command will be reclaimed when its lease expires",
+                          extra={"command_id": command.id})
+            return Outcome.ABANDONED
+
+    async def _process(self, command: CommandRecord) -> Outcome:
+        if not self.breaker.try_acquire():
+            # The breaker is open: nothing is submitted, the command goes back to PENDING untouched.
+            return await self._guard(command, self._release(command))
+        try:
+            outcome = await asyncio.wait_for(self._execute(command), timeout=self.settings.lease_s * 0.9)
+        except (TransportError, TimeoutError) as exc:
+            self.breaker.record_failure()
+            self._count_submission("error")
+            code = exc.code if isinstance(exc, TransportError) else "DEADLINE_EXCEEDED"
+            log.warning("transport failure", extra={"command_id": command.id, "code": code, "error": str(exc)})
+            return await self._guard(command, self._retry(command, code, str(exc) or code, keep_tx=True))
+        except LeaseLostError as exc:
+            self.breaker.release()
+            log.warning("lease lost", extra={"command_id": command.id, "error": str(exc)})
+            return Outcome.LEASE_LOST
+        except Exception as exc:  # a bug or an unexpected answer: keep the command, try again later
+            self.breaker.release()
+            log.exception("unexpected error", extra={"command_id": command.id})
+            return await self._guard(command, self._retry(command, "INTERNAL", repr(exc), keep_tx=True))
+        self.breaker.record_success()
+        return outcome
+
+    async def _guard(self, command: CommandRecord, step: Awaitable[Outcome]) -> Outcome:
+        try:
+            return await step
+        except LeaseLostError:
+            log.warning("lease lost", extra={"command_id": command.id})
+            return Outcome.LEASE_LOST
+
+    async def _execute(self, command: CommandRecord) -> Outcome:
+        started = time.monotonic()
+        if command.fabric_tx_id is not None and command.tx_envelope is not None:
+            # A tx was prepared (and maybe sent) before: ask for it by ID before sending anything.
+            known = await self.gateway.status(command.fabric_tx_id, self.settings.status_timeout_s)
+            if known.state is not TxState.UNKNOWN:
+                return await self._settle(command, known)
+            prepared = PreparedTx(command.fabric_tx_id, command.tx_envelope)
+            log.info("re-sending stored transaction", extra={"command_id": command.id, "tx_id": prepared.tx_id})
+        else:
+            spec = command_spec(command.command_type)
+            request = TxRequest(command.id, spec.function, tuple(spec.chaincode_args(command.payload)), spec.identity)
+            try:
+                prepared = await self.gateway.prepare(request)
+            except EndorsementRejectedError as exc:
+                await self._db(self.outbox.mark_failed, command.id, self.worker_id, code="ENDORSEMENT_REJECTED",
+                               message=exc.chaincode_message)
+                self._count(command, "failed")
+                log.info("chaincode rejected command", extra={"command_id": command.id,
+                                                              "error": exc.chaincode_message})
+                return Outcome.FAILED
+            await self._db(self.outbox.record_tx, command.id, self.worker_id, prepared.tx_id, prepared.envelope)
+        await self.gateway.submit(prepared)
+        status = await self.gateway.status(prepared.tx_id, self.settings.commit_timeout_s)
+        if self.metrics:
+            self.metrics.tx_duration_ms.observe((time.monotonic() - started) * 1000)
+        return await self._settle(command, status)
+
+    async def _settle(self, command: CommandRecord, status: TxStatus) -> Outcome:
+        if status.state is TxState.COMMITTED:
+            await self._db(self.outbox.mark_committed, command.id, self.worker_id, status.block_number)
+            self._count_submission("success")
+            self._count(command, "success")
+            log.info("committed", extra={"command_id": command.id, "tx_id": status.tx_id,
+                                         "block_number": status.block_number})
+            return Outcome.COMMITTED
+        self._count_submission("error")
+        if status.state is TxState.UNKNOWN:
+            return await self._retry(command, "COMMIT_STATUS_UNKNOWN",
+                                     f"tx {status.tx_id} not committed yet", keep_tx=True)
+        code = status.validation_code or "INVALID"
+        if status.retry_with_new_tx:
+            return await self._retry(command, code, f"tx {status.tx_id} invalidated: {code}", keep_tx=False,
+                                     delay_s=self.settings.mvcc_retry_delay_s * (1 + self.rng.random()))
+        await self._db(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
+                       message=f"tx {status.tx_id} invalidated in block {status.block_number}: {code}")
+        self._count(command, "failed")
+        return Outcome.DLQ
+
+    async def _retry(self, command: CommandRecord, code: str, message: str, *, keep_tx: bool,
+                     delay_s: float | None = None) -> Outcome:
+        if command.attempts >= self.settings.max_attempts:
+            await self._db(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
+                           message=f"{command.attempts} attempts exhausted; last error: {message}")
+            self._count(command, "failed")
+            return Outcome.DLQ
+        if delay_s is None:
+            delay_s = backoff_delay(command.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s,
+                                    self.rng)
+        await self._db(self.outbox.schedule_retry, command.id, self.worker_id, delay_s, code=code, message=message,
+                       keep_tx=keep_tx)
+        self._count(command, "retry")
+        return Outcome.RETRY
+
+    async def _release(self, command: CommandRecord) -> Outcome:
+        await self._db(self.outbox.release, command.id, self.worker_id)
+        return Outcome.RELEASED
+
+    def _count(self, command: CommandRecord, status: str) -> None:
+        if self.metrics:
+            self.metrics.processed.labels(status=status, commandType=command.command_type).inc()
+
+    def _count_submission(self, status: str) -> None:
+        if self.metrics:
+            self.metrics.submissions.labels(status=status).inc()
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -1,0 +1,60 @@
+"""The circuit breaker's states, with a clock that moves only when told."""
+
+from __future__ import annotations
+
+import random
+
+from gxlib.backend.backoff import backoff_delay
+from gxlib.backend.breaker import BreakerState, CircuitBreaker
+from tests.unit.backend.helpers import FakeMonotonic
+
+
+def test_closed_open_half_open_closed() -> None:
+    clock = FakeMonotonic()
+    seen: list[BreakerState] = []
+    breaker = CircuitBreaker(3, 10, clock=clock, on_change=seen.append)
+    for _ in range(2):
+        breaker.record_failure()
+    assert breaker.state is BreakerState.CLOSED and breaker.capacity(5) == 5
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN and breaker.capacity(5) == 0 and not breaker.try_acquire()
+    clock.advance(9.9)
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(0.1)
+    assert breaker.state is BreakerState.HALF_OPEN and breaker.capacity(5) == 1
+    assert breaker.try_acquire() and not breaker.try_acquire()  # exactly one probe
+    assert breaker.capacity(5) == 0
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    assert seen == [BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
+    assert [s.gauge_value for s in BreakerState] == [0.0, 0.5, 1.0]
+
+
+def test_a_success_resets_the_consecutive_failure_count() -> None:
+    breaker = CircuitBreaker(2, 1, clock=FakeMonotonic())
+    breaker.record_failure()
+    breaker.record_success()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_failed_probe_reopens_for_a_full_cooldown() -> None:
+    clock = FakeMonotonic()
+    breaker = CircuitBreaker(1, 5, clock=clock)
+    breaker.record_failure()
+    clock.advance(5)
+    assert breaker.try_acquire()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(4)
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    rng = random.Random(1)
+    for attempt in range(1, 12):
+        delays = [backoff_delay(attempt, 0.5, 8, rng) for _ in range(200)]
+        ceiling = min(8, 0.5 * 2 ** (attempt - 1))
+        assert all(0.25 <= d <= ceiling for d in delays)
+        if attempt >= 3:
+            assert len(set(delays)) > 100  # jittered, not a fixed schedule

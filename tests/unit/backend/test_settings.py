@@ -1,0 +1,29 @@
+"""BackendSettings come from GX_BACKEND_* variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from gxlib.backend.settings import ApiRole, BackendSettings
+
+
+def test_defaults_are_a_local_sqlite_file_and_no_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GX_BACKEND_DATABASE_URL", raising=False)
+    monkeypatch.delenv("GX_BACKEND_API_TOKENS", raising=False)
+    settings = BackendSettings()
+    assert settings.database_url.startswith("sqlite:///") and settings.api_tokens == {}
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GX_BACKEND_DATABASE_URL", "postgresql+psycopg://gx@127.0.0.1:5432/gx")
+    monkeypatch.setenv("GX_BACKEND_API_TOKENS", '{"t1": "admin", "t2": "reader"}')
+    monkeypatch.setenv("GX_BACKEND_SUBMITTER__MAX_IN_FLIGHT", "128")
+    settings = BackendSettings()
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.api_tokens == {"t1": ApiRole.ADMIN, "t2": ApiRole.READER}
+    assert settings.submitter.max_in_flight == 128
+
+
+def test_roles_are_ordered() -> None:
+    assert ApiRole.ADMIN.includes(ApiRole.OPERATOR) and ApiRole.OPERATOR.includes(ApiRole.READER)
+    assert not ApiRole.READER.includes(ApiRole.OPERATOR)
