@@ -7,16 +7,17 @@ Run it as a chaincode server the peers dial (chaincode as a service)::
 
 from __future__ import annotations
 
+from gxshim import ContractChaincode
+
 from gxchaincode.contracts.admin import AdminContract
 from gxchaincode.contracts.governance import GovernanceContract
 from gxchaincode.contracts.identity import IdentityContract
 from gxchaincode.contracts.tokenomics import TokenomicsContract
-from gxlib.shim import ContractChaincode
 
 __version__ = "1.0"
 
 CONTRACT_CLASSES = (TokenomicsContract, AdminContract, IdentityContract, GovernanceContract)
-# How `python -m gxlib.shim` (and `gx chaincode serve`) name the contracts: module:Class.
+# How `python -m gxshim` (and `gx chaincode serve`) name the contracts: module:Class.
 CONTRACT_SPECS = tuple(f"{cls.__module__}:{cls.__name__}" for cls in CONTRACT_CLASSES)
 
 

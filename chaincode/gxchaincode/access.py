@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gxlib.shim import ChaincodeError, Context
+from gxshim import ChaincodeError, Context
 
 SUPER_ADMIN_ROLE = "gx_super_admin"
 # Fabric CA writes this attribute value for a granted role.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gxlib.shim import ChaincodeError
+from gxshim import ChaincodeError
 
 PRECISION = 100_000_000  # units per coin
 UINT64_MAX = 2**64 - 1

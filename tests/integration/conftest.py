@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from gxshim.process import ChaincodeProcess, free_port
 
 from gxlib.devnet.crypto import CertificateAuthority
 from gxlib.devnet.network import Devnet
 from gxlib.devnet.peercli import PeerCliError
 from gxlib.fabric.lifecycle.package import ConnectionInfo, build_ccaas_package, package_id
-from gxlib.shim.process import ChaincodeProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_CONTRACT = "tests.integration.testcc:TestContract"

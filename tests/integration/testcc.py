@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gxlib.shim import ChaincodeError, Context, Contract, PeerError, evaluate, transaction
+from gxshim import ChaincodeError, Context, Contract, PeerError, evaluate, transaction
 
 EVENT_NAME = "TestEvent"
 

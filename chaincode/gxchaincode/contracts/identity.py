@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
+
 from gxchaincode import events
 from gxchaincode.access import caller_id
 from gxchaincode.ledger import (
@@ -17,7 +19,6 @@ from gxchaincode.ledger import (
     write_counters,
     write_record,
 )
-from gxlib.shim import ChaincodeError, Context, Contract, evaluate, transaction
 
 MAX_ID_LENGTH = 128
 

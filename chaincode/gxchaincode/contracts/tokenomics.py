@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
+
 from gxchaincode import events
 from gxchaincode.access import SUPER_ADMIN_ROLE, caller_id, has_role, require_role
 from gxchaincode.amounts import PRECISION, checked_mul, coins, parse_amount
@@ -18,7 +20,6 @@ from gxchaincode.ledger import (
     write_record,
 )
 from gxchaincode.settings import SYSTEM_USER_GENESIS_POOL
-from gxlib.shim import ChaincodeError, Context, Contract, evaluate, transaction
 
 
 def mint(ctx: Context, account_id: str, amount: int, remark: str, *, threshold: int | None = None) -> dict[str, Any]:

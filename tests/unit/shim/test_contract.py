@@ -7,9 +7,8 @@ import json
 import pytest
 from fabric_protos.peer import chaincode_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
-
-from gxlib.shim import ChaincodeError, Context, Contract, ContractChaincode, UInt64, evaluate, transaction
-from gxlib.shim.stub import ChaincodeStub
+from gxshim import ChaincodeError, Context, Contract, ContractChaincode, UInt64, evaluate, transaction
+from gxshim.stub import ChaincodeStub
 
 T = shim_pb2.ChaincodeMessage.Type
 

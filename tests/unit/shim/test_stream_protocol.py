@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fabric_protos.peer import chaincode_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
-
-from gxlib.shim import (
+from gxshim import (
     ChaincodeServer,
     Context,
     Contract,
@@ -24,8 +23,9 @@ from gxlib.shim import (
     evaluate,
     transaction,
 )
-from gxlib.shim.session import StreamSession, _TxSlot
-from gxlib.shim.stub import ChaincodeStub
+from gxshim.session import StreamSession, _TxSlot
+from gxshim.stub import ChaincodeStub
+
 from tests.integration.testcc import TestContract
 from tests.unit.shim.conftest import PACKAGE_ID, make_cert
 from tests.unit.shim.fakepeer import FakePeer, signed_proposal

@@ -1,4 +1,4 @@
-"""TLS on the chaincode endpoint, and the settings `python -m gxlib.shim` reads from the environment."""
+"""TLS on the chaincode endpoint, and the settings `python -m gxshim` reads from the environment."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from gxshim import ChaincodeServer, TLSConfig
+from gxshim.serve import ServeConfigError, build_server, load_contract
 
-from gxlib.shim import ChaincodeServer, TLSConfig
-from gxlib.shim.serve import ServeConfigError, build_server, load_contract
 from tests.unit.shim.conftest import make_tls
 from tests.unit.shim.fakepeer import FakePeer
 

@@ -1,4 +1,4 @@
-"""A chaincode server as a local child process (``python -m gxlib.shim``): start, wait until listening, stop.
+"""A chaincode server as a local child process (``python -m gxshim``): start, wait until listening, stop.
 
 This is how the local profile runs the chaincode (one process per org, like one pod per org elsewhere).
 """
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gxlib.shim.errors import ShimError
+from gxshim.errors import ShimError
 
 
 class ChaincodeProcessError(ShimError):
@@ -88,7 +88,7 @@ class ChaincodeProcess:
             raise ChaincodeProcessError(f"something already listens on {self.address}", self.log_file)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen([sys.executable, "-m", "gxlib.shim", *self.contracts],
+            self._proc = subprocess.Popen([sys.executable, "-m", "gxshim", *self.contracts],
                                           cwd=self.cwd, env=self.environment(), stdout=log,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True)

@@ -27,10 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from gxlib.shim.errors import ArgumentError, ChaincodeError, UnknownFunctionError
-from gxlib.shim.identity import ClientIdentity
-from gxlib.shim.response import Response, error, success
-from gxlib.shim.stub import ChaincodeStub
+from gxshim.errors import ArgumentError, ChaincodeError, UnknownFunctionError
+from gxshim.identity import ClientIdentity
+from gxshim.response import Response, error, success
+from gxshim.stub import ChaincodeStub
 
 SYSTEM_CONTRACT = "org.hyperledger.fabric"
 SUBMIT = "submit"
@@ -212,7 +212,7 @@ class Contract:
 
 
 class ContractChaincode:
-    """A chaincode (for :class:`~gxlib.shim.server.ChaincodeServer`) that routes ``Contract:Function`` calls."""
+    """A chaincode (for :class:`~gxshim.server.ChaincodeServer`) that routes ``Contract:Function`` calls."""
 
     def __init__(self, contracts: Sequence[Contract], *, title: str = "chaincode", version: str = "") -> None:
         if not contracts:

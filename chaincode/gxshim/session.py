@@ -10,7 +10,7 @@ Threads and ownership:
   (it drops a second concurrent request for the same transaction).
 
 When the stream ends (peer restart, shutdown) the session closes: waiting transactions get
-:class:`~gxlib.shim.errors.StreamClosedError` and late replies are dropped. The peer dials again and gets a
+:class:`~gxshim.errors.StreamClosedError` and late replies are dropped. The peer dials again and gets a
 new session; the server keeps listening.
 """
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from fabric_protos.peer import chaincode_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
 
-from gxlib.shim.errors import PeerError, ResponseTimeoutError, ShimError, StreamClosedError
-from gxlib.shim.response import Chaincode, Response
-from gxlib.shim.stub import ChaincodeStub
+from gxshim.errors import PeerError, ResponseTimeoutError, ShimError, StreamClosedError
+from gxshim.response import Chaincode, Response
+from gxshim.stub import ChaincodeStub
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 from fabric_protos.msp import identities_pb2
 
-from gxlib.shim.errors import ShimError
+from gxshim.errors import ShimError
 
 FABRIC_CA_ATTRS_OID = ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 

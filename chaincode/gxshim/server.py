@@ -1,6 +1,6 @@
 """The chaincode-as-a-service gRPC server: the peer dials it and opens ``protos.Chaincode/Connect`` streams.
 
-Each stream gets its own :class:`~gxlib.shim.session.StreamSession` (the chaincode registers on it with the
+Each stream gets its own :class:`~gxshim.session.StreamSession` (the chaincode registers on it with the
 package ID); transactions of every stream share one worker pool. When a peer restarts it simply dials again
 and the new stream registers afresh.
 
@@ -23,9 +23,9 @@ import grpc
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
 from fabric_protos.peer import chaincode_shim_pb2_grpc as shim_grpc
 
-from gxlib.shim.errors import ShimError
-from gxlib.shim.response import Chaincode
-from gxlib.shim.session import StreamSession
+from gxshim.errors import ShimError
+from gxshim.response import Chaincode
+from gxshim.session import StreamSession
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from fabric_protos.peer import proposal_response_pb2
 
 if TYPE_CHECKING:  # the stub returns Responses from invoke_chaincode
-    from gxlib.shim.stub import ChaincodeStub
+    from gxshim.stub import ChaincodeStub
 
 OK = 200
 ERROR_THRESHOLD = 400  # statuses from here on are errors for the endorser

@@ -7,7 +7,7 @@ Environment (as in Fabric's CCaaS deployments):
 * ``CHAINCODE_TLS_CERT`` / ``CHAINCODE_TLS_KEY`` — PEM files; both set turns TLS on;
 * ``CHAINCODE_CLIENT_CA_CERT`` — PEM file; set, the peer must present a client certificate it signed.
 
-    python -m gxlib.shim tests.integration.testcc:TestContract [more.module:OtherContract ...]
+    python -m gxshim tests.integration.testcc:TestContract [more.module:OtherContract ...]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from gxlib.shim.contract import Contract, ContractChaincode
-from gxlib.shim.errors import ShimError
-from gxlib.shim.server import ChaincodeServer, ServerOptions, TLSConfig
+from gxshim.contract import Contract, ContractChaincode
+from gxshim.errors import ShimError
+from gxshim.server import ChaincodeServer, ServerOptions, TLSConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def build_server(contracts: Sequence[str | Contract], env: Mapping[str, str] | N
 
 
 def serve(contracts: Sequence[str | Contract], env: Mapping[str, str] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; what ``python -m gxlib.shim`` and ``gx chaincode serve`` run."""
+    """Serve until SIGTERM/SIGINT; what ``python -m gxshim`` and ``gx chaincode serve`` run."""
     server = build_server(contracts, env).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -92,7 +92,7 @@ def serve(contracts: Sequence[str | Contract], env: Mapping[str, str] | None = N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gxlib.shim", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m gxshim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("contracts", nargs="+", metavar="module:Class")
     parser.add_argument("--log-level", default=os.environ.get("CHAINCODE_LOG_LEVEL", "INFO"))

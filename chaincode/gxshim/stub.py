@@ -2,7 +2,7 @@
 
 A stub is created by the runtime for every TRANSACTION/INIT message and used on one worker thread. Every state
 call is a request on the shared stream that waits for the peer's answer to this transaction (routed by channel
-and transaction ID); an ERROR answer raises :class:`~gxlib.shim.errors.PeerError`.
+and transaction ID); an ERROR answer raises :class:`~gxshim.errors.PeerError`.
 
 Private data (collections) is not supported by this runtime.
 """
@@ -20,10 +20,10 @@ from fabric_protos.ledger.queryresult import kv_query_result_pb2
 from fabric_protos.peer import chaincode_event_pb2, chaincode_pb2, proposal_pb2, proposal_response_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
 
-from gxlib.shim import keys
-from gxlib.shim.errors import ChaincodeError, PeerError, ShimError
-from gxlib.shim.identity import ClientIdentity
-from gxlib.shim.response import Response
+from gxshim import keys
+from gxshim.errors import ChaincodeError, PeerError, ShimError
+from gxshim.identity import ClientIdentity
+from gxshim.response import Response
 
 MsgType = shim_pb2.ChaincodeMessage.Type
 R = TypeVar("R")

@@ -6,7 +6,7 @@ not start with ``\\x00`` (that namespace belongs to composite keys) so range que
 
 from __future__ import annotations
 
-from gxlib.shim.errors import InvalidKeyError
+from gxshim.errors import InvalidKeyError
 
 COMPOSITE_KEY_NAMESPACE = "\x00"
 MIN_UNICODE_RUNE = "\x00"

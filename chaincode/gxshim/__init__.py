@@ -3,12 +3,12 @@
 The pieces, in the order a transaction meets them: :mod:`server` (the peer dials it), :mod:`session` (one
 stream: registration, single writer, routing of the peer's answers), :mod:`stub` (ledger calls of one
 transaction), :mod:`contract` (``Contract:Function`` routing and argument parsing), :mod:`serve`
-(``python -m gxlib.shim``), :mod:`process` (a server as a local child process). Private data collections and
+(``python -m gxshim``), :mod:`process` (a server as a local child process). Private data collections and
 rich (CouchDB) queries are not supported.
 """
 
-from gxlib.shim.contract import Context, Contract, ContractChaincode, UInt64, evaluate, transaction
-from gxlib.shim.errors import (
+from gxshim.contract import Context, Contract, ContractChaincode, UInt64, evaluate, transaction
+from gxshim.errors import (
     ArgumentError,
     ChaincodeError,
     InvalidKeyError,
@@ -18,10 +18,10 @@ from gxlib.shim.errors import (
     StreamClosedError,
     UnknownFunctionError,
 )
-from gxlib.shim.identity import ClientIdentity
-from gxlib.shim.response import Chaincode, Response
-from gxlib.shim.server import ChaincodeServer, ServerOptions, TLSConfig
-from gxlib.shim.stub import KV, ChaincodeStub, HistoryQueryIterator, KeyModification, PageInfo, StateQueryIterator
+from gxshim.identity import ClientIdentity
+from gxshim.response import Chaincode, Response
+from gxshim.server import ChaincodeServer, ServerOptions, TLSConfig
+from gxshim.stub import KV, ChaincodeStub, HistoryQueryIterator, KeyModification, PageInfo, StateQueryIterator
 
 __all__ = [
     "KV",

@@ -1,6 +1,6 @@
 """Run a chaincode in-process against an in-memory world state, with a real peer's semantics.
 
-The chaincode gets a real :class:`~gxlib.shim.stub.ChaincodeStub` whose peer link answers the shim's state
+The chaincode gets a real :class:`~gxshim.stub.ChaincodeStub` whose peer link answers the shim's state
 messages from memory: reads see only committed state (never the transaction's own writes), writes take effect
 only when the chaincode returns success, evaluations never write, and a transaction carries at most one event.
 Transactions run one after another, so there are no MVCC conflicts. This lets property tests run thousands of
@@ -21,8 +21,8 @@ from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
 from google.protobuf import timestamp_pb2
 
-from gxlib.shim.response import Chaincode, Response
-from gxlib.shim.stub import ChaincodeStub, MsgType
+from gxshim.response import Chaincode, Response
+from gxshim.stub import ChaincodeStub, MsgType
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,23 @@ peer conversation, carrying the channel, transaction ID and the request that fai
 
 from __future__ import annotations
 
-from gxlib.errors import GxError
+
+class GxShimError(Exception):
+    """Root of the runtime's errors: a message for the operator and, optionally, what to do (``hint``).
+
+    The runtime is installable on its own (no gxlib), so it has its own root; it mirrors gxlib's GxError.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
 
-class ChaincodeError(GxError):
+class ChaincodeError(GxShimError):
     """A transaction is rejected: the message is returned to the client with status 500, nothing is written.
 
     Contract code raises this (or a subclass) for invalid arguments, missing roles and business rules.
@@ -36,7 +49,7 @@ class UnknownFunctionError(ChaincodeError):
         self.known = known
 
 
-class ShimError(GxError):
+class ShimError(GxShimError):
     """A failure of the chaincode runtime or of its stream with the peer."""
 
     def __init__(self, message: str, *, channel: str = "", txid: str = "", hint: str | None = None) -> None:
