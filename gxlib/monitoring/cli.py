@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from gxlib.errors import GxError
 
@@ -159,3 +161,44 @@ def _print_stack_status(status) -> None:  # type: ignore[no-untyped-def]
         where = " ".join(alert.labels[key] for key in ("namespace", "job", "instance") if key in alert.labels)
         out.print(f"alert {alert.name} [{alert.state}] {where}", markup=False)
     out.print(f"notifications received by the webhook: {status.notifications_received}")
+
+
+# --- the SLO report --------------------------------------------------------------------------------------
+def _default_prometheus_url() -> str:
+    from gxlib.monitoring.settings import MonitoringSettings
+
+    stack = MonitoringSettings().local_stack
+    return f"http://{stack.host}:{stack.prometheus_port}"
+
+
+def _window(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
+    from gxlib.monitoring.queries import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@monitoring.command("report")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The HTML file to write (one self-contained file: plotly.js inlined, no CDN).")
+@click.option("--window", default="1h", show_default=True, callback=_window,
+              help="How far back the time-series charts reach (30m, 1h, 6h, 1d, 1h30m).")
+@click.option("--prometheus-url", default=None,
+              help="Prometheus base URL [default: the local stack's, http://127.0.0.1:19090; the port follows "
+                   "GX_MONITORING_LOCAL_STACK__PROMETHEUS_PORT].")
+@click.option("--namespace", default=".*", show_default=True,
+              help="Regex of the backend namespaces to include (the dashboard's namespace variable).")
+def monitoring_report(out_path: Path, window: timedelta, prometheus_url: str | None, namespace: str) -> None:
+    """Write the SLO report: the 4 SLO gauges, projection lag, outbox queue, Fabric tx duration, scrape targets
+    and every alert rule's state, from a live Prometheus. Series without data are marked "no data"."""
+    from gxlib.monitoring.report import build_slo_report
+
+    url = prometheus_url or _default_prometheus_url()
+    data = build_slo_report(url, out_path, window, namespace=namespace)  # a PrometheusError reaches `gx`'s handler
+    for _, row in data.slos.iterrows():
+        out.print(f"{row['title']:<26} {row['status']}")
+    firing = int((data.alerts["state"] == "firing").sum()) if not data.alerts.empty else 0
+    out.print(f"{len(data.alerts)} alert rules, {firing} firing · {len(data.targets)} scrape targets")
+    err.print(f"[green]wrote[/] {escape(str(out_path))}")
