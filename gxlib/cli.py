@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gxlib import __version__
 from gxlib.backend.cli import backend
+from gxlib.bench.cli import bench
 from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
@@ -198,6 +199,7 @@ cli.add_command(monitoring)
 cli.add_command(chaincode)
 cli.add_command(backend)
 cli.add_command(runbook)
+cli.add_command(bench)
 
 
 def main() -> None:
