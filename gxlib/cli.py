@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gxlib import __version__
 from gxlib.backend.cli import backend
+from gxlib.backend.serve_cli import serve
 from gxlib.bench.cli import bench
 from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
@@ -198,6 +199,7 @@ def _print_status(status) -> None:  # type: ignore[no-untyped-def]
 cli.add_command(monitoring)
 cli.add_command(chaincode)
 cli.add_command(backend)
+cli.add_command(serve)
 cli.add_command(runbook)
 cli.add_command(bench)
 

@@ -6,6 +6,8 @@ Thin: each command builds BackendSettings (GX_BACKEND_*) and calls one library f
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,7 +44,7 @@ def migrate_command(database_url: str | None) -> None:
 @backend.command("api")
 @database_option
 @click.option("--host", default=None, help="listen address [env GX_BACKEND_API_HOST; default 127.0.0.1]")
-@click.option("--port", type=int, default=None, help="listen port [env GX_BACKEND_API_PORT; default 8080]")
+@click.option("--port", type=int, default=None, help="listen port [env GX_BACKEND_API_PORT; default 8000]")
 def api_command(database_url: str | None, host: str | None, port: int | None) -> None:
     """Serve the HTTP API (JSON logs on stderr; SIGTERM stops it gracefully)."""
     import uvicorn
@@ -98,3 +100,61 @@ def _with_outbox(database_url: str | None, action: Any) -> Any:
         return action(Outbox(engine))
     finally:
         engine.dispose()
+
+
+def _local_backend(state_dir: Path | None, database_url: str | None, quiet: bool = False):  # type: ignore[no-untyped-def]
+    from gxlib.backend.local import LocalBackend
+    from gxlib.config import DevnetSettings
+    from gxlib.devnet.network import Devnet
+    from gxlib.progress import Progress
+
+    progress = Progress(quiet=quiet)
+    devnet = Devnet(DevnetSettings(**({"state_dir": state_dir} if state_dir else {})), progress=progress)
+    return LocalBackend(devnet, _settings(database_url), progress)
+
+
+state_dir_option = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+                                help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
+
+
+@backend.command("up")
+@state_dir_option
+@database_option
+def up_command(state_dir: Path | None, database_url: str | None) -> None:
+    """Start api, submitter and projector as local processes against the devnet (idempotent)."""
+    local = _local_backend(state_dir, database_url)
+    started = local.up()
+    click.echo(("started " + ", ".join(started)) if started else "backend is already up — nothing changed", err=True)
+    _print_status(local.status(), as_json=False)
+
+
+@backend.command("down")
+@state_dir_option
+def down_command(state_dir: Path | None) -> None:
+    """Stop the three services (SIGTERM: they drain; SIGKILL after 20 s)."""
+    stopped = _local_backend(state_dir, None, quiet=True).down()
+    click.echo("\n".join(f"stopped {n} (pid {', '.join(map(str, p))})" for n, p in stopped.items())
+               or "no backend service was running", err=True)
+
+
+@backend.command("status")
+@state_dir_option
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_command(state_dir: Path | None, database_url: str | None, as_json: bool) -> None:
+    """Each service's URL, pid and health. Exit 1 unless all three are healthy."""
+    status = _local_backend(state_dir, database_url, quiet=True).status()
+    _print_status(status, as_json=as_json)
+    sys.exit(0 if status.all_healthy else 1)
+
+
+def _print_status(status: Any, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(status.model_dump_json(indent=2))
+        return
+    click.echo(f"database: {status.database_url}")
+    if status.token_file:
+        click.echo(f"admin token: {status.token_file}")
+    for s in status.services:
+        state = "healthy" if s.healthy else f"UNHEALTHY ({s.detail})"
+        click.echo(f"  {s.name:<10} {s.url:<28} pid {s.pid or '-':<8} {state}  log {s.log_file}")

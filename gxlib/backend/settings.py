@@ -65,7 +65,7 @@ class BackendSettings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     migrate_on_start: bool = True
     api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_port: int = Field(default=8000, ge=1, le=65535)
     api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
     service_name: str = "gx-backend-api"

@@ -242,12 +242,13 @@ class Devnet:
     def down(self, *, purge: bool = False) -> dict[str, list[int]]:
         """Stop every node (SIGTERM, then SIGKILL); with ``purge`` also delete the state directory."""
         stopped: dict[str, list[int]] = {}
-        # Chaincode servers and anything else started inside the state directory go first, then the nodes.
+        # Backend services, chaincode servers — anything started inside the state directory — go first, then
+        # the Fabric nodes.
         node_pids = {pid for node in self.layout.nodes for pid in processes.node_pids(node)}
         others = [p for p in processes.pids_under(self.layout.root) if p not in node_pids]
         if others:
             processes.stop_pids(others)
-            stopped["chaincode servers"] = others
+            stopped["chaincode servers and backend services"] = others
         for node in reversed(self.layout.nodes):
             pids = processes.stop_node(node)
             if pids:

@@ -18,6 +18,7 @@ import platformdirs
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gxlib.backend.settings import BackendSettings
 from gxlib.config import APP_NAME, DevnetSettings, Environment, environment_profile
 
 KUBERNETES_ENVIRONMENTS: tuple[Environment, ...] = (Environment.MAINNET, Environment.TESTNET, Environment.DEVNET)
@@ -91,9 +92,10 @@ class LocalTargets(BaseModel):
 
     host: str = "127.0.0.1"
     namespace: str = environment_profile(Environment.LOCAL).backend_namespace
-    api_metrics_port: int = 8000
-    submitter_metrics_port: int = 9101
-    projector_metrics_port: int = 9102
+    # The backend's own settings are the source of these ports (a test keeps them equal).
+    api_metrics_port: int = BackendSettings.model_fields["api_port"].default
+    submitter_metrics_port: int = BackendSettings.model_fields["submitter_metrics_port"].default
+    projector_metrics_port: int = BackendSettings.model_fields["projector_metrics_port"].default
 
 
 class LocalStackSettings(BaseModel):

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from gxshim.process import ChaincodeProcess, free_port
 
 from gxlib.devnet.crypto import CertificateAuthority
 from gxlib.devnet.network import Devnet
 from gxlib.devnet.peercli import PeerCliError
 from gxlib.fabric.lifecycle.package import ConnectionInfo, build_ccaas_package, package_id
+from gxshim.process import ChaincodeProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_CONTRACT = "tests.integration.testcc:TestContract"
@@ -190,3 +190,12 @@ def test_chaincode(devnet: Devnet) -> Iterator[DeployedChaincode]:
         yield deployed
     finally:
         deployed.stop()
+
+# The GX chaincode's session fixtures (gx_operator, gx_deployed, super_admin, service, bootstrapped).
+from tests.integration.gx_fixtures import (  # noqa: E402, F401
+    bootstrapped,
+    gx_deployed,
+    gx_operator,
+    service,
+    super_admin,
+)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gxlib.fabric.errors import EndorseError
-from tests.integration.chaincode.conftest import GxClient
+from tests.integration.gx_fixtures import GxClient
 from tests.unit.chaincode.conservation import ACCOUNTS, USERS, ConservationCheck, Op, operations
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from gxlib.chaincode.deploy import DeployReport
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.errors import EndorseError
 from gxlib.fabric.gateway import Gateway
-from tests.integration.chaincode.conftest import GxClient
+from tests.integration.gx_fixtures import GxClient
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from gxlib.chaincode import servers
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployError, DeployReport
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
-from tests.integration.chaincode.conftest import GxClient
+from tests.integration.gx_fixtures import GxClient
 
 pytestmark = pytest.mark.integration
 CONTRACTS = {

@@ -1,4 +1,6 @@
-"""The GX chaincode deployed on the session devnet with `gx chaincode deploy`'s own code path."""
+"""Session fixtures around the GX chaincode, shared by every integration directory (imported by conftest.py):
+gxtv3 deployed with `gx chaincode deploy`'s own code path, Gateway clients as the super admin and the service
+identity, and the one-time BootstrapSystem."""
 
 from __future__ import annotations
 
