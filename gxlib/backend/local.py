@@ -39,6 +39,11 @@ class BackendService:
     host: str
     port: int
     health_path: str
+    kind: str = ""  # the `gx serve` service it runs; default: its name (a replica has its own name)
+
+    @property
+    def service(self) -> str:
+        return self.kind or self.name
 
     @property
     def log_file(self) -> Path:
@@ -88,9 +93,11 @@ class LocalBackend:
     """The backend of one devnet, run as local processes."""
 
     def __init__(self, devnet: Devnet, settings: BackendSettings | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, *, root: Path | None = None) -> None:
         self.devnet = devnet
-        self.root = devnet.layout.root / "backend"
+        # Everything of this backend (pids, logs, the SQLite file, the token) lives here; inside the devnet's
+        # state directory by default, so `gx devnet down --purge` removes it too.
+        self.root = root or devnet.layout.root / "backend"
         settings = settings or BackendSettings()
         if "database_url" not in settings.model_fields_set:
             settings = settings.model_copy(update={"database_url": f"sqlite:///{self.root / 'gx-backend.sqlite3'}"})
@@ -129,10 +136,15 @@ class LocalBackend:
             "GX_BACKEND_API_HOST": s.api_host,
             "GX_BACKEND_API_PORT": str(s.api_port),
             "GX_BACKEND_METRICS_HOST": s.metrics_host,
-            "GX_BACKEND_SUBMITTER_METRICS_PORT": str(s.submitter_metrics_port),
+            "GX_BACKEND_SUBMITTER_METRICS_PORT": str(service.port if service.service == "submitter"
+                                                     else s.submitter_metrics_port),
             "GX_BACKEND_PROJECTOR_METRICS_PORT": str(s.projector_metrics_port),
             "GX_BACKEND_API_TOKENS": json.dumps({k: v.value for k, v in self.api_tokens().items()}),
             "GX_BACKEND_LOG_LEVEL": s.log_level,
+            "GX_BACKEND_DB_POOL_SIZE": str(s.db_pool_size),
+            "GX_BACKEND_DB_MAX_OVERFLOW": str(s.db_max_overflow),
+            "GX_BACKEND_SUBMITTER": s.submitter.model_dump_json(exclude_none=True),
+            "GX_BACKEND_PROJECTOR": s.projector.model_dump_json(),
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -151,16 +163,32 @@ class LocalBackend:
         for service in self.services:
             if processes.running_pid(service):
                 continue
-            if not processes.port_is_free(service.host, service.port):
-                raise BackendUpError(f"port {service.port} on {service.host} ({service.name}) is already in use",
-                                     hint="stop what listens there or change GX_BACKEND_*_PORT")
-            service.dir.mkdir(parents=True, exist_ok=True)
-            processes.start_node(service, [sys.executable, "-m", "gxlib.cli", "serve", service.name],
-                                 self._environment(service))
+            self._start(service)
             started.append(service.name)
         for service in self.services:
             self._wait_healthy(service)
         return started
+
+    def _start(self, service: BackendService) -> int:
+        if not processes.port_is_free(service.host, service.port):
+            raise BackendUpError(f"port {service.port} on {service.host} ({service.name}) is already in use",
+                                 hint="stop what listens there or change GX_BACKEND_*_PORT")
+        service.dir.mkdir(parents=True, exist_ok=True)
+        return processes.start_node(service, [sys.executable, "-m", "gxlib.cli", "serve", service.service],
+                                    self._environment(service))
+
+    def submitter_replica(self, number: int, metrics_port: int) -> BackendService:
+        """Another submitter process on the same database (``submitter-<number>``, its own directory and metrics
+        port); start it with :meth:`start_extra` and stop it with ``processes.stop_node``."""
+        return BackendService(f"submitter-{number}", self.root / f"submitter-{number}", self.settings.metrics_host,
+                              metrics_port, "/metrics", kind="submitter")
+
+    def start_extra(self, service: BackendService) -> int:
+        """Start a service that is not one of the three (e.g. a :meth:`submitter_replica`) and wait until it is
+        healthy; returns its pid."""
+        pid = processes.running_pid(service) or self._start(service)
+        self._wait_healthy(service)
+        return pid
 
     def _wait_healthy(self, service: BackendService) -> None:
         def probe() -> tuple[bool, str | None]:

@@ -116,9 +116,7 @@ def test_backend_down_leaves_no_service_process(devnet: Devnet, gx_deployed: Dep
     settings = BackendSettings(api_port=_free_port(), submitter_metrics_port=_free_port(),
                                projector_metrics_port=_free_port(), database_url="sqlite:///" + str(
                                    devnet.layout.root / "backend-down-test.sqlite3"))
-    local = LocalBackend(devnet, settings, Progress(quiet=True))
-    local.root = devnet.layout.root / "backend-down-test"
-    local.services = [type(s)(s.name, local.root / s.name, s.host, s.port, s.health_path) for s in local.services]
+    local = LocalBackend(devnet, settings, Progress(quiet=True), root=devnet.layout.root / "backend-down-test")
     local.up()
     assert local.status().all_healthy
     local.down()
