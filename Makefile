@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.installed
 .PHONY: help setup system-packages venv fabric demo test lint unit integration down lab clean
 
 help:
-	@echo "make demo   set everything up, bring the local Fabric network up, print its status"
+	@echo "make demo   set everything up, bring up devnet + chaincode + backend + monitoring, run the five runbooks"
 	@echo "make test   set everything up and run the whole test suite (lint, unit, integration)"
 	@echo "make lab    open JupyterLab on notebooks/ with the project's kernel (loopback only)"
 	@echo "make down   stop the local network        make clean   remove .venv"
@@ -42,8 +42,8 @@ fabric: venv
 	@$(GX) fabric build
 
 demo: setup
-	@echo "==> bringing the local Fabric network up"
-	@$(GX) devnet up
+	@echo "==> gx demo: devnet, chaincode, backend, monitoring, then the five runbooks"
+	@$(GX) demo
 
 lint: venv
 	@echo "==> ruff"

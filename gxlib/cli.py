@@ -179,6 +179,24 @@ def devnet_env(state_dir: Path | None, as_json: bool, peer_cli: str | None) -> N
     out.print_json(json.dumps(net.environment()))
 
 
+@cli.command("demo")
+def demo() -> None:
+    """The main job (`make demo`): bring up the devnet, the GX chaincode, the backend and the monitoring stack,
+    run the five runbooks in order, and print the SLO report's path and a summary. Safe to run again."""
+    from gxlib.demo import run_demo
+
+    report = run_demo(Progress(err))
+    table = Table(title=f"gx demo — {report.seconds:.0f}s")
+    for column in ("runbook", "result", "seconds", "record"):
+        table.add_column(column)
+    for outcome in report.runbooks:
+        result = "[green]passed[/]" if outcome.passed else f"[red]FAILED[/] {escape(outcome.error or '')}"
+        table.add_row(outcome.name, result, f"{outcome.seconds:.0f}", outcome.record or "-")
+    out.print(table)
+    out.print(f"SLO report: {report.report_path or '(none produced)'}", markup=False)
+    sys.exit(0 if report.passed else 1)
+
+
 def _print_status(status) -> None:  # type: ignore[no-untyped-def]
     table = Table(title=f"devnet · channel {status.channel} · Fabric {status.fabric_release} · {status.state_dir}")
     for column in ("node", "role", "MSP", "pid", "healthy", "height", "endpoints"):
