@@ -7,6 +7,7 @@ drift test and ``gx monitoring render --check``).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -124,3 +125,14 @@ def config_map_file(content: str, key: str) -> str:
     """The file ``key`` held by a rendered ConfigMap (to check it with promtool, or to apply it by hand)."""
     document = yaml.safe_load(content)
     return str(document["data"][key])
+
+
+def unified_diff(deployed: str | None, rendered: str, location: str, *, max_lines: int | None = None) -> str:
+    """What deploying ``rendered`` over ``deployed`` (``None``: nothing there yet) changes at ``location``, as a
+    unified diff; empty when they are equal. ``max_lines`` shortens a long diff and says how much was left out."""
+    lines = list(difflib.unified_diff((deployed or "").splitlines(), rendered.splitlines(),
+                                      fromfile=f"deployed: {location}" if deployed is not None else "/dev/null",
+                                      tofile=f"rendered: {location}", lineterm=""))
+    if max_lines is not None and len(lines) > max_lines:
+        lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines of the diff not shown)"]
+    return "\n".join(lines)
