@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 GX := $(BIN)/gx
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-packages venv fabric demo test lint unit integration down lab clean
+.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo test lint unit integration down lab clean
 
 help:
 	@echo "make demo   set everything up, bring up devnet + chaincode + backend + monitoring, run the five runbooks"
@@ -20,6 +20,8 @@ help:
 	@echo "make down   stop the local network        make clean   remove .venv"
 
 setup: system-packages venv fabric
+
+test-setup: setup k8s-binaries
 
 system-packages:
 	@scripts/ensure-system-packages scripts/system-packages.txt
@@ -41,6 +43,10 @@ fabric: venv
 	@echo "==> Hyperledger Fabric binaries (built from source once, then cached)"
 	@$(GX) fabric build
 
+k8s-binaries: venv
+	@echo "==> Kubernetes test binaries: etcd, kube-apiserver, controller-manager, scheduler, kwok, kustomize (built once, then cached)"
+	@$(GX) k8s build
+
 demo: setup
 	@echo "==> gx demo: devnet, chaincode, backend, monitoring, then the five runbooks"
 	@$(GX) demo
@@ -55,7 +61,7 @@ unit: venv fabric
 integration: setup
 	@$(BIN)/pytest tests/integration
 
-test: setup lint
+test: test-setup lint
 	@echo "==> pytest (unit + integration against a real local Fabric network)"
 	@$(BIN)/pytest
 

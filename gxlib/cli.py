@@ -20,6 +20,7 @@ from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
 from gxlib.monitoring.cli import monitoring
+from gxlib.platform.cli import k8s
 from gxlib.progress import Progress
 from gxlib.runbook.cli import runbook
 
@@ -218,6 +219,7 @@ cli.add_command(monitoring)
 cli.add_command(chaincode)
 cli.add_command(backend)
 cli.add_command(serve)
+cli.add_command(k8s)
 cli.add_command(runbook)
 cli.add_command(bench)
 

@@ -1,0 +1,53 @@
+"""Settings of the Kubernetes platform (``GX_K8S_PLATFORM_*``) and the object names it works on.
+
+The names follow the kustomize overlays in k8s/ (a test holds both to each other): the chaincode server of
+org ``orgN`` in environment ``env`` is Deployment ``<chaincode>-orgN-<env>`` in the Fabric namespace, with its
+package ID in ConfigMap ``<chaincode>-package-orgN-<env>`` (key ``CHAINCODE_ID``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gxlib.config import EnvironmentProfile
+
+CHAINCODE_ID_KEY = "CHAINCODE_ID"
+PACKAGE_ID_ANNOTATION = "gx.io/chaincode-package-id"
+
+
+class KubernetesPlatformSettings(BaseSettings):
+    """How to reach the cluster and what to call things in it."""
+
+    model_config = SettingsConfigDict(env_prefix="GX_K8S_PLATFORM_", extra="ignore")
+
+    kubeconfig: Path | None = None  # default: $KUBECONFIG or ~/.kube/config
+    context: str | None = None
+    field_manager: str = "gxlib"
+    prometheus_statefulset: str = "prometheus"
+    prometheus_container: str = "prometheus"
+    prometheus_port: int = 9090
+    orgs: tuple[str, ...] = ("org1", "org2")
+    request_timeout_s: float = 30.0
+    poll_interval_s: float = 0.5
+
+
+class ChaincodeNames(BaseModel):
+    org: str
+    namespace: str
+    deployment: str
+    config_map: str
+
+
+def chaincode_names(profile: EnvironmentProfile, org: str) -> ChaincodeNames:
+    base = profile.chaincode_name
+    return ChaincodeNames(org=org, namespace=profile.monitoring_namespace,
+                          deployment=f"{base}-{org}-{profile.env.value}",
+                          config_map=f"{base}-package-{org}-{profile.env.value}")
+
+
+def prometheus_pod(settings: KubernetesPlatformSettings) -> str:
+    """The StatefulSet's first pod (``prometheus-0``)."""
+    return f"{settings.prometheus_statefulset}-0"
