@@ -7,12 +7,11 @@ Run it as a chaincode server the peers dial (chaincode as a service)::
 
 from __future__ import annotations
 
-from gxshim import ContractChaincode
-
 from gxchaincode.contracts.admin import AdminContract
 from gxchaincode.contracts.governance import GovernanceContract
 from gxchaincode.contracts.identity import IdentityContract
 from gxchaincode.contracts.tokenomics import TokenomicsContract
+from gxshim import ContractChaincode
 
 __version__ = "1.0"
 

@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gxshim import Context
-
 from gxchaincode.amounts import coins
+from gxshim import Context
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_VERSION = 1

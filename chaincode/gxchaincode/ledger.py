@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gxshim import ChaincodeError, Context
-
 from gxchaincode.amounts import checked_add, checked_sub
+from gxshim import ChaincodeError, Context
 
 ACCOUNT = "account"
 USER = "user"

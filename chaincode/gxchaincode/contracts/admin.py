@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
-
 from gxchaincode import events
 from gxchaincode.access import SUPER_ADMIN_ROLE, require_role
 from gxchaincode.amounts import PRECISION, checked_mul
@@ -20,6 +18,7 @@ from gxchaincode.settings import (
     POOL_IDS,
     VELOCITY_TAX_THRESHOLD_UNITS,
 )
+from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
 
 
 def parse_countries(raw: str) -> list[tuple[str, str]]:

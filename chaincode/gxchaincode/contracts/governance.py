@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gxshim import ChaincodeError, Context, Contract, transaction
-
 from gxchaincode import events
 from gxchaincode.access import SUPER_ADMIN_ROLE, caller_id, has_role
 from gxchaincode.ledger import PROPOSAL, USER, read_record, require_non_empty, write_record
+from gxshim import ChaincodeError, Context, Contract, transaction
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000

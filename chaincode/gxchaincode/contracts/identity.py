@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
-
 from gxchaincode import events
 from gxchaincode.access import caller_id
 from gxchaincode.ledger import (
@@ -19,6 +17,7 @@ from gxchaincode.ledger import (
     write_counters,
     write_record,
 )
+from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
 
 MAX_ID_LENGTH = 128
 

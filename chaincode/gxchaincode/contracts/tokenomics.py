@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
-
 from gxchaincode import events
 from gxchaincode.access import SUPER_ADMIN_ROLE, caller_id, has_role, require_role
 from gxchaincode.amounts import PRECISION, checked_mul, coins, parse_amount
@@ -20,6 +18,7 @@ from gxchaincode.ledger import (
     write_record,
 )
 from gxchaincode.settings import SYSTEM_USER_GENESIS_POOL
+from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
 
 
 def mint(ctx: Context, account_id: str, amount: int, remark: str, *, threshold: int | None = None) -> dict[str, Any]:

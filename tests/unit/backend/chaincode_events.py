@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from gxshim.inmemory import InMemoryLedger
 
 from gxchaincode import gx_chaincode
 from gxlib.backend.commands import FabricIdentity, command_spec, validate_payload
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
+from gxshim.inmemory import InMemoryLedger
 
 PRECISION = 100_000_000
 

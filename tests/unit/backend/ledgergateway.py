@@ -8,11 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gxshim.inmemory import InMemoryLedger
-
 from gxlib.backend.commands import FabricIdentity
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
 from gxlib.backend.txgateway import EndorsementRejectedError, PreparedTx, TxRequest, TxState, TxStatus
+from gxshim.inmemory import InMemoryLedger
 
 
 class LedgerGateway:

@@ -8,7 +8,6 @@ import json
 import warnings
 from typing import Any
 
-from gxshim.inmemory import InMemoryLedger
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
@@ -19,6 +18,7 @@ from gxlib.backend.projector import Projector
 from gxlib.backend.readmodel import ReadModel
 from gxlib.backend.settings import BackendSettings, SubmitterSettings
 from gxlib.backend.submitter import Submitter
+from gxshim.inmemory import InMemoryLedger
 from tests.unit.backend.ledgergateway import LedgerGateway
 
 with warnings.catch_warnings():

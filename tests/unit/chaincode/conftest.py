@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gxshim.inmemory import Caller, InMemoryLedger
 
 from gxchaincode import gx_chaincode
 from gxlib.config import DevnetSettings
 from gxlib.devnet.crypto import generate_crypto
 from gxlib.devnet.layout import DevnetLayout, Identity
+from gxshim.inmemory import Caller, InMemoryLedger
 
 
 @dataclass(frozen=True)

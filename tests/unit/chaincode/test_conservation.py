@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from gxshim.inmemory import InMemoryLedger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gxchaincode import gx_chaincode
+from gxshim.inmemory import InMemoryLedger
 from tests.unit.chaincode.conftest import Callers
 from tests.unit.chaincode.conservation import ConservationCheck, Op, event_from_payload, operations
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-from gxshim.inmemory import Caller, InMemoryLedger, Outcome
 
 from gxchaincode import events
 from gxchaincode.amounts import PRECISION, UINT64_MAX
 from gxchaincode.settings import BOOTSTRAP_POOLS
+from gxshim.inmemory import Caller, InMemoryLedger, Outcome
 from tests.unit.chaincode.conftest import Callers
 
 

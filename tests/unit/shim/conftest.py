@@ -13,8 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
-from gxshim import ChaincodeServer, ContractChaincode, ServerOptions, TLSConfig
 
+from gxshim import ChaincodeServer, ContractChaincode, ServerOptions, TLSConfig
 from tests.integration.testcc import TestContract
 from tests.unit.shim.fakepeer import FakePeer
 

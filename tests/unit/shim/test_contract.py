@@ -7,6 +7,7 @@ import json
 import pytest
 from fabric_protos.peer import chaincode_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
+
 from gxshim import ChaincodeError, Context, Contract, ContractChaincode, UInt64, evaluate, transaction
 from gxshim.stub import ChaincodeStub
 

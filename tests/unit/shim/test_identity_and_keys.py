@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fabric_protos.msp import identities_pb2
+
 from gxshim import ClientIdentity, InvalidKeyError
 from gxshim.identity import IdentityError
 from gxshim.keys import create_composite_key, partial_composite_range, split_composite_key
-
 from tests.unit.shim.conftest import make_cert
 
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fabric_protos.peer import chaincode_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
+
 from gxshim import (
     ChaincodeServer,
     Context,
@@ -25,7 +26,6 @@ from gxshim import (
 )
 from gxshim.session import StreamSession, _TxSlot
 from gxshim.stub import ChaincodeStub
-
 from tests.integration.testcc import TestContract
 from tests.unit.shim.conftest import PACKAGE_ID, make_cert
 from tests.unit.shim.fakepeer import FakePeer, signed_proposal

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from gxshim import ChaincodeServer, TLSConfig
 from gxshim.serve import ServeConfigError, build_server, load_contract
-
 from tests.unit.shim.conftest import make_tls
 from tests.unit.shim.fakepeer import FakePeer
 
