@@ -156,8 +156,7 @@ class KubernetesPlatform:
             except DynamicApiError as exc:
                 raise KubernetesApiError("applying" if not dry_run else "dry-run applying", kind, name, namespace,
                                          exc.status, _error_reason(exc)) from exc
-            version_after = after.metadata.resourceVersion
-            changed = before is None or before["metadata"].get("resourceVersion") != version_after
+            changed = before is None or _spec_changed(before["metadata"], after.metadata)
             applied.append(AppliedObject(kind=kind, name=name, namespace=namespace, changed=changed, dry_run=dry_run,
                                          validated_in_namespace=stand_in))
         return applied
@@ -366,3 +365,19 @@ class KubernetesPlatform:
     def chaincode_pods(self, org: str) -> list[PodState]:
         names = chaincode_names(self.profile, org)
         return self.pods(names.namespace, f"gx.io/org={org},gx.io/env={self.profile.env.value}")
+
+
+def _spec_changed(before: dict[str, Any], after: Any) -> bool:
+    """Whether an apply changed the object. Objects with a ``generation`` (Deployments, StatefulSets, …) compare
+    it: their controllers keep writing status, which moves ``resourceVersion`` without any change of ours.
+    Others compare ``resourceVersion``. Labels and annotations changes count too."""
+    if before.get("generation") is not None and getattr(after, "generation", None) is not None:
+        return (before["generation"] != after.generation
+                or (before.get("labels") or {}) != dict(getattr(after, "labels", None) or {})
+                or _own_annotations(before.get("annotations")) != _own_annotations(getattr(after, "annotations", None)))
+    return before.get("resourceVersion") != after.resourceVersion
+
+
+def _own_annotations(annotations: Any) -> dict[str, str]:
+    # Controllers add their own bookkeeping annotations (deployment.kubernetes.io/revision, …).
+    return {k: v for k, v in dict(annotations or {}).items() if "kubernetes.io/" not in k}
