@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gxlib import __version__
-from gxlib.backend.cli import backend
+from gxlib.backend.cli import backend, projector
 from gxlib.backend.serve_cli import serve
 from gxlib.bench.cli import bench
 from gxlib.chaincode.cli import chaincode
@@ -218,6 +218,7 @@ def _print_status(status) -> None:  # type: ignore[no-untyped-def]
 cli.add_command(monitoring)
 cli.add_command(chaincode)
 cli.add_command(backend)
+cli.add_command(projector)
 cli.add_command(serve)
 cli.add_command(k8s)
 cli.add_command(runbook)

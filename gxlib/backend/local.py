@@ -192,7 +192,7 @@ class LocalBackend:
 
     def _wait_healthy(self, service: BackendService) -> None:
         def probe() -> tuple[bool, str | None]:
-            if processes.running_pid(service) is None:
+            if processes.has_exited(service):
                 raise BackendUpError(f"{service.name} exited during start-up; last lines of {service.log_file}:\n"
                                      f"{processes.log_tail(service, 30)}")
             return service.healthy()

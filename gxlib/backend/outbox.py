@@ -97,7 +97,9 @@ class Outbox:
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             stmt = insert(COMMANDS).values(values)
         with Session(self.engine) as session, session.begin():
-            inserted = session.execute(stmt.returning(COMMANDS.c.id)).first()
+            inserted = session.execute(stmt.returning(*COMMANDS.c)).mappings().first()
+        if inserted is not None:  # the common case: the new row, without a second round trip
+            return EnqueueResult(CommandRecord.from_mapping(inserted), created=True)
         existing = self.get_by_key(idempotency_key)
         if existing is None:  # pragma: no cover - the row was inserted or conflicted, so it exists
             raise CommandNotFoundError(values["id"])

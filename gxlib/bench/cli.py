@@ -85,3 +85,75 @@ def _print_report(report: GatewayBenchReport) -> None:
               f"({', '.join(f'{n} {s:g}s' for n, s in report.fabric_nodes_cpu_s.items()) or 'not measured'})")
     if report.errors:
         out.print("errors       " + ", ".join(f"{k} ×{v}" for k, v in report.errors.items()), markup=False)
+
+
+def _rates(value: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise click.BadParameter("every rate must be a positive number")
+    return rates
+
+
+@bench.command("pipeline")
+@click.option("--rates", default="10,20,40,80,160,320", show_default=True,
+              help="Commands per second to offer, in rising order (stops at the first saturated one).")
+@click.option("--seconds", type=click.FloatRange(min=1, max=3600), default=10.0, show_default=True,
+              help="How long to post at each rate.")
+@click.option("--gateway-concurrency", type=click.IntRange(min=1, max=10_000), default=32, show_default=True,
+              help="Concurrency of the raw Gateway run measured first (the ceiling).")
+@click.option("--gateway-seconds", type=click.FloatRange(min=1, max=3600), default=10.0, show_default=True)
+@click.option("--headroom-commands", type=click.IntRange(min=10, max=1_000_000), default=2000, show_default=True,
+              help="Commands for the outbox-alone headroom run (in a fresh database).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
+@click.option("--database-url", default=None, help="The backend's database [env GX_BACKEND_DATABASE_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_seconds: float, headroom_commands: int,
+             state_dir: Path | None, database_url: str | None, as_json: bool) -> None:
+    """The CQRS pipeline (API → outbox → submitter → Fabric → projector) at rising command rates until it
+    saturates, next to raw Gateway submits in the same run: throughput, p50/p95/p99 accepted→committed and
+    accepted→projected, CPU-seconds per committed command per service, each stage's headroom alone, the ledger
+    replay rate, and the ratios to the goals.
+
+    Needs the devnet, gxtv3 and the backend up (`gx devnet up`, `gx chaincode deploy`, `gx backend up`).
+    """
+    from gxlib.backend.local import LocalBackend
+    from gxlib.backend.settings import BackendSettings
+    from gxlib.bench.gateway import check_ready
+    from gxlib.bench.pipeline import PipelineBenchSpec, run_pipeline_bench
+    from gxlib.devnet.network import Devnet
+
+    spec = PipelineBenchSpec(rates=_rates(rates), seconds_per_rate=seconds, gateway_concurrency=gateway_concurrency,
+                             gateway_seconds=gateway_seconds, headroom_commands=headroom_commands)
+    chaincode = ChaincodeSettings()
+    progress = Progress(err)
+    overrides = {"state_dir": state_dir} if state_dir else {}
+    devnet = Devnet(DevnetSettings(**overrides), FabricBuildSettings(), Progress(err, quiet=True))
+    local = LocalBackend(devnet, BackendSettings(**({"database_url": database_url} if database_url else {})),
+                         Progress(err, quiet=True))
+    with progress.task(f"checking the devnet in {devnet.layout.root}, {chaincode.name} and the backend"):
+        check_ready(devnet, chaincode)
+        if not local.status().all_healthy:
+            raise click.ClickException("the backend is not up: run `gx backend up` (same settings) first")
+    report = asyncio.run(run_pipeline_bench(local, spec, chaincode=chaincode.name, progress=progress.info))
+    if as_json:
+        out.print(json.dumps(report.to_json(), indent=2, default=str), markup=False)
+        return
+    g = report.gateway
+    out.print(f"raw Gateway   {g['throughput_tps']:g} tx/s · p50 {g['p50_ms']:g} · p95 {g['p95_ms']:g} · "
+              f"p99 {g['p99_ms']:g} ms (concurrency {g['concurrency']})", markup=False)
+    for lv in report.levels:
+        c, p = lv.committed_latency, lv.projected_latency
+        out.print(f"offered {lv.offered_per_s:>6g}/s  accepted {lv.accepted_per_s:>7g}/s  committed "
+                  f"{lv.committed_per_s:>7g}/s (p50 {c.p50_ms:g} p95 {c.p95_ms:g} p99 {c.p99_ms:g} ms)  projected "
+                  f"{lv.projected_per_s:>7g}/s (p95 {p.p95_ms:g} ms)  CPU/cmd "
+                  + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in lv.cpu_s_per_committed.items() if v is not None)
+                  + ("  SATURATED" if lv.saturated else ""), markup=False)
+    out.print("headroom      " + ", ".join(f"{k} {v:g}" for k, v in report.headroom.items()), markup=False)
+    out.print("replay        " + ", ".join(f"{k} {v:g}" for k, v in report.replay.items()), markup=False)
+    out.print("ratios        " + ", ".join(f"{k} {v}" for k, v in report.ratios.items()), markup=False)
+    out.print("goals         " + ", ".join(f"{k}: {'met' if v else 'MISSED' if v is False else '-'}"
+                                           for k, v in report.goals_met.items()), markup=False)

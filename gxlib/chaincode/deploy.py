@@ -275,8 +275,15 @@ class ChaincodeOperator:
         return True
 
     async def _commit(self, plan: DeployPlan, lifecycles: dict[str, Lifecycle]) -> None:
-        approvals = await self._approvals(plan, lifecycles)
-        missing = [org for org, ok in approvals.items() if not ok]
+        # Each approval is confirmed on the approving org's own peer; the peer asked here may be a block behind,
+        # so give it a moment before deciding an org has not approved.
+        deadline = time.monotonic() + 15.0
+        while True:
+            approvals = await self._approvals(plan, lifecycles)
+            missing = [org for org, ok in approvals.items() if not ok]
+            if not missing or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
         if missing:
             raise DeployError(f"commit readiness: {', '.join(missing)} have not approved {plan.name} {plan.version}")
         with self.progress.task(f"commit {plan.name} {plan.version} at sequence {plan.sequence} on {self.channel}"):

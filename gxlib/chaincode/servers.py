@@ -105,7 +105,7 @@ def start(server: ChaincodeServer, package_id: str, *, timeout_s: float, log_lev
     pid = processes.start_node(server, [sys.executable, "-m", "gxchaincode"], env)
     deadline = time.monotonic() + timeout_s
     while not listening(server):
-        if processes.running_pid(server) is None:
+        if processes.has_exited(server):
             raise ChaincodeServerError(f"{server.name} exited during start-up; last lines of {server.log_file}:\n"
                                        f"{processes.log_tail(server, 30)}")
         if time.monotonic() > deadline:

@@ -186,7 +186,7 @@ class Devnet:
 
     def _wait_healthy(self, node: Node) -> None:
         def probe() -> tuple[bool, str | None]:
-            if processes.running_pid(node) is None:
+            if processes.has_exited(node):
                 raise NodeDiedError(node, processes.log_tail(node, 30))
             state = health.check_health(node)
             if not state.healthy:

@@ -103,6 +103,17 @@ def running_pid(node: ManagedProcess) -> int | None:
     return found[0]
 
 
+def has_exited(node: ManagedProcess, *, grace_s: float = 1.0) -> bool:
+    """Whether the process is gone, re-checked for ``grace_s`` (right after a start, /proc may not show the new
+    process's environment yet; a single miss must not be taken for a crash)."""
+    deadline = time.monotonic() + grace_s
+    while running_pid(node) is None:
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def start_node(node: ManagedProcess, command: list[str], env: dict[str, str]) -> int:
     """Start the process detached from this one (own session), logging to its log file. ``env`` must carry the
     process's marker variable."""

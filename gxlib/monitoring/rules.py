@@ -175,11 +175,15 @@ def alert_rules(config: MonitoringConfig, platform: Platform) -> list[AlertRule]
             f"{value(0)} commands are in the DLQ of {NAMESPACE} (critical above {number(t.dlq_critical)}).",
         ),
         AlertRule(
-            "FabricCircuitBreakerOpen", f"{series('circuit_breaker_state', backend)} == 1", "1m", Severity.CRITICAL,
-            "outbox-submitter",
+            # The breaker probes (half-open, 0.5) after its cool-down and re-opens while Fabric is still down, so
+            # `== 1` would restart `for` at every probe; "not closed at any sample for a minute" is the open state
+            # the operator must act on.
+            "FabricCircuitBreakerOpen", f"min_over_time({series('circuit_breaker_state', backend)}[1m]) > 0", "1m",
+            Severity.CRITICAL, "outbox-submitter",
             f"Fabric Gateway circuit breaker is open in {NAMESPACE}",
-            f"The outbox submitter {INSTANCE} in {NAMESPACE} has opened its Fabric Gateway circuit breaker "
-            f"(state {value(1)}); nothing is submitted, commands stay PENDING.",
+            f"The outbox submitter {INSTANCE} in {NAMESPACE} has kept its Fabric Gateway circuit breaker open "
+            f"(lowest state over the last minute {value(1)}; 1 open, 0.5 probing); nothing is submitted, "
+            "commands stay PENDING.",
         ),
         AlertRule(
             "FabricTransactionFailureRate", f"{fabric_failure_ratio} > {number(t.fabric_failure_ratio_warning)}",

@@ -127,13 +127,28 @@ class ChannelParameters(RunbookParameters):
 class BackendParameters(ChannelParameters):
     api_url: str | None = Field(default=None, description="backend HTTP API base URL (default: the profile's)")
     api_token: SecretStr | None = secret("GX_API_TOKEN", "admin bearer token for the backend API")
+    submitter_metrics_url: str | None = Field(
+        default=None, description="the outbox-submitter's metrics base URL (default: the local backend's, "
+                                  "GX_BACKEND_METRICS_HOST / GX_BACKEND_SUBMITTER_METRICS_PORT)")
+    devnet_state_dir: Path | None = Field(
+        default=None, description="local: the devnet's state directory (default: $GX_DEVNET_STATE_DIR, else "
+                                  "~/.local/state/gxlib/devnet); its backend/api-token is the default API token")
 
+
+
+def _devnet_state_dir() -> Any:
+    return Field(default=None, description="local: the devnet's state directory (default: $GX_DEVNET_STATE_DIR, "
+                                           "else ~/.local/state/gxlib/devnet)")
 
 
 class DeployMonitoringParameters(RunbookParameters):
     """01-deploy-monitoring."""
 
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL (default: the profile's)")
+    monitoring_state_dir: Path | None = Field(
+        default=None, description="local: the monitoring stack's state directory, whose config/ Prometheus runs with "
+                                  "(default: $GX_MONITORING_STACK_STATE_DIR, else ~/.local/state/gxlib/monitoring)")
+    devnet_state_dir: Path | None = _devnet_state_dir()
     reload: bool = Field(default=True, description="reload Prometheus after the configuration changed")
     targets_timeout_s: float = _timeout(180.0, "the three gx-* jobs' targets to be up")
     rules_timeout_s: float = _timeout(60.0, "the 18 alert rules to be loaded")
@@ -148,6 +163,7 @@ class UpgradeChaincodeParameters(ChannelParameters):
                                         description="package label (default: <chaincode_name>_<chaincode_version>)")
     commit_timeout_s: float = _timeout(120.0, "the new definition to be committed on every peer")
     restart_timeout_s: float = _timeout(120.0, "the chaincode servers to answer with the new package")
+    devnet_state_dir: Path | None = _devnet_state_dir()
 
     @field_validator("chaincode_name")
     @classmethod
@@ -236,8 +252,17 @@ class ValidateMonitoringParameters(BackendParameters):
     alertmanager_url: str | None = Field(default=None, description="Alertmanager base URL (default: the profile's)")
     lag_window_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60,
                                     description="how far back the projection-lag chart reaches")
-    breaker_drill: bool = Field(default=True, description="run the circuit-breaker drill (gateway made unreachable)")
-    drill_timeout_s: float = _timeout(300.0, "each stage of the breaker drill")
+    monitoring_state_dir: Path | None = Field(
+        default=None, description="local: the monitoring stack's state directory, for its URLs and the webhook's "
+                                  "record (default: $GX_MONITORING_STACK_STATE_DIR, else "
+                                  "~/.local/state/gxlib/monitoring)")
+    breaker_drill: bool = Field(default=True, description="run the circuit-breaker drill (gateway made unreachable; "
+                                                          "takes a few minutes)")
+    breaker_open_timeout_s: float = _timeout(120.0, "the circuit breaker to open once the gateway is unreachable")
+    alert_firing_timeout_s: float = _timeout(240.0, "FabricCircuitBreakerOpen to fire (its rule has `for: 1m`) "
+                                                    "and reach Alertmanager")
+    recovery_timeout_s: float = _timeout(300.0, "the breaker to close, the drill's command to commit and the "
+                                                "alert to resolve after the gateway is back")
     report_path: Path | None = Field(default=None,
                                      description="where the SLO report (HTML) goes (default: in the run's record)")
 

@@ -63,7 +63,7 @@ def test_spec_expressions_in_their_essence() -> None:
     rules = {r.name: r.expr for r in alert_rules(MonitoringConfig(), Platform.LOCAL)}
     assert rules["ProjectionLagCritical"] == 'projector_lag_milliseconds{namespace=~"backend-.*"} > 10000'
     assert rules["DeadLetterQueueAccumulating"] == 'delta(outbox_dlq_commands{namespace=~"backend-.*"}[5m]) > 10'
-    assert rules["FabricCircuitBreakerOpen"] == 'circuit_breaker_state{namespace=~"backend-.*"} == 1'
+    assert rules["FabricCircuitBreakerOpen"] == 'min_over_time(circuit_breaker_state{namespace=~"backend-.*"}[1m]) > 0'
     assert rules["BackendServiceDown"] == 'up{job=~"gx-.*"} == 0'
     assert rules["DatabaseConnectionPoolExhausted"] == (
         'db_pool_connections_in_use{namespace=~"backend-.*"} >= db_pool_connections_max{namespace=~"backend-.*"}')

@@ -1,0 +1,153 @@
+"""Replay from the ledger itself: read the channel's blocks from block 0 up to the live projector's checkpoint,
+apply the GX chaincode's events to a fresh database, and compare its read models with the live ones.
+
+Blocks come from the peer's block delivery (the same blocks the live projector's stream reads), so the replay
+sees exactly the VALID transactions' events in ledger order. Delivery and application overlap: one task reads
+blocks into a bounded queue while the database work runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.pool import NullPool
+
+from gxlib.backend.db import migrate
+from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
+from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
+from gxlib.backend.replay import REPLAY_BATCH, ReplayReport, ReplayTargetNotEmptyError, compare_read_models
+from gxlib.fabric.events import events_in_block
+from gxlib.fabric.gateway import Gateway
+
+_QUEUE_BLOCKS = 256
+
+
+@dataclass(frozen=True)
+class DeliveryFigures:
+    """How fast the peer delivers the event history alone (no database): the ceiling of a replay."""
+
+    blocks: int
+    events: int
+    elapsed_s: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+async def ledger_event_batches(environment: Mapping[str, Any], channel: str, chaincode: str, last_block: int, *,
+                               identity: str = "service") -> AsyncIterator[list[ChaincodeEvent]]:
+    """The events of ``chaincode`` block by block, blocks 0..``last_block`` (one list per block, maybe empty)."""
+    async with Gateway.from_environment(dict(environment), identity) as gateway:
+        async for block in gateway.network(channel).blocks(0, last_block):
+            yield [ChaincodeEvent(e.block_number, e.tx_index, e.tx_id, e.event_name, e.payload, e.timestamp)
+                   for e in events_in_block(block, chaincode)]
+
+
+async def measure_delivery(environment: Mapping[str, Any], channel: str, chaincode: str, last_block: int, *,
+                           identity: str = "service") -> DeliveryFigures:
+    """Read blocks 0..``last_block`` and extract the events, doing nothing with them."""
+    blocks = events = 0
+    started = time.perf_counter()
+    async for batch in ledger_event_batches(environment, channel, chaincode, last_block, identity=identity):
+        blocks += 1
+        events += len(batch)
+    return DeliveryFigures(blocks, events, time.perf_counter() - started)
+
+
+async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode: str, live: Engine, target: Engine,
+                        *, identity: str = "service", stream: str = DEFAULT_STREAM) -> ReplayReport:
+    """Replay the ledger up to ``live``'s projector checkpoint into the fresh database ``target`` and compare the
+    read models (``report.differences``; empty when equal). Raises :class:`ReplayTargetNotEmptyError` when
+    ``target`` already holds a projection."""
+    until = await asyncio.to_thread(Projector(live, stream=stream).checkpoint)
+    await asyncio.to_thread(migrate, target)
+    projector = Projector(target, stream=stream)
+    if await asyncio.to_thread(projector.checkpoint) is not None:
+        raise ReplayTargetNotEmptyError(target.url.render_as_string(hide_password=True))
+    counts = {"events": 0, "applied": 0, "unknown": 0}
+    started = time.perf_counter()
+    if until is not None:
+        await _apply_blocks(environment, channel, chaincode, until, projector, counts, identity)
+    elapsed = time.perf_counter() - started
+    differences = await asyncio.to_thread(compare_read_models, live, target)
+    checkpoint = await asyncio.to_thread(projector.checkpoint)
+    return ReplayReport(counts["events"], counts["applied"], counts["unknown"], checkpoint, elapsed, differences)
+
+
+async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode: str, until: Checkpoint,
+                        projector: Projector, counts: dict[str, int], identity: str) -> None:
+    queue: asyncio.Queue[list[ChaincodeEvent] | None] = asyncio.Queue(_QUEUE_BLOCKS)
+
+    async def produce() -> None:
+        try:
+            async for batch in ledger_event_batches(environment, channel, chaincode, until.block_number,
+                                                    identity=identity):
+                if batch:
+                    await queue.put(batch)
+        finally:
+            await queue.put(None)
+
+    def apply_all(batch: list[ChaincodeEvent]) -> None:
+        batch = [event for event in batch if event.position <= until.position]
+        counts["events"] += len(batch)
+        results = projector.apply_batch(batch)  # a malformed event raises: a replay never skips
+        counts["applied"] += sum(r is ApplyResult.APPLIED for r in results)
+        counts["unknown"] += sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
+
+    producer = asyncio.create_task(produce())
+    try:
+        ended = False
+        while not ended:
+            # Whatever blocks have arrived meanwhile go into one database transaction (up to REPLAY_BATCH events).
+            batch = await queue.get()
+            if batch is None:
+                break
+            while len(batch) < REPLAY_BATCH and not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                batch = batch + more
+            await asyncio.to_thread(apply_all, batch)
+        await producer  # re-raises a delivery failure
+    finally:
+        producer.cancel()
+
+
+@contextlib.contextmanager
+def fresh_database(live_url: str, *, keep: bool = False) -> Iterator[str]:
+    """A new, empty database beside the live one: a SQLite file in a temporary directory, or a new database on
+    the same PostgreSQL server (dropped afterwards unless ``keep``). Yields its URL."""
+    url = make_url(live_url)
+    if url.get_backend_name() == "sqlite":
+        directory = tempfile.mkdtemp(prefix="gx-replay-")
+        try:
+            yield f"sqlite:///{Path(directory) / 'replay.sqlite3'}"
+        finally:
+            if not keep:
+                shutil.rmtree(directory, ignore_errors=True)
+        return
+    name = f"gx_replay_{secrets.token_hex(6)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            if not keep:
+                with admin.connect() as connection:
+                    connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()

@@ -1,0 +1,231 @@
+"""Runbook 03 · bootstrap system (SPEC §8.3): one method per section of ``notebooks/03-bootstrap-system.ipynb``.
+
+``BOOTSTRAP_SYSTEM`` goes in through the API like any command and is followed through the outbox to its block;
+then the four pools are verified on the ledger and in the read model. The ledger decides whether there is
+anything to do: ``AdminContract:GetSystemStatus`` says *bootstrapped* → the step is "already done", no command
+is posted, and the verification reads what is there.
+
+After a stop (a Kubernetes env, the devnet or backend not running) later sections do nothing; a real run records
+the stop as a failed check, a dry run as a skipped one (it changes nothing either way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gxlib.chaincode.deploy import ChaincodeOperator
+from gxlib.config import ChaincodeSettings
+from gxlib.errors import GxError
+from gxlib.monitoring.catalog import slo
+from gxlib.runbook.display import show_table
+from gxlib.runbook.parameters import PRECISION, BootstrapSystemParameters
+from gxlib.runbook.platforms import unavailable_here
+from gxlib.runbook.session import Runbook
+from gxlib.runbook.steps_backend import (
+    BOOTSTRAP_POOLS,
+    TRACE_COLUMNS,
+    CommandTrace,
+    LocalBackendTarget,
+    breaker_state,
+    follow_to_block,
+    idempotency_key,
+    local_backend,
+    pool_units,
+    submit_command,
+    wait_projected,
+)
+
+RUNBOOK = "03-bootstrap-system"
+PROJECTION_SLO_MS = float(slo("projection_lag").target)
+
+
+class BootstrapSystem:
+    """Runbook 03, section by section."""
+
+    def __init__(self, rb: Runbook, target: LocalBackendTarget | None = None) -> None:
+        if not isinstance(rb.params, BootstrapSystemParameters):
+            raise TypeError(f"{rb.name} is not {RUNBOOK}")
+        self.rb = rb
+        self.params: BootstrapSystemParameters = rb.params
+        self.target = target
+        self.stopped: str | None = None
+        self.bootstrapped_before: bool | None = None
+        self.trace: CommandTrace | None = None
+
+    def _stop(self, name: str, reason: str) -> None:
+        self.stopped = reason
+        if self.rb.dry_run:
+            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
+        else:
+            self.rb.checks.record(name, False, detail=reason)
+
+    def _pre_check(self, name: str, passed: bool, *, measured: object, expected: object, why: str) -> None:
+        """A pre-check: passed, or failed — in a dry run skipped, saying that a real run would stop here."""
+        if passed:
+            self.rb.checks.record(name, True, measured=measured, expected=expected)
+        elif self.rb.dry_run:
+            self.rb.checks.skip(name, f"dry run: {measured}; {why}; a real run stops here", expected=expected)
+        else:
+            self.rb.checks.record(name, False, measured=measured, expected=expected, detail=why)
+
+    def _skip_section(self, what: str) -> bool:
+        if self.stopped is None and self.target is not None:
+            return False
+        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
+        return True
+
+    # --- 1. pre-checks -----------------------------------------------------------------------------------------
+    def pre_checks(self) -> None:
+        """Devnet and backend reachable, chaincode committed and answering, submitter healthy, breaker closed."""
+        reason = unavailable_here(self.params.env)
+        if reason is not None:
+            self.stopped = reason
+            self.rb.checks.record("platform available", False, detail=reason)
+            return
+        if self.target is None:
+            found = local_backend(self.params, self.rb.progress)
+            if isinstance(found, str):
+                self._stop("devnet and backend reachable", found)
+                return
+            self.target = found
+        target = self.target
+        self.rb.checks.record("devnet and backend reachable", True, measured=target.api.base_url)
+
+        status = ChaincodeOperator(target.devnet, ChaincodeSettings(name=target.chaincode), self.rb.progress).status()
+        committed = status.committed and status.answering
+        self._pre_check("chaincode committed and answering", committed,
+                        measured=f"{status.name} {status.version} seq {status.sequence}" if status.committed
+                        else "not committed", expected="committed, answering",
+                        why="deploy it first: `gx chaincode deploy` / runbook 02")
+        state, seen = breaker_state(target.submitter_metrics_url)
+        self._pre_check("submitter healthy", state is not None, measured=seen,
+                        expected=f"{target.submitter_metrics_url}/metrics answers", why=seen)
+        self._pre_check("circuit breaker closed", state == 0.0, measured=seen, expected="0 (closed)",
+                        why="an open breaker means the submitter cannot reach the Gateway")
+        if not committed:
+            self.stopped = "the chaincode is not committed and answering: nothing is submitted"
+            return
+        if state != 0.0:
+            self.stopped = "the submitter is not healthy or its breaker is not closed: nothing is submitted"
+
+        ledger = target.ledger.system_status()
+        self.bootstrapped_before = bool(ledger["bootstrapped"])
+        show_table("Before the bootstrap", [
+            {"what": "ledger (GetSystemStatus)", "value": "bootstrapped" if self.bootstrapped_before
+             else "not bootstrapped"},
+            {"what": "chaincode", "value": f"{status.name} version {status.version}, sequence {status.sequence} "
+                                           f"on {status.channel}"},
+            {"what": "submitter", "value": seen},
+            {"what": "read model", "value": f"bootstrapped={target.api.system_status().bootstrapped}"},
+        ], ("what", "value"))
+
+    # --- 2. submit -----------------------------------------------------------------------------------------------
+    def submit(self) -> None:
+        """``BOOTSTRAP_SYSTEM`` through the API, unless the ledger says it is bootstrapped ("already done")."""
+        if self._skip_section("submit BOOTSTRAP_SYSTEM"):
+            return
+        assert self.target is not None
+        api, ledger = self.target.api, self.target.ledger
+        key = idempotency_key(RUNBOOK, self.target.channel, "BOOTSTRAP_SYSTEM")
+
+        def post() -> str:
+            self.trace = submit_command(api, "bootstrap", "BOOTSTRAP_SYSTEM", {}, key)
+            return self.trace.command_id
+
+        self.rb.step("submit BOOTSTRAP_SYSTEM", changes=f"POST BOOTSTRAP_SYSTEM (idempotency key {key})",
+                     is_done=lambda: bool(ledger.system_status()["bootstrapped"]), apply=post)
+        if self.trace is not None:
+            self.rb.progress.info(f"  accepted as command {self.trace.command_id}"
+                                  f"{' (the original: the key was known)' if self.trace.duplicate else ''}")
+
+    # --- 3. follow -----------------------------------------------------------------------------------------------
+    def follow(self) -> None:
+        """The command through the outbox (PENDING → PROCESSING → COMMITTED) to its block."""
+        if self._skip_section("follow the command"):
+            return
+        assert self.target is not None
+        if self.trace is None:
+            reason = "already bootstrapped: no command was posted" if self.bootstrapped_before else \
+                "dry run: no command was posted"
+            self.rb.checks.skip("BOOTSTRAP_SYSTEM committed", reason)
+            return
+        trace = follow_to_block(self.rb, self.target.api, self.trace, self.params.commit_timeout_s)
+        self.rb.checks.equal("BOOTSTRAP_SYSTEM committed", trace.status, "COMMITTED",
+                             detail=f"block {trace.block}, tx {trace.fabric_tx_id}" if trace.block is not None
+                             else (trace.error or ""))
+        if trace.status != "COMMITTED":
+            self.stopped = f"BOOTSTRAP_SYSTEM ended {trace.status}: {trace.error}"
+
+    # --- 4. ledger -----------------------------------------------------------------------------------------------
+    def verify_ledger(self) -> None:
+        """The four pools' balances on the ledger (``TokenomicsContract:GetBalance``)."""
+        if self._skip_section("verify the ledger"):
+            return
+        assert self.target is not None
+        ledger = self.target.ledger
+        if not ledger.system_status()["bootstrapped"]:
+            for pool in BOOTSTRAP_POOLS:
+                self.rb.checks.skip(f"ledger {pool}", "not bootstrapped (dry run)", expected=pool_units(pool))
+            return
+        rows: list[dict[str, Any]] = []
+        fresh = self.trace is not None
+        for pool in BOOTSTRAP_POOLS:
+            balance = ledger.balance(pool)
+            expected = pool_units(pool)
+            rows.append({"pool": pool, "ledger balance": balance, "coins": balance // PRECISION,
+                         "minted at bootstrap": expected})
+            if fresh or balance == expected:
+                self.rb.checks.equal(f"ledger {pool}", balance, expected, unit="units")
+            else:
+                # Bootstrapped before this run: genesis distributions since then move coins out of the pools.
+                self.rb.checks.record(f"ledger {pool}", 0 <= balance <= expected, measured=balance,
+                                      expected=f"<= {expected}", unit="units",
+                                      detail="bootstrapped before this run; coins have left the pool since")
+        show_table("The pools on the ledger", rows, ("pool", "ledger balance", "coins", "minted at bootstrap"))
+
+    # --- 5. read model -------------------------------------------------------------------------------------------
+    def verify_read_model(self) -> None:
+        """The four bootstrap mints projected: each pool's ``minted`` and balance in the read model."""
+        if self._skip_section("verify the read model"):
+            return
+        assert self.target is not None
+        api, ledger = self.target.api, self.target.ledger
+        if not ledger.system_status()["bootstrapped"]:
+            self.rb.checks.skip("read model: four pool mints", "not bootstrapped (dry run)")
+            return
+
+        def projected() -> tuple[bool, str | None]:
+            pools = {p.poolId: p for p in api.pools()}
+            done = [name for name in BOOTSTRAP_POOLS if name in pools and pools[name].minted >= pool_units(name)]
+            return len(done) == len(BOOTSTRAP_POOLS), f"{len(done)} of 4 pool mints projected"
+
+        try:
+            if self.trace is not None:
+                wait_projected(self.rb, self.trace, "the four pool mints", projected, self.params.projection_timeout_s)
+            else:
+                self.rb.progress.wait_until("the four pool mints in the read model", projected,
+                                            timeout_s=self.params.projection_timeout_s)
+        except GxError as exc:  # WaitTimeout, the API or the ledger refusing: still show what is there
+            self.rb.checks.record("read model: four pool mints", False, detail=str(exc))
+        pools = {p.poolId: p for p in api.pools()}
+        rows = []
+        for name in BOOTSTRAP_POOLS:
+            pool = pools.get(name)
+            ledger_balance = ledger.balance(name)
+            rows.append({"pool": name, "minted (read model)": pool.minted if pool else None,
+                         "balance (read model)": pool.balance if pool else None, "balance (ledger)": ledger_balance})
+            self.rb.checks.equal(f"read model mint {name}", pool.minted if pool else None, pool_units(name),
+                                 unit="units")
+            self.rb.checks.equal(f"read model == ledger {name}", pool.balance if pool else None, ledger_balance,
+                                 unit="units")
+        show_table("The pools in the read model", rows,
+                   ("pool", "minted (read model)", "balance (read model)", "balance (ledger)"))
+        if self.trace is not None:
+            show_table("BOOTSTRAP_SYSTEM through the system", [self.trace.row()], TRACE_COLUMNS)
+            if self.trace.committed_to_projected_ms is not None:
+                self.rb.checks.below("BOOTSTRAP_SYSTEM committed → projected", self.trace.committed_to_projected_ms,
+                                     PROJECTION_SLO_MS, unit="ms", detail="SLO: projection lag")
+
+    def close(self) -> None:
+        if self.target is not None:
+            self.target.close()

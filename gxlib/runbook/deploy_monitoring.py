@@ -1,0 +1,474 @@
+"""Runbook 01 · deploy monitoring (SPEC §8.1): render from code, diff against what is deployed, apply, reload,
+verify — one method per section of ``notebooks/01-deploy-monitoring.ipynb``.
+
+The steps go through ``MonitoringDeployment``: what is deployed and how to change it. ``LocalMonitoringDeployment``
+is the stack of ``gx monitoring up`` (its ``config/`` files, reloaded through Prometheus' lifecycle endpoint);
+a Kubernetes one (ConfigMaps in namespace ``fabric``, ``kill -HUP 1`` in ``prometheus-0``) comes with
+``gxlib.platform``. Until then env=devnet/testnet/mainnet records "not available on this machine" and stops.
+
+What the checks mean: a scrape target that Prometheus reports down is a measured failure (``up == 0`` is exactly
+what BackendServiceDown fires on), so the three ``gx-*`` jobs fail their check while the backend is not running.
+A dashboard query over series that do not exist yet answers "no data", like an SLO without data: it is neither
+met nor breached, so the query passes when Prometheus accepts it, and fails only when its series exist and it
+still returns nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from gxlib.config import DevnetSettings, Environment
+from gxlib.devnet.network import Devnet
+from gxlib.monitoring.dashboard import (
+    DASHBOARD_FILE_NAME,
+    NAMESPACE_VARIABLE,
+    dashboard_json_model,
+    render_dashboard_json,
+)
+from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
+from gxlib.monitoring.render import unified_diff
+from gxlib.monitoring.rules import Platform, alert_rules
+from gxlib.monitoring.scrape import BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB
+from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
+from gxlib.monitoring.stack import PROMETHEUS, LocalMonitoringStack
+from gxlib.progress import Progress, WaitTimeout
+from gxlib.runbook.display import show_diff, show_markdown, show_table
+from gxlib.runbook.parameters import DeployMonitoringParameters
+from gxlib.runbook.platforms import unavailable_here
+from gxlib.runbook.session import Runbook
+
+SCRAPE_CONFIG, ALERT_RULES, DASHBOARD = "scrape config", "alert rules", "dashboard"
+MAX_DIFF_LINES = 300
+_METRIC_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
+_RELOAD_TIMESTAMP = re.compile(r"^prometheus_config_last_reload_success_timestamp_seconds\s+(\S+)$", re.MULTILINE)
+_RELOAD_OK = re.compile(r"^prometheus_config_last_reload_successful\s+(\S+)$", re.MULTILINE)
+# A scrape that nothing answers: the process is not running (waiting longer will not bring it up).
+_NOTHING_LISTENS = ("connection refused",)
+
+
+@dataclass(frozen=True)
+class MonitoringArtifact:
+    """One rendered artifact next to its deployed copy."""
+
+    name: str
+    location: str
+    rendered: str
+    deployed: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.rendered != self.deployed
+
+    @property
+    def state(self) -> str:
+        if self.deployed is None:
+            return "new"
+        return "changed" if self.changed else "unchanged"
+
+    def diff(self, max_lines: int | None = MAX_DIFF_LINES) -> str:
+        return unified_diff(self.deployed, self.rendered, self.location, max_lines=max_lines)
+
+    def changed_lines(self) -> int:
+        return sum(1 for line in self.diff(None).splitlines()
+                   if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+class MonitoringDeployment(Protocol):
+    """What runbook 01 needs from a platform: the artifacts as rendered and as deployed, and how to apply them."""
+
+    env: Environment
+    prometheus_url: str
+    namespace: str  # the backend namespace the dashboard's variable selects
+
+    def unavailable(self) -> str | None:
+        """Why the deployment cannot be read or changed now (``None``: ready)."""
+
+    def artifacts(self) -> list[MonitoringArtifact]:
+        """Scrape config, alert rules and dashboard: rendered from code, next to what is deployed."""
+
+    def write(self, artifacts: list[MonitoringArtifact]) -> list[str]:
+        """Deploy ``artifacts``; returns their locations."""
+
+    def reload_prometheus(self) -> None:
+        """Make Prometheus load the deployed scrape config and rules."""
+
+    def config_loaded(self) -> bool:
+        """Whether Prometheus loaded the deployed files after they were last written (read-only)."""
+
+
+class LocalMonitoringDeployment:
+    """The local stack (`gx monitoring up`): files in its ``config/`` directory, lifecycle reload of Prometheus.
+
+    Rendering uses the same settings as ``gx monitoring up`` (``GX_MONITORING_*``, the devnet's settings in force),
+    so an unchanged checkout finds the stack's own files "unchanged". The local profile has no Grafana: the
+    dashboard is kept in ``config/dashboards/`` as the file a Grafana would provision.
+    """
+
+    env = Environment.LOCAL
+
+    def __init__(self, config: MonitoringConfig, devnet: DevnetSettings, *, prometheus_url: str | None = None) -> None:
+        self.config = config
+        self.stack = LocalMonitoringStack(config, devnet)
+        self.prometheus_url = (prometheus_url or self.stack.prometheus_url).rstrip("/")
+        self.namespace = config.local_targets.namespace
+
+    @classmethod
+    def from_parameters(cls, params: DeployMonitoringParameters) -> LocalMonitoringDeployment:
+        overrides: dict[str, Any] = {}
+        if params.monitoring_state_dir is not None:
+            overrides["stack_state_dir"] = params.monitoring_state_dir
+        devnet_overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
+        # The devnet's settings in force (port offset, channel) are in its state directory.
+        devnet = Devnet(DevnetSettings(**devnet_overrides), progress=Progress(quiet=True)).settings
+        return cls(MonitoringSettings(**overrides), devnet, prometheus_url=params.prometheus_url)
+
+    @property
+    def dashboard_file(self) -> Path:
+        return self.stack.layout.config_dir / "dashboards" / DASHBOARD_FILE_NAME
+
+    def _files(self) -> list[tuple[str, Path, str]]:
+        rendered = self.stack.rendered_files()
+        layout = self.stack.layout
+        return [
+            (SCRAPE_CONFIG, layout.prometheus_config, rendered[layout.prometheus_config]),
+            (ALERT_RULES, layout.rules_file, rendered[layout.rules_file]),
+            (DASHBOARD, self.dashboard_file, render_dashboard_json(self.config)),
+        ]
+
+    def unavailable(self) -> str | None:
+        if self.stack.running_pid(PROMETHEUS) is None:
+            return (f"the local Prometheus of the stack in {self.stack.layout.root} is not running "
+                    "(start it with `gx monitoring up`)")
+        try:
+            response = httpx.get(f"{self.prometheus_url}/-/ready", timeout=5.0)
+        except httpx.HTTPError as exc:
+            return f"Prometheus at {self.prometheus_url} does not answer: {exc.__class__.__name__}: {exc}"
+        if response.status_code != 200:
+            return f"Prometheus at {self.prometheus_url} is not ready: HTTP {response.status_code}"
+        return None
+
+    def artifacts(self) -> list[MonitoringArtifact]:
+        found = []
+        for name, path, content in self._files():
+            deployed = path.read_text(encoding="utf-8") if path.is_file() else None
+            found.append(MonitoringArtifact(name, str(path), content, deployed))
+        return found
+
+    def write(self, artifacts: list[MonitoringArtifact]) -> list[str]:
+        for artifact in artifacts:
+            path = Path(artifact.location)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(artifact.rendered, encoding="utf-8")
+            tmp.replace(path)  # Prometheus never reads a half-written file
+        return [artifact.location for artifact in artifacts]
+
+    def _reload_state(self) -> tuple[bool, float]:
+        """(last reload successful, when) from Prometheus' own metrics."""
+        text = httpx.get(f"{self.prometheus_url}/metrics", timeout=5.0).text
+        ok, stamp = _RELOAD_OK.search(text), _RELOAD_TIMESTAMP.search(text)
+        return (bool(ok) and float(ok.group(1)) == 1.0), (float(stamp.group(1)) if stamp else 0.0)
+
+    def config_loaded(self) -> bool:
+        try:
+            ok, loaded_at = self._reload_state()
+        except httpx.HTTPError:
+            return False
+        layout = self.stack.layout
+        written = [p.stat().st_mtime for p in (layout.prometheus_config, layout.rules_file) if p.is_file()]
+        return ok and bool(written) and loaded_at >= max(written)
+
+    def reload_prometheus(self) -> None:
+        response = httpx.post(f"{self.prometheus_url}/-/reload", timeout=30.0)
+        if response.status_code != 200:
+            raise PrometheusError(f"Prometheus at {self.prometheus_url} refused the new configuration: "
+                                  f"HTTP {response.status_code}: {response.text.strip()}", url=self.prometheus_url)
+        if not self.config_loaded():
+            raise PrometheusError(f"Prometheus at {self.prometheus_url} answered the reload but reports the "
+                                  "configuration as not loaded (prometheus_config_last_reload_successful)",
+                                  url=self.prometheus_url)
+
+
+def monitoring_deployment(params: DeployMonitoringParameters) -> MonitoringDeployment | str:
+    """The deployment ``params`` point at, or why there is none on this machine."""
+    reason = unavailable_here(params.env)
+    if reason is not None:
+        return reason
+    return LocalMonitoringDeployment.from_parameters(params)
+
+
+def _metric_names(query: str) -> set[str]:
+    return set(_METRIC_SELECTOR.findall(query))
+
+
+def dashboard_queries(config: MonitoringConfig) -> list[tuple[str, str]]:
+    """(panel title / legend, expression) of every dashboard query, in panel order."""
+    queries = []
+    for panel in dashboard_json_model(config)["panels"]:
+        for target in panel.get("targets", []):
+            label = f"{panel['title']} / {target.get('legendFormat') or target.get('refId', '')}"
+            queries.append((label, str(target["expr"])))
+    return queries
+
+
+class DeployMonitoring:
+    """Runbook 01, section by section. Each method records its steps and checks on ``rb``; once the runbook has
+    stopped (the platform is unavailable), the later sections say so and do nothing."""
+
+    def __init__(self, rb: Runbook, deployment: MonitoringDeployment | str | None = None) -> None:
+        if not isinstance(rb.params, DeployMonitoringParameters):
+            raise TypeError(f"{rb.name} is not 01-deploy-monitoring")
+        self.rb = rb
+        self.params: DeployMonitoringParameters = rb.params
+        found = deployment if deployment is not None else monitoring_deployment(self.params)
+        self.deployment: MonitoringDeployment | None = None if isinstance(found, str) else found
+        self.stopped: str | None = found if isinstance(found, str) else None
+        self.prometheus_reachable = False
+        self._artifacts: list[MonitoringArtifact] | None = None
+
+    def _skip_section(self, what: str) -> bool:
+        if self.stopped is None:
+            return False
+        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
+        return True
+
+    def _dry_run_skip(self, name: str) -> bool:
+        if self.rb.dry_run:
+            self.rb.checks.skip(name, "dry run: nothing was deployed, so there is nothing to verify")
+            return True
+        if not self.prometheus_reachable:
+            self.rb.checks.skip(name, "Prometheus is not reachable (see the check above)")
+            return True
+        return False
+
+    # --- 0. where --------------------------------------------------------------------------------------------
+    def check_target(self) -> None:
+        """Record where the monitoring goes and whether it can be reached; stop if it cannot."""
+        if self.deployment is None:
+            self.rb.checks.record("platform available", False, measured=f"env={self.params.env.value}",
+                                  expected="a platform this machine can act on", detail=self.stopped or "")
+            return
+        deployment = self.deployment
+        reason = deployment.unavailable()
+        show_table("Where the monitoring is deployed", [
+            {"what": "environment", "value": deployment.env.value},
+            {"what": "Prometheus", "value": deployment.prometheus_url},
+            {"what": "backend namespace", "value": deployment.namespace},
+            *({"what": a.name, "value": a.location} for a in self.artifacts()),
+        ], ("what", "value"))
+        name = f"Prometheus reachable at {deployment.prometheus_url}"
+        if reason is None:
+            self.prometheus_reachable = True
+            self.rb.checks.record(name, True, measured="ready", expected="ready")
+        elif self.rb.dry_run:
+            # A dry run still shows the diff against the files; a real run would stop here.
+            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
+        else:
+            self.rb.checks.record(name, False, measured="not ready", expected="ready", detail=reason)
+            self.stopped = reason
+
+    def artifacts(self) -> list[MonitoringArtifact]:
+        if self._artifacts is None:
+            assert self.deployment is not None
+            self._artifacts = self.deployment.artifacts()
+        return self._artifacts
+
+    # --- 1. render ---------------------------------------------------------------------------------------------
+    def render(self) -> list[MonitoringArtifact]:
+        """Render the three artifacts from code and show each one's state against the deployed copy."""
+        if self._skip_section("render") or self.deployment is None:
+            return []
+        artifacts = self.artifacts()
+        show_table("Rendered from gxlib.monitoring", [
+            {"artifact": a.name, "state": a.state, "lines": len(a.rendered.splitlines()),
+             "changed lines": a.changed_lines(), "deployed at": a.location} for a in artifacts],
+            ("artifact", "state", "lines", "changed lines", "deployed at"))
+        return artifacts
+
+    # --- 2. diff -----------------------------------------------------------------------------------------------
+    def show_diff(self) -> None:
+        if self._skip_section("diff") or self.deployment is None:
+            return
+        for artifact in self.artifacts():
+            if not artifact.changed:
+                show_markdown(f"**{artifact.name}** — `{artifact.location}`: unchanged, nothing to deploy")
+            else:
+                show_diff(f"{artifact.name} — {artifact.state}, {artifact.changed_lines()} lines differ",
+                          artifact.diff())
+
+    # --- 3. apply scrape config + rules, reload ---------------------------------------------------------------
+    def apply(self) -> None:
+        if self._skip_section("apply") or self.deployment is None:
+            return
+        deployment = self.deployment
+        config = [a for a in self.artifacts() if a.name in (SCRAPE_CONFIG, ALERT_RULES)]
+        changed = [a for a in config if a.changed]
+        self.rb.step(
+            "write scrape config and alert rules",
+            changes=", ".join(f"{a.location} ({a.state}, {a.changed_lines()} lines)" for a in changed)
+            or "nothing: both files are as rendered",
+            is_done=lambda: not changed,
+            apply=lambda: deployment.write(changed),
+        )
+        if not self.params.reload:
+            self.rb.progress.info("  reload=false: Prometheus keeps the configuration it has loaded")
+            self.rb.checks.skip("Prometheus loaded the deployed configuration", "reload=false")
+            return
+
+        def reload() -> None:
+            deployment.reload_prometheus()
+
+        self.rb.step(
+            "reload Prometheus",
+            changes=f"POST {deployment.prometheus_url}/-/reload (lifecycle API): load the scrape jobs and rules",
+            is_done=lambda: not changed and deployment.config_loaded(),
+            apply=reload,
+        )
+
+    # --- 4. dashboard --------------------------------------------------------------------------------------------
+    def load_dashboard(self) -> None:
+        if self._skip_section("dashboard") or self.deployment is None:
+            return
+        deployment = self.deployment
+        dashboard = next(a for a in self.artifacts() if a.name == DASHBOARD)
+        self.rb.step(
+            "load the dashboard",
+            changes=f"write {dashboard.location} ({dashboard.state})",
+            is_done=lambda: not dashboard.changed,
+            apply=lambda: deployment.write([dashboard]),
+        )
+
+    # --- 5. targets ------------------------------------------------------------------------------------------------
+    def verify_targets(self) -> None:
+        """Wait until every target was scraped (Fabric ones up), then record one check per job."""
+        if self._skip_section("targets") or self.deployment is None or self._dry_run_skip("scrape targets"):
+            return
+        jobs = (*BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
+        with PrometheusQueries(self.deployment.prometheus_url) as prometheus:
+            def settled() -> tuple[bool, str]:
+                frame = prometheus.target_health()
+                frame = frame[frame["job"].isin(jobs)]
+                fabric = frame[frame["job"].isin((FABRIC_ORDERER_JOB, FABRIC_PEER_JOB))]
+                backend = frame[frame["job"].isin(BACKEND_JOBS)]
+                seen = set(frame["job"])
+                # A backend target refusing connections has nothing listening: waiting longer will not help.
+                backend_settled = all(row.health == "up" or (row.health == "down" and any(
+                    text in row.last_error.lower() for text in _NOTHING_LISTENS)) for row in backend.itertuples())
+                state = ", ".join(f"{row.job} {row.instance} {row.health}" for row in frame.itertuples())
+                done = (seen >= set(jobs) and not fabric.empty and bool((fabric["health"] == "up").all())
+                        and backend_settled)
+                return done, state or "no targets yet"
+
+            try:
+                self.rb.progress.wait_until("every scrape target to be scraped (Fabric targets up)", settled,
+                                            timeout_s=self.params.targets_timeout_s, interval_s=1.0)
+            except WaitTimeout as exc:
+                self.rb.progress.info(f"  {exc}")
+            frame = prometheus.target_health()
+        show_table("Scrape targets", frame.to_dict("records"), ("job", "instance", "namespace", "health", "last_error"))
+        for job in jobs:
+            rows = frame[frame["job"] == job]
+            up = int((rows["health"] == "up").sum())
+            errors = "; ".join(f"{r.instance}: {r.last_error}" for r in rows.itertuples() if r.health != "up")
+            detail = errors
+            if job in BACKEND_JOBS and up < len(rows):
+                detail = (f"{errors} — the backend process is not serving /metrics here; BackendServiceDown "
+                          "(critical) fires until it does")
+            if rows.empty:
+                detail = "the job is not in Prometheus' active targets"
+            self.rb.checks.record(f"targets up: {job}", not rows.empty and up == len(rows),
+                                  measured=f"{up}/{len(rows)} up", expected="all up", detail=detail)
+
+    # --- 6. rules -------------------------------------------------------------------------------------------------
+    def verify_rules(self) -> None:
+        if self._skip_section("rules") or self.deployment is None or self._dry_run_skip("alert rules loaded"):
+            return
+        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), Platform.LOCAL))
+        with PrometheusQueries(self.deployment.prometheus_url) as prometheus:
+            def loaded() -> tuple[bool, str]:
+                frame = prometheus.alert_states()
+                return sorted(frame.index) == expected, f"{len(frame)} rules in {prometheus.alert_group}"
+
+            try:
+                self.rb.progress.wait_until(f"the {len(expected)} alert rules to be loaded", loaded,
+                                            timeout_s=self.params.rules_timeout_s, interval_s=1.0)
+            except WaitTimeout as exc:
+                self.rb.progress.info(f"  {exc}")
+            frame = prometheus.alert_states()
+            group = prometheus.alert_group
+        show_table(f"Alert rules of {group}", frame.reset_index().to_dict("records"),
+                   ("alert", "state", "severity", "for_s", "health", "last_error"))
+        self.rb.checks.equal(f"alert rules loaded ({group})", len(frame), len(expected), unit="rules")
+        missing = sorted(set(expected) - set(frame.index))
+        self.rb.checks.record("alert rules are the rendered ones", not missing and len(frame) == len(expected),
+                              measured=f"{len(expected) - len(missing)}/{len(expected)} names",
+                              expected="every rendered rule",
+                              detail=f"missing: {', '.join(missing)}" if missing else "")
+        broken = [f"{name}: {row.last_error}" for name, row in frame.iterrows() if row.health == "err"]
+        self.rb.checks.record("alert rules evaluate without error", not broken, measured=f"{len(broken)} errors",
+                              expected="0 errors", detail="; ".join(broken))
+
+    @staticmethod
+    def _missing(query: str, names: set[str]) -> list[str]:
+        """The metrics ``query`` selects that Prometheus has no series of."""
+        return sorted(_metric_names(query) - names)
+
+    # --- 7. dashboard queries ----------------------------------------------------------------------------------------
+    def verify_dashboard_queries(self) -> None:
+        if (self._skip_section("dashboard queries") or self.deployment is None
+                or self._dry_run_skip("dashboard queries")):
+            return
+        deployment = self.deployment
+        url = deployment.prometheus_url
+        names = set(httpx.get(f"{url}/api/v1/label/__name__/values", timeout=10.0).json()["data"])
+        queries = [(label, expression.replace(f"${NAMESPACE_VARIABLE}", deployment.namespace))
+                   for label, expression in dashboard_queries(MonitoringConfig())]
+        with PrometheusQueries(url) as prometheus:
+            # The namespace variable's own query: which backend namespaces Prometheus knows.
+            variable = httpx.get(f"{url}/api/v1/label/namespace/values", timeout=10.0,
+                                 params={"match[]": 'up{job=~"gx-.*"}'}).json()["data"]
+            self.rb.checks.record("dashboard variable $namespace offers the backend namespace",
+                                  deployment.namespace in variable, measured=", ".join(variable) or "none",
+                                  expected=deployment.namespace)
+            answers: dict[str, int | str] = {}
+
+            def ask_all() -> tuple[bool, str]:
+                for label, query in queries:
+                    if answers.get(label):
+                        continue
+                    try:
+                        answers[label] = len(prometheus.instant(query))
+                    except PrometheusError as exc:
+                        answers[label] = f"refused: {exc}"
+                waiting = [label for label, query in queries if answers[label] == 0 and not self._missing(query, names)]
+                return not waiting, f"no data yet from {', '.join(waiting)}"
+
+            try:
+                # A rate() needs two scrapes of a series that has just appeared: give it a few scrape intervals.
+                self.rb.progress.wait_until("the dashboard queries whose series exist to return data", ask_all,
+                                            timeout_s=min(30.0, self.params.targets_timeout_s), interval_s=1.0)
+            except WaitTimeout as exc:
+                self.rb.progress.info(f"  {exc}")
+        rows = []
+        for label, query in queries:
+            answer, missing = answers[label], self._missing(query, names)
+            if isinstance(answer, str):
+                passed, measured, detail = False, "refused", answer
+            elif answer:
+                passed, measured, detail = True, f"{answer} series", ""
+            elif missing:
+                passed, measured = True, "0 series"
+                detail = f"no data: this Prometheus has no series of {', '.join(missing)}"
+            else:
+                passed, measured, detail = False, "0 series", "its series exist but the query returns nothing"
+            rows.append({"query": label, "accepted": "no" if isinstance(answer, str) else "yes",
+                         "series": measured, "detail": detail})
+            self.rb.checks.record(f"dashboard query: {label}", passed, measured=measured,
+                                  expected="accepted; data where its series exist", detail=detail)
+        show_table("Dashboard queries against Prometheus", rows, ("query", "accepted", "series", "detail"))
+

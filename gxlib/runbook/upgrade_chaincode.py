@@ -1,0 +1,267 @@
+"""Runbook 02 · upgrade chaincode (SPEC §8.2, §2.7), one method per section of
+``notebooks/02-upgrade-chaincode.ipynb``: plan → packages → install → approve → commit readiness → commit →
+restart the servers → verify.
+
+The logic of each phase is :class:`gxlib.chaincode.deploy.ChaincodeOperator`'s (the same code as
+``gx chaincode deploy``); this module puts each phase behind ``rb.step`` with its read-only probe, so a second run
+of the committed version reports "already done" everywhere and a dry run shows the plan (next sequence, package
+IDs) without touching the ledger. On Kubernetes the same interface (``ChaincodeLifecycleOperator``) will come
+from ``gxlib.platform``; until then env=devnet/testnet/mainnet records "not available on this machine" and stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from gxlib.chaincode.deploy import ChaincodeOperator, DeployPlan
+from gxlib.chaincode.servers import ChaincodeServer
+from gxlib.config import ChaincodeSettings, DevnetSettings
+from gxlib.devnet.network import Devnet
+from gxlib.fabric.errors import FabricError
+from gxlib.fabric.lifecycle.definition import CommittedChaincode
+from gxlib.progress import Progress
+from gxlib.runbook.display import show_table
+from gxlib.runbook.parameters import UpgradeChaincodeParameters
+from gxlib.runbook.platforms import unavailable_here
+from gxlib.runbook.session import Runbook
+
+# A function every version of the GX chaincode has: the runbook's proof that the new version answers.
+PROBE_FUNCTION = ("TokenomicsContract", "Mint")
+
+
+class ChaincodeLifecycleOperator(Protocol):
+    """The phases of an upgrade as runbook 02 drives them (``ChaincodeOperator`` is the local implementation)."""
+
+    servers: list[ChaincodeServer]
+
+    def plan(self, version: str, label: str | None = None) -> DeployPlan: ...
+    def installed(self, plan: DeployPlan) -> dict[str, bool]: ...
+    def install(self, plan: DeployPlan, org_key: str) -> bool: ...
+    def approvals(self, plan: DeployPlan) -> dict[str, bool]: ...
+    def approve(self, plan: DeployPlan, org_key: str) -> bool: ...
+    def commit(self, plan: DeployPlan) -> None: ...
+    def committed(self, org_key: str | None = None) -> CommittedChaincode | None: ...
+    def servers_current(self, plan: DeployPlan) -> bool: ...
+    def restart_servers(self, plan: DeployPlan) -> bool: ...
+    def metadata(self, org_key: str) -> dict[str, Any]: ...
+
+
+def local_operator(params: UpgradeChaincodeParameters, progress: Progress) -> tuple[ChaincodeOperator, Devnet] | str:
+    """The local devnet's operator for ``params``, or why the devnet cannot take the upgrade now."""
+    overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
+    devnet = Devnet(DevnetSettings(**overrides), progress=progress)  # its settings in force, from its state dir
+    status = devnet.status()
+    if not status.all_healthy:
+        down = ", ".join(n.name for n in status.nodes if not n.healthy) or "every node"
+        return f"the devnet in {devnet.layout.root} is not up ({down} not healthy): start it with `gx devnet up`"
+    if params.channel is not None and params.channel != devnet.settings.channel:
+        return (f"channel {params.channel!r} is not on the devnet in {devnet.layout.root}, whose channel is "
+                f"{devnet.settings.channel!r}")
+    settings = ChaincodeSettings(name=params.chaincode_name)
+    return ChaincodeOperator(devnet, settings, progress), devnet
+
+
+def ledger_height(devnet: Devnet) -> int | None:
+    """The channel's height on the devnet's peers (the lowest, while a block is still propagating)."""
+    heights = [n.ledger_height for n in devnet.status().nodes if n.ledger_height is not None]
+    return min(heights) if heights else None
+
+
+def lists_function(metadata: dict[str, Any], contract: str, function: str) -> bool:
+    transactions = metadata.get("contracts", {}).get(contract, {}).get("transactions", [])
+    return any(t.get("name") == function for t in transactions)
+
+
+class UpgradeChaincode:
+    """Runbook 02, section by section; after a stop (platform or devnet unavailable) later sections do nothing."""
+
+    def __init__(self, rb: Runbook, operator: ChaincodeLifecycleOperator | None = None,
+                 devnet: Devnet | None = None) -> None:
+        if not isinstance(rb.params, UpgradeChaincodeParameters):
+            raise TypeError(f"{rb.name} is not 02-upgrade-chaincode")
+        self.rb = rb
+        self.params: UpgradeChaincodeParameters = rb.params
+        self.operator = operator
+        self.devnet = devnet
+        self.stopped: str | None = None
+        self.plan: DeployPlan | None = None
+        self.height_before: int | None = None
+
+    def _skip_section(self, what: str) -> bool:
+        if self.stopped is None and self.plan is not None and self.operator is not None:
+            return False
+        self.rb.progress.info(f"  {what}: not run — {self.stopped or 'no plan'}")
+        return True
+
+    def _stop(self, name: str, reason: str, *, fails_dry_run: bool) -> None:
+        self.stopped = reason
+        if self.rb.dry_run and not fails_dry_run:
+            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
+        else:
+            self.rb.checks.record(name, False, detail=reason)
+
+    # --- 1. committed definition + plan ----------------------------------------------------------------------
+    def query_committed(self) -> DeployPlan | None:
+        """Find the platform, query the committed definition and plan the upgrade (next sequence, package IDs)."""
+        reason = unavailable_here(self.params.env)
+        if reason is not None:
+            self._stop("platform available", reason, fails_dry_run=True)
+            return None
+        if self.operator is None:
+            found = local_operator(self.params, self.rb.progress)
+            if isinstance(found, str):
+                self._stop("devnet up", found, fails_dry_run=False)
+                return None
+            self.operator, self.devnet = found
+        self.rb.checks.record("devnet up", True, measured="every node healthy")
+        plan = self.operator.plan(self.params.chaincode_version, self.params.package_label())
+        self.plan = plan
+        self.height_before = ledger_height(self.devnet) if self.devnet is not None else None
+        show_table("The committed definition and the plan", [
+            {"what": "chaincode", "value": f"{plan.name} on {plan.channel}"},
+            {"what": "committed", "value": f"version {plan.committed_version}, sequence {plan.committed_sequence}"
+             if plan.committed_version is not None else "nothing committed yet"},
+            {"what": "new definition", "value": f"version {plan.version}, sequence {plan.sequence}"
+             + (" (already committed: nothing to do)" if plan.already_committed else "")},
+            {"what": "package label", "value": plan.label},
+            {"what": "ledger height", "value": self.height_before if self.height_before is not None else "unknown"},
+        ], ("what", "value"))
+        return plan
+
+    # --- 2. packages -------------------------------------------------------------------------------------------
+    def build_packages(self) -> None:
+        """Show each org's CCaaS package: label, package ID, size, the server its connection.json points at."""
+        if self._skip_section("packages"):
+            return
+        assert self.plan is not None and self.operator is not None
+        show_table("Packages (chaincode as a service: one per org, built in memory)", [
+            {"org": s.org_key, "label": self.plan.label, "package ID": self.plan.package_ids[s.org_key],
+             "bytes": len(self.plan.packages[s.org_key]), "chaincode server": s.address}
+            for s in self.operator.servers], ("org", "label", "package ID", "bytes", "chaincode server"))
+
+    # --- 3. install ----------------------------------------------------------------------------------------------
+    def install(self) -> None:
+        if self._skip_section("install"):
+            return
+        assert self.plan is not None and self.operator is not None
+        plan, operator = self.plan, self.operator
+        for server in operator.servers:
+            org = server.org_key
+            self.rb.step(f"install on {org}'s peer", changes=f"install {plan.package_ids[org]}",
+                         is_done=lambda org=org: operator.installed(plan)[org],  # type: ignore[misc]
+                         apply=lambda org=org: operator.install(plan, org))  # type: ignore[misc]
+
+    # --- 4. approve --------------------------------------------------------------------------------------------
+    def approve(self) -> None:
+        if self._skip_section("approve"):
+            return
+        assert self.plan is not None and self.operator is not None
+        plan, operator = self.plan, self.operator
+        for server in operator.servers:
+            msp, org = server.msp_id, server.org_key
+            self.rb.step(f"approve for {msp}",
+                         changes=f"approve {plan.name} {plan.version} sequence {plan.sequence} with "
+                                 f"{plan.package_ids[org]}",
+                         is_done=lambda msp=msp: operator.approvals(plan).get(msp, False),  # type: ignore[misc]
+                         apply=lambda org=org: operator.approve(plan, org))  # type: ignore[misc]
+
+    # --- 5. commit readiness -------------------------------------------------------------------------------------
+    def check_commit_readiness(self) -> None:
+        if self._skip_section("commit readiness"):
+            return
+        assert self.plan is not None and self.operator is not None
+        approvals = self.operator.approvals(self.plan)
+        measured = ", ".join(f"{msp}={'yes' if ok else 'no'}" for msp, ok in sorted(approvals.items()))
+        name = f"commit readiness (sequence {self.plan.sequence})"
+        if self.plan.already_committed:
+            self.rb.checks.skip(name, f"{self.plan.version} is already committed at sequence {self.plan.sequence}: "
+                                "nothing to commit")
+        elif self.rb.dry_run and not all(approvals.values()):
+            self.rb.checks.skip(name, f"dry run: the approvals were not made (now: {measured})")
+        else:
+            self.rb.checks.record(name, all(approvals.values()), measured=measured, expected="every org approved")
+
+    # --- 6. commit ----------------------------------------------------------------------------------------------
+    def commit(self) -> None:
+        if self._skip_section("commit"):
+            return
+        assert self.plan is not None and self.operator is not None
+        plan, operator = self.plan, self.operator
+
+        def committed_everywhere() -> tuple[bool, str]:
+            seen = {s.org_key: operator.committed(s.org_key) for s in operator.servers}
+            state = ", ".join(f"{org}: {c.version if c else None}/{c.sequence if c else None}"
+                              for org, c in seen.items())
+            return all(c is not None and c.version == plan.version and c.sequence == plan.sequence
+                       for c in seen.values()), state
+
+        def commit() -> None:
+            operator.commit(plan)
+            self.rb.progress.wait_until(f"{plan.name} {plan.version} to be committed on every org's peer",
+                                        committed_everywhere, timeout_s=self.params.commit_timeout_s,
+                                        interval_s=0.5)
+
+        self.rb.step(f"commit {plan.name} {plan.version}",
+                     changes=f"commit sequence {plan.sequence} on {plan.channel} (committed now: "
+                             f"{plan.committed_sequence})",
+                     is_done=lambda: committed_everywhere()[0], apply=commit)
+
+    # --- 7. restart the servers ------------------------------------------------------------------------------
+    def restart_servers(self) -> None:
+        if self._skip_section("restart"):
+            return
+        assert self.plan is not None and self.operator is not None
+        plan, operator = self.plan, self.operator
+
+        def restart() -> None:
+            operator.restart_servers(plan)
+            self.rb.progress.wait_until(f"{plan.name} to answer on every org's peer", self._answering,
+                                        timeout_s=self.params.restart_timeout_s, interval_s=0.5)
+
+        self.rb.step("restart the chaincode servers",
+                     changes=", ".join(f"{s.name} on {s.address} with {plan.package_ids[s.org_key]}"
+                                       for s in operator.servers),
+                     is_done=lambda: operator.servers_current(plan), apply=restart)
+
+    def _answering(self) -> tuple[bool, str]:
+        assert self.operator is not None
+        for server in self.operator.servers:
+            try:
+                self.operator.metadata(server.org_key)
+            except FabricError as exc:
+                return False, f"{server.org_key}: {exc}"
+        return True, "every org's peer gets an answer"
+
+    # --- 8. verify ---------------------------------------------------------------------------------------------
+    def verify(self) -> None:
+        if self._skip_section("verify"):
+            return
+        assert self.plan is not None and self.operator is not None
+        plan, operator = self.plan, self.operator
+        if self.rb.dry_run:
+            after = ledger_height(self.devnet) if self.devnet is not None else None
+            self.rb.checks.equal("dry run changed nothing: ledger height", after, self.height_before, unit="blocks")
+            self.rb.checks.skip("new version answers", "dry run: nothing was upgraded")
+            return
+        for server in operator.servers:
+            committed = operator.committed(server.org_key)
+            self.rb.checks.equal(f"committed version on {server.org_key}'s peer",
+                                 committed.version if committed else None, plan.version)
+            self.rb.checks.equal(f"committed sequence on {server.org_key}'s peer",
+                                 committed.sequence if committed else None, plan.sequence)
+        self.rb.checks.record("chaincode servers run the new package", operator.servers_current(plan),
+                              measured=", ".join(f"{s.org_key}: {plan.package_ids[s.org_key]}"
+                                                 for s in operator.servers), expected=f"{plan.label}:<sha256>")
+        contract, function = PROBE_FUNCTION
+        for server in operator.servers:
+            try:
+                metadata = operator.metadata(server.org_key)
+                listed = lists_function(metadata, contract, function)
+                detail = "" if listed else f"GetMetadata lists {sorted(metadata.get('contracts', {}))}"
+            except FabricError as exc:
+                listed, detail = False, str(exc)
+            self.rb.checks.record(f"{server.org_key}'s peer: GetMetadata lists {contract}:{function}", listed,
+                                  measured="listed" if listed else "not listed", expected="listed", detail=detail)
+        if self.devnet is not None:
+            self.rb.progress.info(f"  ledger height: {self.height_before} → {ledger_height(self.devnet)}")
+

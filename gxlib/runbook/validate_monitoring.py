@@ -1,0 +1,377 @@
+"""Runbook 05 · validate monitoring / SLO report (SPEC §8.5): one method per section of
+``notebooks/05-validate-monitoring.ipynb``.
+
+The SLO gauges, the projection lag over time, the alert rules and the report are read from Prometheus
+(``gxlib.monitoring.queries``/``report``) and change nothing. The circuit-breaker drill does change something, on
+purpose: it stops the submitter's Gateway peer (org1's ``peer0``), posts one ``MINT`` of 1 unit to the account
+``gx-runbook-drill`` and watches
+
+    circuit_breaker_state → 1   (the submitter's /metrics)
+    FabricCircuitBreakerOpen → pending → firing   (Prometheus; the rule has ``for: 1m``)
+    the alert active in Alertmanager, and notified to the local webhook receiver
+    gateway restored (``devnet up``) → breaker 0, the drill's command COMMITTED, the alert resolved
+
+The gateway is restored whatever happens during the drill. Each stage has its timeout parameter.
+
+What the drill needs from the backend: the breaker must stay open for longer than the alert's ``for`` (plus an
+evaluation interval), i.e. ``GX_BACKEND_SUBMITTER__BREAKER_COOLDOWN_S`` above ~75 s. With a shorter cool-down the
+breaker goes half-open (0.5) between probes, ``circuit_breaker_state == 1`` is false at that evaluation, and the
+alert restarts its ``for`` period: it never fires during the outage. The drill then fails at "firing", which is
+the truth about that configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gxlib.config import DevnetSettings, environment_profile
+from gxlib.devnet import processes
+from gxlib.errors import GxError
+from gxlib.monitoring.catalog import projection_lag_query, slo
+from gxlib.monitoring.queries import PrometheusQueries, namespace_selector
+from gxlib.monitoring.report import build_slo_report
+from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
+from gxlib.monitoring.stack import LocalMonitoringStack
+from gxlib.progress import WaitTimeout
+from gxlib.runbook.display import in_notebook, show_table
+from gxlib.runbook.parameters import ValidateMonitoringParameters
+from gxlib.runbook.platforms import unavailable_here
+from gxlib.runbook.session import Runbook
+from gxlib.runbook.steps_backend import (
+    TRACE_COLUMNS,
+    CommandTrace,
+    LocalBackendTarget,
+    breaker_state,
+    local_backend,
+    record_path,
+    submit_command,
+)
+
+RUNBOOK = "05-validate-monitoring"
+BREAKER_ALERT = "FabricCircuitBreakerOpen"
+DRILL_ACCOUNT = "gx-runbook-drill"
+EXPECTED_RULES = 18
+REPORT_FILE = "slo-report.html"
+
+
+def prometheus_alert_state(prometheus_url: str, alert: str) -> str:
+    """``firing``, ``pending`` or ``inactive``: the state of ``alert`` in Prometheus now."""
+    response = httpx.get(f"{prometheus_url}/api/v1/alerts", timeout=5.0)
+    response.raise_for_status()
+    states = {a.get("state") for a in response.json()["data"]["alerts"] if a["labels"].get("alertname") == alert}
+    return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
+
+
+def alertmanager_active(alertmanager_url: str, alert: str) -> list[dict[str, Any]]:
+    """The alerts named ``alert`` that Alertmanager holds as active."""
+    response = httpx.get(f"{alertmanager_url}/api/v2/alerts", params={"filter": f'alertname="{alert}"'}, timeout=5.0)
+    response.raise_for_status()
+    return [a for a in response.json() if a.get("status", {}).get("state") == "active"]
+
+
+def notified(notifications: list[dict[str, Any]], alert: str, status: str, since: datetime) -> bool:
+    """Whether the webhook recorded a notification of ``alert`` with ``status`` for an alert that began after
+    ``since`` (an older drill's notification does not count)."""
+    for record in notifications:
+        for item in record.get("notification", {}).get("alerts", []):
+            if item.get("labels", {}).get("alertname") != alert or item.get("status") != status:
+                continue
+            starts = item.get("startsAt")
+            try:
+                began = datetime.fromisoformat(str(starts).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if began >= since - timedelta(seconds=5):
+                return True
+    return False
+
+
+class ValidateMonitoring:
+    """Runbook 05, section by section."""
+
+    def __init__(self, rb: Runbook, backend: LocalBackendTarget | None = None,
+                 stack: LocalMonitoringStack | None = None) -> None:
+        if not isinstance(rb.params, ValidateMonitoringParameters):
+            raise TypeError(f"{rb.name} is not {RUNBOOK}")
+        self.rb = rb
+        self.params: ValidateMonitoringParameters = rb.params
+        self.backend = backend
+        self.stack = stack
+        self.prometheus_url = ""
+        self.alertmanager_url = ""
+        self.queries: PrometheusQueries | None = None
+        self.stopped: str | None = None
+        self.backend_missing: str | None = None
+        self.config = MonitoringConfig()
+        self.namespace = environment_profile(self.params.env).backend_namespace
+        self.timeline: list[dict[str, Any]] = []
+        self.report_file: Path | None = None
+
+    def _stop(self, name: str, reason: str) -> None:
+        self.stopped = reason
+        if self.rb.dry_run:
+            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
+        else:
+            self.rb.checks.record(name, False, detail=reason)
+
+    def _skip_section(self, what: str) -> bool:
+        if self.stopped is None and self.queries is not None:
+            return False
+        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
+        return True
+
+    # --- 0. connect ----------------------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Find Prometheus and Alertmanager (the local stack's, unless given) and the backend (for the drill)."""
+        reason = unavailable_here(self.params.env)
+        if reason is not None:
+            self.stopped = reason
+            self.rb.checks.record("platform available", False, detail=reason)
+            return
+        if self.stack is None:
+            overrides = {"stack_state_dir": self.params.monitoring_state_dir} if self.params.monitoring_state_dir \
+                else {}
+            devnet_dir = {"state_dir": self.params.devnet_state_dir} if self.params.devnet_state_dir else {}
+            self.stack = LocalMonitoringStack(MonitoringSettings(**overrides), DevnetSettings(**devnet_dir))
+        self.config = self.stack.config
+        self.prometheus_url = (self.params.prometheus_url or self.stack.prometheus_url).rstrip("/")
+        self.alertmanager_url = (self.params.alertmanager_url or self.stack.alertmanager_url).rstrip("/")
+        try:
+            ready = httpx.get(f"{self.prometheus_url}/-/ready", timeout=5.0).status_code == 200
+        except httpx.HTTPError as exc:
+            ready = False
+            self.rb.progress.info(f"  Prometheus at {self.prometheus_url}: {exc.__class__.__name__}")
+        if not ready:
+            self._stop("Prometheus reachable", f"Prometheus at {self.prometheus_url} is not ready (start the local "
+                                               "stack with `gx monitoring up`, or set prometheus_url)")
+            return
+        self.rb.checks.record("Prometheus reachable", True, measured=self.prometheus_url)
+        self.queries = PrometheusQueries(self.prometheus_url, namespace=self.namespace,
+                                         alert_group=self.config.alert_group)
+        if self.backend is None:
+            found = local_backend(self.params, self.rb.progress)
+            if isinstance(found, str):
+                self.backend_missing = found
+            else:
+                self.backend = found
+
+    # --- 1. SLO gauges -------------------------------------------------------------------------------------------
+    def slo_gauges(self) -> None:
+        """The four SLOs now, each against its target; an SLO without data is skipped, not passed."""
+        if self._skip_section("SLO gauges"):
+            return
+        assert self.queries is not None
+        values = self.queries.slo_values()
+        rows = []
+        for key, row in values.iterrows():
+            value = row["value"]
+            rows.append({"SLO": row["title"], "value": None if math.isnan(value) else round(float(value), 3),
+                         "unit": row["unit"], "target": f"{row['comparison']} {row['target']:g}",
+                         "status": row["status"], "band": row["band"]})
+            name = f"SLO {row['title']}"
+            if math.isnan(value):
+                why = ("no data: the local profile has no kube-state-metrics (restarts of pods)" if key ==
+                       "availability" else "no data: nothing measured in the window yet")
+                self.rb.checks.skip(name, why, expected=f"{row['comparison']} {row['target']:g}", unit=row["unit"])
+            else:
+                self.rb.checks.record(name, bool(row["target_met"]), measured=round(float(value), 3),
+                                      expected=f"{row['comparison']} {row['target']:g}", unit=row["unit"],
+                                      detail=f"band {row['band']}")
+        show_table("The four SLOs now", rows, ("SLO", "value", "unit", "target", "status", "band"))
+
+    # --- 2. lag over time ----------------------------------------------------------------------------------------
+    def projection_lag(self) -> None:
+        """``projector_lag_milliseconds`` over the last ``lag_window_minutes``: a chart and its maximum."""
+        if self._skip_section("projection lag over time"):
+            return
+        assert self.queries is not None
+        window = timedelta(minutes=self.params.lag_window_minutes)
+        expression = projection_lag_query(namespace_selector(self.namespace))
+        frame = self.queries.window(expression, window, name="projection lag (ms)")
+        target = float(slo("projection_lag").target)
+        if frame.empty:
+            self.rb.checks.skip("projection lag over the window", "no data in the window", expected=f"< {target:g}",
+                                unit="ms")
+            return
+        series_values = frame.iloc[:, 0].dropna()
+        peak = float(series_values.max())
+        self.rb.checks.below(f"projection lag max over {self.params.lag_window_minutes} min", peak, target, unit="ms",
+                             detail=f"{len(series_values)} samples, last {float(series_values.iloc[-1]):g} ms")
+        if in_notebook():
+            import plotly.graph_objects as go
+            from IPython.display import display
+
+            figure = go.Figure(go.Scatter(x=series_values.index, y=series_values.values, name="lag (ms)"))
+            figure.add_hline(y=target, line_dash="dash", line_color="red", annotation_text="SLO 5000 ms")
+            figure.update_layout(title="Projection lag (ms)", height=320, margin={"t": 40, "b": 30})
+            display(figure)
+        else:
+            print(series_values.describe().to_string())
+
+    # --- 3. the drill --------------------------------------------------------------------------------------------
+    def _await(self, name: str, probe: Callable[[], tuple[bool, str | None]], timeout_s: float,
+               started: float) -> bool:
+        """Wait for one stage of the drill; record it in the timeline and as a check (never raises a timeout)."""
+        try:
+            self.rb.progress.wait_until(name, probe, timeout_s=timeout_s, interval_s=0.5)
+        except (WaitTimeout, GxError) as exc:
+            self.timeline.append({"stage": name, "after s": None, "result": str(exc)})
+            self.rb.checks.record(f"drill: {name}", False, detail=str(exc))
+            return False
+        after = round(time.monotonic() - started, 1)
+        self.timeline.append({"stage": name, "after s": after, "result": "ok"})
+        self.rb.checks.record(f"drill: {name}", True, measured=after, unit="s")
+        return True
+
+    def breaker_drill(self) -> None:
+        """Gateway unreachable → breaker open → alert pending → firing → Alertmanager → restore → closed."""
+        if self._skip_section("circuit-breaker drill"):
+            return
+        if not self.params.breaker_drill:
+            self.rb.checks.skip("circuit-breaker drill", "breaker_drill is false")
+            return
+        if self.backend is None:
+            reason = self.backend_missing or "no backend"
+            if self.rb.dry_run:
+                self.rb.checks.skip("circuit-breaker drill", f"dry run: {reason}")
+            else:
+                self.rb.checks.record("circuit-breaker drill", False, detail=reason)
+            return
+        backend = self.backend
+        devnet = backend.devnet
+        peer = devnet.layout.peer_of("org1")
+        prometheus, alertmanager = self.prometheus_url, self.alertmanager_url
+        state, seen = breaker_state(backend.submitter_metrics_url)
+        self.rb.step("make the gateway unreachable",
+                            changes=f"stop {peer.name} ({peer.endpoint}), the submitter's Gateway peer",
+                            apply=lambda: processes.stop_node(peer))
+        if self.rb.dry_run:
+            self.rb.checks.skip("circuit-breaker drill", f"dry run: breaker now {seen}; nothing was stopped")
+            return
+        if state != 0.0:
+            self.rb.checks.record("drill: breaker closed before", False, detail=seen)
+        started = time.monotonic()
+        began = datetime.now(UTC)
+        trace: CommandTrace | None = None
+        try:
+            stamp = began.strftime("%Y%m%dT%H%M%S")
+            trace = submit_command(backend.api, "drill command", "MINT",
+                                   {"accountId": DRILL_ACCOUNT, "amount": 1, "remark": f"{RUNBOOK} drill {stamp}"},
+                                   f"{RUNBOOK}:drill:{stamp}")
+            self.timeline.append({"stage": f"MINT posted while the gateway is down ({trace.command_id})",
+                                  "after s": round(time.monotonic() - started, 1), "result": trace.status})
+
+            def breaker_is(value: float) -> Callable[[], tuple[bool, str | None]]:
+                def probe() -> tuple[bool, str | None]:
+                    current, text = breaker_state(backend.submitter_metrics_url)
+                    return current == value, text
+                return probe
+
+            def alert_is(state: str) -> Callable[[], tuple[bool, str | None]]:
+                def probe() -> tuple[bool, str | None]:
+                    current = prometheus_alert_state(prometheus, BREAKER_ALERT)
+                    wanted = ("pending", "firing") if state == "pending" else (state,)
+                    # The breaker's state says why an alert does not fire: half-open (0.5) restarts its `for`.
+                    breaker = breaker_state(backend.submitter_metrics_url)[1]
+                    return current in wanted, f"{BREAKER_ALERT} {current}; {breaker}"
+                return probe
+
+            if self._await("circuit breaker open (1)", breaker_is(1.0), self.params.breaker_open_timeout_s, started):
+                command = backend.api.command(trace.command_id)
+                self.rb.checks.record("drill: command kept while the breaker is open", command.status in
+                                      ("PENDING", "PROCESSING"), measured=command.status, expected="PENDING",
+                                      detail=f"{command.attempts} attempts so far")
+                firing_timeout = self.params.alert_firing_timeout_s
+                if (self._await(f"{BREAKER_ALERT} pending", alert_is("pending"), firing_timeout, started)
+                        and self._await(f"{BREAKER_ALERT} firing", alert_is("firing"), firing_timeout, started)):
+                    self._await(f"{BREAKER_ALERT} active in Alertmanager",
+                                lambda: (bool(alertmanager_active(alertmanager, BREAKER_ALERT)), "not yet"),
+                                firing_timeout, started)
+                    stack = self.stack
+                    if stack is not None and (self.params.alertmanager_url is None
+                                              or self.params.monitoring_state_dir is not None):
+                        self._await(f"{BREAKER_ALERT} notified to the webhook",
+                                    lambda: (notified(stack.notifications(), BREAKER_ALERT, "firing", began),
+                                             f"{len(stack.notifications())} notifications recorded"),
+                                    firing_timeout, started)
+        finally:
+            # Whatever happened above: the gateway comes back.
+            self.rb.step("restore the gateway", changes=f"start {peer.name} again (`gx devnet up`)",
+                         apply=lambda: devnet.up())
+            self.timeline.append({"stage": f"{peer.name} restored", "after s": round(time.monotonic() - started, 1),
+                                  "result": "ok"})
+        recovery = self.params.recovery_timeout_s
+        self._await("circuit breaker closed (0)", breaker_is(0.0), recovery, started)
+        if trace is not None:
+            command_id = trace.command_id
+
+            def committed() -> tuple[bool, str | None]:
+                trace.update(backend.api.command(command_id))
+                return trace.status in ("COMMITTED", "FAILED", "DLQ"), f"{trace.status}, {trace.attempts} attempts"
+
+            self._await("drill command committed", committed, recovery, started)
+            self.rb.checks.equal("drill: nothing lost", trace.status, "COMMITTED",
+                                 detail=f"block {trace.block}, {trace.attempts} attempts" if trace.block
+                                 else (trace.error or ""))
+            show_table("The drill's command", [trace.row()], TRACE_COLUMNS)
+        self._await(f"{BREAKER_ALERT} resolved", alert_is("inactive"), recovery, started)
+        show_table("Circuit-breaker drill: timeline (seconds after the gateway went down)", self.timeline,
+                   ("stage", "after s", "result"))
+
+    # --- 4. alert rules ------------------------------------------------------------------------------------------
+    def alert_rules(self) -> None:
+        """Every rule of the group with its state; all loaded, none with an evaluation error."""
+        if self._skip_section("alert rules"):
+            return
+        assert self.queries is not None
+        frame = self.queries.alert_states()
+        self.rb.checks.equal("alert rules loaded", len(frame), EXPECTED_RULES, detail=self.config.alert_group)
+        broken = [str(name) for name, row in frame.iterrows() if row["health"] not in ("ok", "")]
+        self.rb.checks.record("alert rules evaluate without error", not broken, measured=len(broken),
+                              expected=0, detail=", ".join(broken))
+        firing = [str(name) for name, row in frame.iterrows() if row["state"] == "firing"]
+        pending = [str(name) for name, row in frame.iterrows() if row["state"] == "pending"]
+        self.rb.progress.info(f"  firing: {firing or 'none'}; pending: {pending or 'none'}")
+        rows = [{"alert": name, "state": row["state"], "severity": row["severity"], "for": f"{row['for_s']:g}s",
+                 "active": row["active"], "health": row["health"], "summary": row["summary"]}
+                for name, row in frame.iterrows()]
+        show_table(f"The {len(rows)} alert rules of {self.config.alert_group}", rows,
+                   ("alert", "state", "severity", "for", "active", "health", "summary"))
+
+    # --- 5. the report -------------------------------------------------------------------------------------------
+    def report(self) -> Path | None:
+        """The plotly SLO report as one self-contained HTML file (``report_path``, default: in the record)."""
+        if self._skip_section("SLO report"):
+            return None
+        path = (self.params.report_path or record_path(self.rb, REPORT_FILE)).resolve()
+        window = timedelta(minutes=self.params.lag_window_minutes)
+
+        def write() -> str:
+            build_slo_report(self.prometheus_url, path, window, config=self.config, namespace=self.namespace)
+            return str(path)
+
+        self.rb.step("write the SLO report", changes=f"write {path}", apply=write)
+        if self.rb.dry_run:
+            self.rb.checks.skip("SLO report written", f"dry run: would write {path}")
+            return None
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        self_contained = "<script src=\"http" not in text and "plotly" in text.lower()
+        self.rb.checks.record("SLO report written (self-contained HTML)", bool(text) and self_contained,
+                              measured=str(path), detail=f"{len(text) // 1024} KiB")
+        self.report_file = path
+        self.rb.progress.info(f"  SLO report: {path}")
+        return path
+
+    def close(self) -> None:
+        if self.queries is not None:
+            self.queries.close()
+        if self.backend is not None:
+            self.backend.close()
+

@@ -1,0 +1,311 @@
+"""What the reliability tests share: a backend of the session devnet on its own PostgreSQL database, a steady
+command load through the API, chaos (kill -9 a service at random moments), and the ledger-side checks — every
+accepted command on the ledger exactly once, by tx ID, by a scan of every block, and by balances."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from gxlib.backend.local import BackendService, LocalBackend
+from gxlib.backend.outbox import CommandRecord, Outbox
+from gxlib.backend.settings import BackendSettings, ProjectorSettings, SubmitterSettings
+from gxlib.config import ChaincodeSettings
+from gxlib.devnet import processes
+from gxlib.devnet.network import Devnet
+from gxlib.fabric.events import events_in_block
+from gxlib.fabric.gateway import Gateway
+from gxlib.progress import Progress
+
+TERMINAL = ("COMMITTED", "FAILED", "DLQ")
+FUNDING = 10**12  # units minted to each transfer account before the load starts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_backend(devnet: Devnet, name: str, database_url: str, **submitter: Any) -> LocalBackend:
+    """A LocalBackend in ``<devnet>/<name>/`` on ``database_url`` with free ports and short leases, so a killed
+    submitter's commands are reclaimed within seconds."""
+    options: dict[str, Any] = {"lease_s": 6.0, "commit_timeout_s": 4.0, "status_timeout_s": 2.0,
+                               "backoff_base_s": 0.2, "backoff_max_s": 2.0, "max_attempts": 200,
+                               "gauge_interval_s": 0.5, "batch_size": 20, "max_in_flight": 32}
+    options.update(submitter)
+    settings = BackendSettings(database_url=database_url, api_port=free_port(), submitter_metrics_port=free_port(),
+                               projector_metrics_port=free_port(), submitter=SubmitterSettings(**options),
+                               projector=ProjectorSettings(retry_base_s=0.2, retry_max_s=2.0))
+    local = LocalBackend(devnet, settings, Progress(quiet=True))
+    local.root = devnet.layout.root / name
+    local.services = [BackendService(s.name, local.root / s.name, s.host, s.port, s.health_path)
+                      for s in local.services]
+    return local
+
+
+def service(local: LocalBackend, name: str) -> BackendService:
+    return next(s for s in local.services if s.name == name)
+
+
+def api_client(local: LocalBackend) -> httpx.Client:
+    token = next(iter(local.api_tokens()))
+    return httpx.Client(base_url=service(local, "api").url, headers={"Authorization": f"Bearer {token}"},
+                        timeout=15)
+
+
+def metric(url: str, name: str, labels: str = "") -> float | None:
+    """One sample of a Prometheus text endpoint (``labels`` like ``status="success"``), None when absent."""
+    text = httpx.get(url, timeout=5).text
+    pattern = re.compile(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.eE+-]+)$", re.M)
+    for match in pattern.finditer(text):
+        if labels in (match.group(1) or ""):
+            return float(match.group(2))
+    return None
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+        time.sleep(poll_s)
+
+
+@dataclass
+class Accepted:
+    command_id: str
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class CommandLoad:
+    """Posts MINT / CREATE_USER / TRANSFER commands to the API at ``rate_per_s`` from a thread until stopped.
+
+    Mints go to a few mint-only accounts (concurrent mints of one account MVCC-conflict, which exercises the
+    retry-with-a-new-tx path); transfers move 1 unit between funded accounts; every command's remark or user ID
+    is unique, so its effect can be found on the ledger. A post that fails is repeated with the same
+    idempotency key until it is answered."""
+
+    client: httpx.Client
+    tag: str
+    rate_per_s: float = 10.0
+    mint_accounts: int = 6
+    transfer_accounts: tuple[str, ...] = ()
+    accepted: list[Accepted] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _rng: random.Random = field(default_factory=lambda: random.Random(5))
+
+    def command(self, n: int) -> tuple[str, dict[str, Any]]:
+        roll = self._rng.random()
+        if roll < 0.15:
+            return "CREATE_USER", {"userId": f"{self.tag}-user-{n}", "countryCode": "US", "displayName": f"u{n}"}
+        if roll < 0.3 and len(self.transfer_accounts) >= 2:
+            source, target = self._rng.sample(self.transfer_accounts, 2)
+            return "TRANSFER", {"fromId": source, "toId": target, "amount": 1, "remark": f"{self.tag}-t-{n}"}
+        account = f"{self.tag}-mint-{n % self.mint_accounts}"
+        return "MINT", {"accountId": account, "amount": self._rng.randint(1, 10**9), "remark": f"{self.tag}-m-{n}"}
+
+    def post(self, kind: str, payload: dict[str, Any], key: str) -> str:
+        for _ in range(200):
+            try:
+                response = self.client.post("/api/v1/commands",
+                                            json={"type": kind, "payload": payload, "idempotencyKey": key})
+            except httpx.HTTPError:
+                time.sleep(0.1)
+                continue
+            assert response.status_code == 202, response.text
+            command_id = str(response.json()["commandId"])
+            self.accepted.append(Accepted(command_id, kind, payload))
+            return command_id
+        raise AssertionError(f"the API never accepted {key}")
+
+    def _run(self) -> None:
+        n = 0
+        started = time.monotonic()
+        while not self._stop.is_set():
+            kind, payload = self.command(n)
+            self.post(kind, payload, f"{self.tag}-{n}")
+            n += 1
+            pause = started + n / self.rate_per_s - time.monotonic()
+            if pause > 0:
+                self._stop.wait(pause)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"load-{self.tag}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+
+def kill_9(node: BackendService) -> int:
+    """SIGKILL the service's process (no drain, no cleanup); returns its pid once it is gone."""
+    pid = processes.running_pid(node)
+    assert pid is not None, f"{node.name} is not running"
+    os.kill(pid, signal.SIGKILL)
+    wait_until(f"{node.name} pid {pid} to die", lambda: processes.running_pid(node) is None, 10, 0.02)
+    # A dying process loses its memory (and so its marker) before its sockets: wait for the port as well.
+    wait_until(f"{node.name}'s port {node.port} to be released", lambda: processes.port_is_free(node.host, node.port),
+               10, 0.02)
+    return pid
+
+
+def chaos(local: LocalBackend, name: str, kills: int, *, min_gap_s: float = 0.2, max_gap_s: float = 1.2,
+          seed: int = 7) -> list[int]:
+    """kill -9 service ``name`` ``kills`` times at random moments, restarting it after each kill."""
+    rng = random.Random(seed)
+    node = service(local, name)
+    killed = []
+    for _ in range(kills):
+        time.sleep(rng.uniform(min_gap_s, max_gap_s))
+        killed.append(kill_9(node))
+        local.start_extra(node)  # starts the missing process and waits until it is healthy
+    return killed
+
+
+def _some(found: dict[str, Any], n: int = 5) -> dict[str, Any]:
+    return dict(list(found.items())[:n])
+
+
+def outbox_records(engine: Engine, ids: list[str]) -> dict[str, CommandRecord]:
+    outbox = Outbox(engine)
+    return {cid: outbox.get(cid) for cid in ids}
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    block_number: int
+    tx_index: int
+    tx_id: str
+    name: str
+    payload: bytes
+
+
+async def _ledger_scan(environment: dict[str, Any], tx_ids: list[str]) -> tuple[list[LedgerEvent], dict[str, Any]]:
+    chaincode = ChaincodeSettings().name
+    async with Gateway.from_environment(environment, "service") as gateway:
+        network = gateway.network(environment["channel"])
+        height = await network.block_height()
+        events = [LedgerEvent(e.block_number, e.tx_index, e.tx_id, e.event_name, e.payload)
+                  async for block in network.blocks(0, height - 1) for e in events_in_block(block, chaincode)]
+        statuses: dict[str, Any] = {}
+        for start in range(0, len(tx_ids), 32):
+            chunk = tx_ids[start:start + 32]
+            found = await asyncio.gather(*(network.transaction_status(t) for t in chunk))
+            statuses.update(zip(chunk, found, strict=True))
+    return events, statuses
+
+
+def ledger_scan(devnet: Devnet, tx_ids: list[str]) -> tuple[list[LedgerEvent], dict[str, Any]]:
+    """Every gxtv3 event of a VALID transaction from block 0 to the top, and the ledger status of each tx ID."""
+    return asyncio.run(_ledger_scan(devnet.environment(), tx_ids))
+
+
+def effect_key(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """What marks one command's effect on the ledger: (event name, unique field value)."""
+    if kind == "MINT":
+        return "CoinsMinted", payload["remark"]
+    if kind == "TRANSFER":
+        return "TransferEvent", payload["remark"]
+    if kind == "CREATE_USER":
+        return "UserCreated", payload["userId"]
+    raise ValueError(kind)
+
+
+def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted], super_admin: Any,
+                        funded: dict[str, int]) -> dict[str, int]:
+    """Every accepted command is COMMITTED, its stored tx ID is VALID on the ledger in its stored block, its
+    effect appears in exactly one VALID transaction (that one), and each touched account's chaincode balance is
+    what the committed commands add up to. Returns a summary."""
+    import json
+
+    records = outbox_records(engine, [a.command_id for a in accepted])
+    not_committed = {cid: (r.status, r.error_code, r.error_message) for cid, r in records.items()
+                     if r.status != "COMMITTED"}
+    assert not_committed == {}, f"{len(not_committed)} accepted commands are not COMMITTED, e.g. {_some(not_committed)}"
+    tx_ids = [records[a.command_id].fabric_tx_id or "" for a in accepted]
+    events, statuses = ledger_scan(devnet, tx_ids)
+
+    # By tx ID: the stored tx is VALID on the ledger, in the block the outbox recorded.
+    invalid = {a.command_id: statuses.get(t) for a, t in zip(accepted, tx_ids, strict=True)
+               if statuses.get(t) is None or not statuses[t].successful
+               or statuses[t].block_number != records[a.command_id].block_number}
+    assert invalid == {}, f"{len(invalid)} stored tx IDs not VALID (or in another block): {_some(invalid)}"
+
+    # By a scan of every block: each command's effect is in exactly one VALID transaction, the stored one.
+    seen: Counter[tuple[str, str]] = Counter()
+    tx_of: dict[tuple[str, str], str] = {}
+    for e in events:
+        body = json.loads(e.payload)
+        for key in (("CoinsMinted", body.get("remark")), ("TransferEvent", body.get("remark")),
+                    ("UserCreated", body.get("userId"))):
+            if e.name == key[0] and key[1] is not None:
+                seen[(key[0], str(key[1]))] += 1
+                tx_of[(key[0], str(key[1]))] = e.tx_id
+    wrong = {}
+    for a, tx_id in zip(accepted, tx_ids, strict=True):
+        key = effect_key(a.kind, a.payload)
+        if seen[key] != 1 or tx_of.get(key) != tx_id:
+            wrong[a.command_id] = (key, seen[key], tx_of.get(key), tx_id)
+    assert wrong == {}, f"{len(wrong)} effects not on the ledger exactly once (key, count, ledger tx, stored tx): " \
+                        f"{_some(wrong)}"
+
+    # By balances read from the chaincode.
+    expected: Counter[str] = Counter(funded)
+    for a in accepted:
+        if a.kind == "MINT":
+            expected[a.payload["accountId"]] += a.payload["amount"]
+        elif a.kind == "TRANSFER":
+            expected[a.payload["fromId"]] -= a.payload["amount"]
+            expected[a.payload["toId"]] += a.payload["amount"]
+    balances = {account: super_admin.balance(account) for account in expected}
+    assert balances == dict(expected)
+    return {"commands": len(accepted), "by_kind": dict(Counter(a.kind for a in accepted)),
+            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1)}
+
+
+def fund_transfer_accounts(client: httpx.Client, local: LocalBackend, tag: str, count: int = 4) -> dict[str, int]:
+    """Create ``count`` users through the API (their accounts are the service identity's) and mint FUNDING to
+    each; returns account → funded balance."""
+    load = CommandLoad(client, f"{tag}-setup")
+    users = [f"{tag}-payer-{n}" for n in range(count)]
+    # Users first: a mint to a missing account creates it without an owner, and CreateUser keeps that account.
+    wait_final(client, [load.post("CREATE_USER", {"userId": u, "countryCode": "US", "displayName": u},
+                                  f"{tag}-cu-{u}") for u in users], timeout_s=90)
+    wait_final(client, [load.post("MINT", {"accountId": u, "amount": FUNDING, "remark": f"{tag}-fund-{u}"},
+                                  f"{tag}-f-{u}") for u in users], timeout_s=90)
+    return dict.fromkeys(users, FUNDING)
+
+
+def wait_final(client: httpx.Client, ids: list[str], timeout_s: float) -> dict[str, str]:
+    statuses: dict[str, str] = {}
+
+    def done() -> bool:
+        for cid in ids:
+            if statuses.get(cid) not in TERMINAL:
+                statuses[cid] = client.get(f"/api/v1/commands/{cid}").json()["status"]
+                if statuses[cid] not in TERMINAL:
+                    return False
+        return True
+
+    wait_until(f"{len(ids)} commands to finish", done, timeout_s, 0.3)
+    assert set(statuses.values()) == {"COMMITTED"}, statuses
+    return statuses
