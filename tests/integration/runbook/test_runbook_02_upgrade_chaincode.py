@@ -28,15 +28,12 @@ STEPS = ("install on org1's peer", "install on org2's peer", "approve for Org1MS
 
 @pytest.fixture(scope="module")
 def operator(devnet: Devnet) -> Iterator[ChaincodeOperator]:
-    """The chaincode committed on the session devnet (whatever version an earlier test left), servers stopped at
-    the end."""
+    """The chaincode committed on the session devnet (whatever version an earlier test left). Its servers keep
+    running for later modules; the session's devnet teardown stops them."""
     op = ChaincodeOperator(devnet, ChaincodeSettings(), Progress(quiet=True))
     if op.committed() is None:
         op.deploy("1.0")
-    try:
-        yield op
-    finally:
-        op.stop_servers()
+    yield op
 
 
 @pytest.fixture

@@ -187,6 +187,11 @@ def fresh(fabric_install: FabricInstall, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def session_cqrs(devnet: Devnet, gx_deployed: DeployReport, bootstrapped: dict[str, Any]) -> Iterator[Cqrs]:
     """The session devnet, bootstrapped by the shared fixture, with a backend of this module's own."""
+    # Earlier modules may have upgraded the chaincode or stopped its servers: redeploying the committed version
+    # changes nothing on the ledger and starts the servers that are not running.
+    operator = ChaincodeOperator(devnet, ChaincodeSettings(), Progress(quiet=True))
+    committed = operator.status()
+    operator.deploy(committed.version or gx_deployed.version)
     backend = start_backend(devnet)
     try:
         yield Cqrs(devnet, backend)
