@@ -38,6 +38,8 @@ from gxlib.backend.txgateway import (
 )
 
 log = logging.getLogger("gxlib.backend.submitter")
+# A well-formed transaction ID that no transaction has: what the idle half-open probe asks about.
+IDLE_PROBE_TX_ID = "0" * 64
 T = TypeVar("T")
 
 
@@ -68,6 +70,7 @@ class Submitter:
         self.breaker = breaker or CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_s)
         self.breaker.add_listener(self._breaker_changed)
         self._in_flight: set[asyncio.Task[Outcome]] = set()
+        self._idle_probe: asyncio.Task[None] | None = None
         self._last_gauges = 0.0
 
     def _breaker_changed(self, state: BreakerState) -> None:
@@ -108,6 +111,11 @@ class Submitter:
                     claimed = await self._db(self.outbox.claim, self.worker_id, wanted, self.settings.lease_s)
                 except Exception:
                     log.exception("claiming commands failed")
+            if not claimed and self._idle_probe is None and self.breaker.state is BreakerState.HALF_OPEN \
+                    and self.breaker.try_acquire():
+                # Half-open with no command to probe with: ask the Gateway itself, or the breaker (and its
+                # alert) would stay half-open until the next command arrives.
+                self._idle_probe = asyncio.create_task(self._probe_gateway())
             for command in claimed:
                 task = asyncio.create_task(self.process(command))
                 self._in_flight.add(task)
@@ -121,6 +129,20 @@ class Submitter:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._refresh_gauges(force=True)
         log.info("submitter stopped", extra={"worker_id": self.worker_id})
+
+    async def _probe_gateway(self) -> None:
+        """One half-open probe without a command: a status query for an ID that does not exist answers
+        "unknown" when the Gateway is reachable and raises TransportError when it is not."""
+        try:
+            await self.gateway.status(IDLE_PROBE_TX_ID, min(2.0, self.settings.status_timeout_s))
+        except TransportError:
+            self.breaker.record_failure()
+        except Exception:  # the probe told nothing about reachability
+            self.breaker.release()
+        else:
+            self.breaker.record_success()
+        finally:
+            self._idle_probe = None
 
     async def _refresh_gauges(self, force: bool = False) -> None:
         if not self.metrics or (not force and time.monotonic() - self._last_gauges < self.settings.gauge_interval_s):

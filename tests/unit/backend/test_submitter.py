@@ -320,3 +320,33 @@ def test_a_database_failure_while_recording_the_outcome_never_duplicates(engine:
     h.submitter = h.new_submitter("w2")
     assert h.step(advance_s=SETTINGS.lease_s + 1) == [Outcome.COMMITTED]
     assert h.fabric.valid_effects() == {cid: 1} and h.fabric.calls["submit"] == 1
+
+
+def _run_briefly(submitter: Submitter, seconds: float = 0.6) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await submitter.run(stop)
+
+    asyncio.run(main())
+
+
+def test_an_idle_half_open_breaker_probes_the_gateway_and_closes(engine: Engine) -> None:
+    h = Harness(engine)
+    for _ in range(SETTINGS.breaker_failure_threshold):
+        h.submitter.breaker.record_failure()
+    h.mono.advance(SETTINGS.breaker_cooldown_s)
+    assert h.submitter.breaker.state is BreakerState.HALF_OPEN
+    _run_briefly(h.submitter)  # no command to probe with
+    assert h.submitter.breaker.state is BreakerState.CLOSED
+    assert h.fabric.calls["status"] >= 1 and h.fabric.calls["prepare"] == 0
+
+
+def test_an_idle_probe_of_a_dead_gateway_opens_the_breaker_again(engine: Engine) -> None:
+    h = Harness(engine)
+    for _ in range(SETTINGS.breaker_failure_threshold):
+        h.submitter.breaker.record_failure()
+    h.mono.advance(SETTINGS.breaker_cooldown_s)
+    h.fabric.faults["status"].extend([transport_down] * 50)
+    _run_briefly(h.submitter)
+    assert h.submitter.breaker.state is BreakerState.OPEN
