@@ -21,7 +21,7 @@ import pytest
 from gxlib.devnet.network import Devnet
 from gxlib.monitoring.dashboard import dashboard_json_model
 from gxlib.monitoring.scrape import BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB, devnet_operations_targets
-from gxlib.monitoring.settings import LocalStackSettings, MonitoringConfig
+from gxlib.monitoring.settings import LocalStackSettings, LocalTargets, MonitoringConfig
 from gxlib.monitoring.stack import LocalMonitoringStack, StackStatus
 
 pytestmark = pytest.mark.integration
@@ -53,9 +53,12 @@ def eventually(what: str, probe: Callable[[], T | None], timeout_s: float, inter
 
 @pytest.fixture(scope="module")
 def stack(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMonitoringStack]:
-    prometheus_port, alertmanager_port, webhook_port = free_ports(3)
+    prometheus_port, alertmanager_port, webhook_port, api, submitter, projector = free_ports(6)
     config = MonitoringConfig(
         stack_state_dir=tmp_path_factory.mktemp("monitoring"),
+        # Free ports for the backend targets: nothing listens there, whatever runs on the default ports.
+        local_targets=LocalTargets(api_metrics_port=api, submitter_metrics_port=submitter,
+                                   projector_metrics_port=projector),
         local_stack=LocalStackSettings(prometheus_port=prometheus_port, alertmanager_port=alertmanager_port,
                                        webhook_port=webhook_port, scrape_interval_s=1, evaluation_interval_s=1,
                                        group_wait_s=1, group_interval_s=5),

@@ -37,7 +37,7 @@ from gxlib.devnet.network import Devnet
 from gxlib.monitoring.queries import PrometheusQueries, PrometheusQueryError
 from gxlib.monitoring.report import NO_DATA, ReportData, build_slo_report
 from gxlib.monitoring.scrape import BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB
-from gxlib.monitoring.settings import LocalStackSettings, MonitoringConfig
+from gxlib.monitoring.settings import LocalStackSettings, LocalTargets, MonitoringConfig
 from gxlib.monitoring.stack import LocalMonitoringStack
 from tests.integration.monitoring.test_local_stack import eventually, free_ports
 
@@ -57,9 +57,12 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 @pytest.fixture(scope="module")
 def stack(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMonitoringStack]:
     """The local stack on free ports, scraping and evaluating every second (as in test_local_stack)."""
-    prometheus_port, alertmanager_port, webhook_port = free_ports(3)
+    prometheus_port, alertmanager_port, webhook_port, api, submitter, projector = free_ports(6)
     config = MonitoringConfig(
         stack_state_dir=tmp_path_factory.mktemp("monitoring-report"),
+        # Free ports for the backend targets: they are down, whatever runs on the default ports.
+        local_targets=LocalTargets(api_metrics_port=api, submitter_metrics_port=submitter,
+                                   projector_metrics_port=projector),
         local_stack=LocalStackSettings(prometheus_port=prometheus_port, alertmanager_port=alertmanager_port,
                                        webhook_port=webhook_port, scrape_interval_s=1, evaluation_interval_s=1,
                                        group_wait_s=1, group_interval_s=5),
