@@ -123,7 +123,30 @@ def start_backend(devnet: Devnet, **submitter: Any) -> LocalBackend:
                                projector_metrics_port=projector_port, submitter=SubmitterSettings(**submitter))
     backend = LocalBackend(devnet, settings, Progress(quiet=True))
     backend.up()
+    _wait_projected_to_the_ledger(devnet, backend)
     return backend
+
+
+def _wait_projected_to_the_ledger(devnet: Devnet, backend: LocalBackend, timeout_s: float = 180.0) -> None:
+    """A new backend on a shared ledger first projects every earlier event; tests that compare read-model row
+    counts before and after a run must start once that catch-up is over (the projector's checkpoint and the
+    read models stop moving)."""
+    token = next(iter(backend.api_tokens()))
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    stable = 0
+    while time.monotonic() < deadline:
+        try:
+            status = httpx.get(f"{backend.services[0].url}/api/v1/system/status", timeout=5,
+                               headers={"Authorization": f"Bearer {token}"}).json()
+        except httpx.HTTPError:
+            status = None
+        stable = stable + 1 if status is not None and status == last else 0
+        if stable >= 3:
+            return
+        last = status
+        time.sleep(1.0)
+    raise AssertionError(f"the projector did not catch up with the ledger within {timeout_s:.0f}s")
 
 
 def start_stack(devnet: Devnet, backend: LocalBackend, state_dir: Path) -> LocalMonitoringStack:
