@@ -9,7 +9,6 @@ restarted.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -17,13 +16,12 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from gxlib.config import FabricBuildSettings
 from gxlib.errors import GxError
+from gxlib.filelock import exclusive_lock
 from gxlib.progress import Progress
 
 FABRIC_MODULE = "github.com/hyperledger/fabric"
@@ -151,18 +149,6 @@ def go_version(go_binary: str) -> tuple[int, int]:
     return version
 
 
-@contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    """Serialise builds of one cache entry between processes (two test sessions, a demo and a test)."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _go_env(install: FabricInstall, gobin: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["GOBIN"] = str(gobin)
@@ -199,7 +185,7 @@ def build_fabric(
     install = fabric_install(settings)
     go_major_minor = go_version(settings.go_binary)
     go = shutil.which(settings.go_binary) or settings.go_binary
-    with _locked(install.root.with_suffix(".lock")):
+    with exclusive_lock(install.root.with_suffix(".lock")):
         if install.is_complete() and not force:
             progress.info(f"Fabric {FABRIC_RELEASE} is already built in {install.root}")
             return install

@@ -16,7 +16,6 @@ is built, the rest are kept. A lock file serialises builds between processes.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -24,13 +23,13 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gxlib.devnet.binaries import go_version
 from gxlib.errors import GxError
+from gxlib.filelock import exclusive_lock
 from gxlib.k8sbuild.settings import K8sBuildSettings
 from gxlib.progress import Progress
 
@@ -154,17 +153,6 @@ def k8s_install(settings: K8sBuildSettings) -> K8sInstall:
     return K8sInstall(settings.cache_root / f"k8s-{kubernetes_version()}")
 
 
-@contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _go_env(gobin: Path, tool: Tool) -> dict[str, str]:
     env = dict(os.environ)
     env["GOBIN"] = str(gobin)
@@ -210,7 +198,7 @@ def build_k8s_tools(settings: K8sBuildSettings, tools: Iterable[Tool] = TOOLS, p
     wanted = list(tools)
     major, minor = go_version(settings.go_binary)
     go = shutil.which(settings.go_binary) or settings.go_binary
-    with _locked(install.lock_file):
+    with exclusive_lock(install.lock_file):
         todo = wanted if force else install.missing(wanted)
         if not todo:
             progress.info(f"Kubernetes tools already built in {install.bin_dir}")
