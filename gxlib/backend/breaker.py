@@ -1,7 +1,8 @@
 """Circuit breaker around the Fabric Gateway (SPEC §3.2).
 
 closed → open after ``failure_threshold`` consecutive transport failures → half-open after ``cooldown_s``
-(one probe allowed) → closed when the probe succeeds, open again when it fails.
+(one probe allowed: :meth:`try_acquire` grants it once) → closed when the probe succeeds, open again when it
+fails.
 """
 
 from __future__ import annotations
@@ -66,17 +67,6 @@ class CircuitBreaker:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.cooldown_s:
             self._set(BreakerState.HALF_OPEN)
             self._probe_in_flight = False
-
-    def capacity(self, wanted: int) -> int:
-        """How many calls may start now: ``wanted`` when closed, 1 probe when half-open and none in flight,
-        0 when open."""
-        with self._lock:
-            self._maybe_half_open()
-            if self._state is BreakerState.CLOSED:
-                return wanted
-            if self._state is BreakerState.HALF_OPEN and not self._probe_in_flight:
-                return min(wanted, 1)
-            return 0
 
     def try_acquire(self) -> bool:
         """Permission for one call; in half-open exactly one caller (the probe) gets it."""

@@ -5,6 +5,11 @@ Exactly-once effect: the tx ID and signed envelope are stored before the envelop
 comes back with a stored tx ID (reclaimed after a crash, or retried after an unknown outcome) first asks the
 commit status of that ID and re-sends only that same envelope, which Fabric accepts at most once. Only an
 MVCC/phantom-read invalidation makes a new transaction.
+
+Circuit breaker: commands are claimed only while it is closed. Half-open is probed with a commit-status query
+(a tx ID nobody has), never with a command, so an outage — however long — costs the waiting commands no
+attempts; and a transport failure that finds or leaves the breaker open does not count towards
+``max_attempts`` either, so a Gateway outage alone never sends a command to the DLQ.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from gxlib.backend.txgateway import (
 )
 
 log = logging.getLogger("gxlib.backend.submitter")
-# A well-formed transaction ID that no transaction has: what the idle half-open probe asks about.
+# A well-formed transaction ID that no transaction has: what the half-open probe asks about.
 IDLE_PROBE_TX_ID = "0" * 64
 T = TypeVar("T")
 
@@ -70,7 +75,7 @@ class Submitter:
         self.breaker = breaker or CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_s)
         self.breaker.add_listener(self._breaker_changed)
         self._in_flight: set[asyncio.Task[Outcome]] = set()
-        self._idle_probe: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
         self._last_gauges = 0.0
 
     def _breaker_changed(self, state: BreakerState) -> None:
@@ -86,7 +91,9 @@ class Submitter:
     async def run_once(self) -> list[Outcome]:
         """Claim one batch (as much as the breaker and the in-flight bound allow), process it concurrently,
         and return the outcomes. The building block of :meth:`run`, and what tests step through."""
-        wanted = self.breaker.capacity(min(self.settings.batch_size, self.settings.max_in_flight))
+        if self._may_probe():
+            await self._probe_gateway()
+        wanted = self._claimable(min(self.settings.batch_size, self.settings.max_in_flight))
         if self.metrics:
             self.metrics.breaker_state.set(self.breaker.state.gauge_value)
         if wanted <= 0:
@@ -101,8 +108,11 @@ class Submitter:
         wake = asyncio.Event()
         while not stop.is_set():
             await self._refresh_gauges()
+            if self._may_probe():
+                self._probe = asyncio.create_task(self._probe_gateway())
+                self._probe.add_done_callback(lambda _: wake.set())
             free = self.settings.max_in_flight - len(self._in_flight)
-            wanted = self.breaker.capacity(min(self.settings.batch_size, free))
+            wanted = self._claimable(min(self.settings.batch_size, free))
             if self.metrics:
                 self.metrics.breaker_state.set(self.breaker.state.gauge_value)
             claimed: list[CommandRecord] = []
@@ -111,11 +121,6 @@ class Submitter:
                     claimed = await self._db(self.outbox.claim, self.worker_id, wanted, self.settings.lease_s)
                 except Exception:
                     log.exception("claiming commands failed")
-            if not claimed and self._idle_probe is None and self.breaker.state is BreakerState.HALF_OPEN \
-                    and self.breaker.try_acquire():
-                # Half-open with no command to probe with: ask the Gateway itself, or the breaker (and its
-                # alert) would stay half-open until the next command arrives.
-                self._idle_probe = asyncio.create_task(self._probe_gateway())
             for command in claimed:
                 task = asyncio.create_task(self.process(command))
                 self._in_flight.add(task)
@@ -130,9 +135,17 @@ class Submitter:
         await self._refresh_gauges(force=True)
         log.info("submitter stopped", extra={"worker_id": self.worker_id})
 
+    def _claimable(self, wanted: int) -> int:
+        """Commands are claimed only while the breaker is closed (half-open is probed without one)."""
+        return wanted if self.breaker.state is BreakerState.CLOSED else 0
+
+    def _may_probe(self) -> bool:
+        """True (and the probe permit taken) when the breaker is half-open and no probe is running."""
+        return self._probe is None and self.breaker.state is BreakerState.HALF_OPEN and self.breaker.try_acquire()
+
     async def _probe_gateway(self) -> None:
-        """One half-open probe without a command: a status query for an ID that does not exist answers
-        "unknown" when the Gateway is reachable and raises TransportError when it is not."""
+        """The half-open probe: a status query for an ID that does not exist answers "unknown" when the
+        Gateway is reachable and raises TransportError when it is not. No command is spent on it."""
         try:
             await self.gateway.status(IDLE_PROBE_TX_ID, min(2.0, self.settings.status_timeout_s))
         except TransportError:
@@ -142,7 +155,7 @@ class Submitter:
         else:
             self.breaker.record_success()
         finally:
-            self._idle_probe = None
+            self._probe = None
 
     async def _refresh_gauges(self, force: bool = False) -> None:
         if not self.metrics or (not force and time.monotonic() - self._last_gauges < self.settings.gauge_interval_s):
@@ -171,8 +184,9 @@ class Submitter:
             return Outcome.ABANDONED
 
     async def _process(self, command: CommandRecord) -> Outcome:
-        if not self.breaker.try_acquire():
-            # The breaker is open: nothing is submitted, the command goes back to PENDING untouched.
+        if self.breaker.state is not BreakerState.CLOSED:
+            # The breaker opened after this command was claimed: nothing is submitted, the command goes back to
+            # PENDING untouched (its attempt is given back).
             return await self._guard(command, self._release(command))
         try:
             outcome = await asyncio.wait_for(self._execute(command), timeout=self.settings.lease_s * 0.9)
@@ -180,14 +194,16 @@ class Submitter:
             self.breaker.record_failure()
             self._count_submission("error")
             code = exc.code if isinstance(exc, TransportError) else "DEADLINE_EXCEEDED"
-            log.warning("transport failure", extra={"command_id": command.id, "code": code, "error": str(exc)})
-            return await self._guard(command, self._retry(command, code, str(exc) or code, keep_tx=True))
+            outage = self.breaker.state is not BreakerState.CLOSED
+            log.warning("transport failure", extra={"command_id": command.id, "code": code, "error": str(exc),
+                                                    "breaker_open": outage})
+            # During an outage (the breaker is open) the attempt is not held against the command: it waits.
+            return await self._guard(command, self._retry(command, code, str(exc) or code, keep_tx=True,
+                                                          exhaustible=not outage))
         except LeaseLostError as exc:
-            self.breaker.release()
             log.warning("lease lost", extra={"command_id": command.id, "error": str(exc)})
             return Outcome.LEASE_LOST
         except Exception as exc:  # a bug or an unexpected answer: keep the command, try again later
-            self.breaker.release()
             log.exception("unexpected error", extra={"command_id": command.id})
             return await self._guard(command, self._retry(command, "INTERNAL", repr(exc), keep_tx=True))
         self.breaker.record_success()
@@ -250,8 +266,8 @@ class Submitter:
         return Outcome.DLQ
 
     async def _retry(self, command: CommandRecord, code: str, message: str, *, keep_tx: bool,
-                     delay_s: float | None = None) -> Outcome:
-        if command.attempts >= self.settings.max_attempts:
+                     delay_s: float | None = None, exhaustible: bool = True) -> Outcome:
+        if exhaustible and command.attempts >= self.settings.max_attempts:
             await self._db(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
                            message=f"{command.attempts} attempts exhausted; last error: {message}")
             self._count(command, "failed")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import pandas as pd
 
 from gxlib.config import DevnetSettings, Environment
 from gxlib.devnet.network import Devnet
@@ -49,6 +50,17 @@ _RELOAD_TIMESTAMP = re.compile(r"^prometheus_config_last_reload_success_timestam
 _RELOAD_OK = re.compile(r"^prometheus_config_last_reload_successful\s+(\S+)$", re.MULTILINE)
 # A scrape that nothing answers: the process is not running (waiting longer will not bring it up).
 _NOTHING_LISTENS = ("connection refused",)
+
+
+def backend_target_settled(health: str, last_error: str, last_scrape: pd.Timestamp | None,
+                           since: pd.Timestamp) -> bool:
+    """Whether waiting longer for a backend scrape target can change its verdict: it is up, or its latest
+    scrape — one that started after ``since`` — found nothing listening. A refusal seen before ``since`` may
+    be from before a restart, so it does not settle anything."""
+    if health == "up":
+        return True
+    refused = health == "down" and any(text in last_error.lower() for text in _NOTHING_LISTENS)
+    return refused and last_scrape is not None and last_scrape >= since
 
 
 @dataclass(frozen=True)
@@ -349,6 +361,7 @@ class DeployMonitoring:
         if self._skip_section("targets") or self.deployment is None or self._dry_run_skip("scrape targets"):
             return
         jobs = (*BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
+        since = pd.Timestamp.now(tz="UTC")
         with PrometheusQueries(self.deployment.prometheus_url) as prometheus:
             def settled() -> tuple[bool, str]:
                 frame = prometheus.target_health()
@@ -356,9 +369,9 @@ class DeployMonitoring:
                 fabric = frame[frame["job"].isin((FABRIC_ORDERER_JOB, FABRIC_PEER_JOB))]
                 backend = frame[frame["job"].isin(BACKEND_JOBS)]
                 seen = set(frame["job"])
-                # A backend target refusing connections has nothing listening: waiting longer will not help.
-                backend_settled = all(row.health == "up" or (row.health == "down" and any(
-                    text in row.last_error.lower() for text in _NOTHING_LISTENS)) for row in backend.itertuples())
+                # A backend target refusing connections now has nothing listening: waiting longer will not help.
+                backend_settled = all(backend_target_settled(row.health, row.last_error, row.last_scrape, since)
+                                      for row in backend.itertuples())
                 state = ", ".join(f"{row.job} {row.instance} {row.health}" for row in frame.itertuples())
                 done = (seen >= set(jobs) and not fabric.empty and bool((fabric["health"] == "up").all())
                         and backend_settled)

@@ -417,18 +417,23 @@ def test_04_defaults_validate_the_whole_path_then_a_second_run_is_already_done(s
 
 def test_04_non_default_user_countries_and_mint_amount(session_cqrs: Cqrs, super_admin: GxClient, tmp_path: Path,
                                                        gx_kernel: str) -> None:
-    parameters = session_cqrs.parameters(test_user_id="rb04-user-de", countries="DE,US", test_user_country="DE",
-                                         mint_amount=250, projection_slo_ms=5000)
+    # The session ledger is shared: other tests initialise countries too (the contract tests add DE and FR), so
+    # take a country nobody has initialised yet — the runbook must then add it ("changed").
+    with session_cqrs.api() as api:
+        known = set(api.system_status().countries)
+    country = next(code for code in ("NZ", "IS", "UY", "KE", "VN", "PE") if code not in known)
+    parameters = session_cqrs.parameters(test_user_id="rb04-user-2", countries=f"{country},US",
+                                         test_user_country=country, mint_amount=250, projection_slo_ms=5000)
     record = run_runbook("04-validate-cqrs", parameters, tmp_path, gx_kernel)
     assert record.passed
-    assert steps(record)["initialise countries"] == "changed"  # DE is not one of the bootstrap's countries
-    user = super_admin.evaluate("IdentityContract:GetUser", "rb04-user-de")
-    assert user["countryCode"] == "DE"
-    assert super_admin.balance("rb04-user-de") == int(user["genesisAmount"]) + 250
+    assert steps(record)["initialise countries"] == "changed"
+    user = super_admin.evaluate("IdentityContract:GetUser", "rb04-user-2")
+    assert user["countryCode"] == country
+    assert super_admin.balance("rb04-user-2") == int(user["genesisAmount"]) + 250
     with session_cqrs.api() as api:
-        assert "DE" in api.system_status().countries
-        profile = api.user("rb04-user-de")
-        assert profile is not None and profile.countryCode == "DE" and profile.genesisDistributed
+        assert country in api.system_status().countries
+        profile = api.user("rb04-user-2")
+        assert profile is not None and profile.countryCode == country and profile.genesisDistributed
 
 
 # --- 05 -------------------------------------------------------------------------------------------------------

@@ -225,24 +225,48 @@ def test_breaker_opens_after_consecutive_transport_failures_and_commands_stay_pe
 
     h.mono.advance(SETTINGS.breaker_cooldown_s)
     assert h.submitter.breaker.state is BreakerState.HALF_OPEN
-    assert h.step() == [Outcome.COMMITTED]  # the probe
+    assert h.step() == [Outcome.COMMITTED]  # the status probe closed the breaker, then one command was claimed
+    assert h.fabric.calls["status"] >= 1
     assert h.submitter.breaker.state is BreakerState.CLOSED
     assert h.sample("circuit_breaker_state") == 0.0
 
 
-def test_a_failed_half_open_probe_opens_the_breaker_again(engine: Engine) -> None:
+def test_a_failed_half_open_probe_opens_the_breaker_again_without_touching_a_command(engine: Engine) -> None:
     h = Harness(engine)
-    h.enqueue(3)
-    h.fabric.faults["prepare"].extend([transport_down] * 4)
-    h.step()
+    ids = h.enqueue(3)
+    h.fabric.faults["prepare"].extend([transport_down] * 3)
+    assert h.step() == [Outcome.RETRY] * 3
     assert h.submitter.breaker.state is BreakerState.OPEN
     h.mono.advance(SETTINGS.breaker_cooldown_s)
-    assert h.step(advance_s=60) == [Outcome.RETRY]  # one probe only, and it fails
+    h.fabric.faults["status"].append(transport_down)
+    assert h.step(advance_s=60) == []  # the probe (a status query) fails: nothing claimed
     assert h.submitter.breaker.state is BreakerState.OPEN
-    assert h.fabric.calls["prepare"] == 4
+    assert h.fabric.calls["prepare"] == 3 and h.fabric.calls["status"] == 1
+    assert [h.outbox.get(i).attempts for i in ids] == [1, 1, 1]
     h.mono.advance(SETTINGS.breaker_cooldown_s)
+    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 3
+
+
+def test_a_long_outage_costs_waiting_commands_no_attempts_and_sends_nothing_to_the_dlq(engine: Engine) -> None:
+    # One attempt allowed, and the first transport failure opens the breaker: without the outage rule the command
+    # would be in the DLQ at once.
+    h = Harness(engine, settings=SETTINGS.model_copy(update={"max_attempts": 1, "breaker_failure_threshold": 1,
+                                                             "batch_size": 1}))
+    [cid, waiting] = h.enqueue(2)
+    h.fabric.faults["prepare"].append(transport_down)
+    h.fabric.faults["status"].extend([transport_down] * 20)
+    assert h.step(advance_s=60) == [Outcome.RETRY]  # attempt 1 of 1 failed, yet the command is not dead-lettered
+    assert h.submitter.breaker.state is BreakerState.OPEN
+    for _ in range(20):  # twenty cool-downs of a dead Gateway: every probe fails, no command is claimed
+        h.mono.advance(SETTINGS.breaker_cooldown_s)
+        assert h.step(advance_s=60) == []
+        assert h.submitter.breaker.state is BreakerState.OPEN
+    assert {h.outbox.get(i).status for i in (cid, waiting)} == {CommandStatus.PENDING}
+    assert h.outbox.dead_letters() == []
+    h.mono.advance(SETTINGS.breaker_cooldown_s)  # the Gateway is back
     assert h.step(advance_s=60) == [Outcome.COMMITTED]
-    assert h.step(advance_s=60).count(Outcome.COMMITTED) == 2
+    assert h.step(advance_s=60) == [Outcome.COMMITTED]
+    assert h.fabric.valid_effects() == {cid: 1, waiting: 1}
 
 
 def test_claimed_commands_are_released_untouched_when_the_breaker_opens_mid_batch(engine: Engine) -> None:

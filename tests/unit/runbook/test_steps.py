@@ -61,3 +61,19 @@ def test_session_steps_follow_the_session_dry_run(tmp_path: Path) -> None:
     rb = _session(dry_run=True)
     rb.run_step(_marker_step(tmp_path / "m", calls))
     assert calls == [] and rb.summary()["steps"][0]["outcome"] == "would change (dry run)"
+
+
+def test_a_backend_target_refused_before_the_wait_began_is_not_settled() -> None:
+    import pandas as pd
+
+    from gxlib.runbook.deploy_monitoring import backend_target_settled
+
+    since = pd.Timestamp("2026-11-25T12:00:00Z")
+    before, after = since - pd.Timedelta(seconds=3), since + pd.Timedelta(seconds=1)
+    refused = 'Get "http://127.0.0.1:9101/metrics": dial tcp 127.0.0.1:9101: connect: connection refused'
+    assert backend_target_settled("up", "", before, since)
+    assert not backend_target_settled("down", refused, before, since)  # maybe from before a restart: wait
+    assert not backend_target_settled("down", refused, None, since)
+    assert backend_target_settled("down", refused, after, since)  # refused now: nothing listens
+    assert not backend_target_settled("down", "context deadline exceeded", after, since)  # slow, may recover
+    assert not backend_target_settled("unknown", "", None, since)
