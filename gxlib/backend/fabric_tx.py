@@ -14,6 +14,7 @@ import grpc
 
 from gxlib.backend.commands import FabricIdentity
 from gxlib.backend.txgateway import (
+    EndorsementMismatchError,
     EndorsementRejectedError,
     PreparedTx,
     TransportError,
@@ -36,6 +37,14 @@ DEFAULT_IDENTITIES: Mapping[FabricIdentity, str] = {
 def _transport(exc: fabric_errors.RpcFailure, request_id: str | None, tx_id: str | None) -> TransportError:
     code = "DEADLINE_EXCEEDED" if exc.code is grpc.StatusCode.DEADLINE_EXCEEDED else "UNAVAILABLE"
     return TransportError(exc.message.splitlines()[0], code=code, command_id=request_id, tx_id=tx_id)
+
+
+# The Gateway's per-peer detail when two endorsements disagree (fabric internal/pkg/gateway, endorsement plan).
+_PAYLOAD_MISMATCH = "ProposalResponsePayloads do not match"
+
+
+def _payloads_differ(exc: fabric_errors.EndorseError) -> bool:
+    return any(_PAYLOAD_MISMATCH in detail.message for detail in exc.details)
 
 
 class FabricTxGateway:
@@ -65,6 +74,9 @@ class FabricTxGateway:
         except fabric_errors.TransportError as exc:
             raise _transport(exc, request.command_id, proposal.tx_id) from exc
         except fabric_errors.EndorseError as exc:
+            if exc.chaincode_status is None and _payloads_differ(exc):
+                raise EndorsementMismatchError(exc.message.splitlines()[0], command_id=request.command_id,
+                                               tx_id=proposal.tx_id) from exc
             if exc.chaincode_status is None:
                 # No chaincode answer at all (no peer could endorse): nothing was decided, so retry later.
                 raise TransportError(exc.message.splitlines()[0], code="UNAVAILABLE",

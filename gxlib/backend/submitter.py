@@ -33,6 +33,7 @@ from gxlib.backend.metrics import SubmitterMetrics
 from gxlib.backend.outbox import CommandRecord, Outbox
 from gxlib.backend.settings import SubmitterSettings
 from gxlib.backend.txgateway import (
+    EndorsementMismatchError,
     EndorsementRejectedError,
     PreparedTx,
     TransportError,
@@ -237,6 +238,11 @@ class Submitter:
                 log.info("chaincode rejected command", extra={"command_id": command.id,
                                                               "error": exc.chaincode_message})
                 return Outcome.FAILED
+            except EndorsementMismatchError as exc:
+                # The peers answered (the Gateway is fine) but disagreed: endorse afresh shortly, like an MVCC retry.
+                log.info("endorsements differ; endorsing again", extra={"command_id": command.id, "error": str(exc)})
+                return await self._retry(command, "ENDORSEMENT_MISMATCH", str(exc), keep_tx=False,
+                                         delay_s=self.settings.mvcc_retry_delay_s * (1 + self.rng.random()))
             await self._db(self.outbox.record_tx, command.id, self.worker_id, prepared.tx_id, prepared.envelope)
         await self.gateway.submit(prepared)
         status = await self.gateway.status(prepared.tx_id, self.settings.commit_timeout_s)

@@ -86,6 +86,16 @@ class EndorsementRejectedError(TxGatewayError):
         self.status = status
 
 
+class EndorsementMismatchError(TxGatewayError):
+    """The endorsing peers answered but their results differ ("ProposalResponsePayloads do not match": the state
+    the chaincode read moved between the two endorsements, e.g. one peer had committed a block the other had not
+    yet). Nothing was decided and the Gateway is reachable: endorse again later with a new proposal."""
+
+    def __init__(self, message: str, *, command_id: str | None = None, tx_id: str | None = None) -> None:
+        super().__init__(f"endorsements differ: {message}", command_id=command_id, tx_id=tx_id,
+                         hint="transient under contention; the submitter endorses again with a new transaction")
+
+
 class TransportError(TxGatewayError):
     """The gateway could not be reached or did not answer in time (gRPC UNAVAILABLE / DEADLINE_EXCEEDED)."""
 

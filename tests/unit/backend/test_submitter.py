@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from gxlib.backend.breaker import BreakerState, CircuitBreaker
+from gxlib.backend.commands import FabricIdentity
 from gxlib.backend.metrics import submitter_metrics
 from gxlib.backend.models import CommandStatus
 from gxlib.backend.outbox import Outbox
 from gxlib.backend.settings import SubmitterSettings
 from gxlib.backend.submitter import Outcome, Submitter
-from gxlib.backend.txgateway import TransportError, TxGateway
+from gxlib.backend.txgateway import TransportError, TxGateway, TxRequest
 from tests.unit.backend.fakefabric import Crash, FakeFabric, crash, deadline, transport_down
 from tests.unit.backend.helpers import FakeClock, FakeMonotonic, mint_payload
 
@@ -374,3 +376,56 @@ def test_an_idle_probe_of_a_dead_gateway_opens_the_breaker_again(engine: Engine)
     h.fabric.faults["status"].extend([transport_down] * 50)
     _run_briefly(h.submitter)
     assert h.submitter.breaker.state is BreakerState.OPEN
+
+
+def test_differing_endorsements_are_endorsed_again_and_do_not_trip_the_breaker(engine: Engine) -> None:
+    from gxlib.backend.txgateway import EndorsementMismatchError
+
+    def payloads_differ() -> None:
+        raise EndorsementMismatchError("failed to collect enough transaction endorsements")
+
+    h = Harness(engine, settings=SETTINGS.model_copy(update={"breaker_failure_threshold": 1}))
+    [cid] = h.enqueue()
+    h.fabric.faults["prepare"].extend([payloads_differ] * 3)
+    for _ in range(3):
+        assert h.step(advance_s=60) == [Outcome.RETRY]
+        assert h.submitter.breaker.state is BreakerState.CLOSED
+    assert h.step(advance_s=60) == [Outcome.COMMITTED]
+    assert h.fabric.valid_effects() == {cid: 1}
+
+
+def test_the_fabric_gateway_tells_differing_endorsements_from_an_unreachable_peer() -> None:
+    import grpc
+
+    from gxlib.backend.fabric_tx import FabricTxGateway
+    from gxlib.backend.txgateway import EndorsementMismatchError
+    from gxlib.fabric import errors as fabric_errors
+
+    def endorse_error(detail: str) -> fabric_errors.EndorseError:
+        return fabric_errors.EndorseError(
+            "failed to collect enough transaction endorsements", code=grpc.StatusCode.ABORTED,
+            details=(fabric_errors.ErrorDetail("127.0.0.1:9051", "Org2MSP", detail),))
+
+    class Contract:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def new_proposal(self, function: str, *args: str) -> Any:
+            return type("Proposal", (), {"tx_id": "t" * 64})()
+
+        async def endorse(self, proposal: Any) -> Any:
+            raise self.error
+
+    def gateway_raising(error: Exception) -> FabricTxGateway:
+        gateway = FabricTxGateway({}, "ch", "cc")
+        contract = Contract(error)
+        network = type("Network", (), {"contract": lambda self, name: contract})()
+        gateway._gateway = lambda identity: type("G", (), {"network": lambda self, ch: network})()  # type: ignore
+        return gateway
+
+    request = TxRequest("c1", "TokenomicsContract:Mint", ("a", "1"), FabricIdentity.SUPER_ADMIN)
+    with pytest.raises(EndorsementMismatchError):
+        asyncio.run(gateway_raising(endorse_error("ProposalResponsePayloads do not match")).prepare(request))
+    with pytest.raises(TransportError) as info:
+        asyncio.run(gateway_raising(endorse_error("connection refused")).prepare(request))
+    assert info.value.code == "UNAVAILABLE" and info.value.tx_id == "t" * 64
