@@ -137,8 +137,10 @@ def _breaker(local: LocalBackend) -> float | None:
 def test_r3_dead_gateway_opens_the_breaker_keeps_commands_pending_and_the_backlog_drains_after_restore(
         devnet: Devnet, gx_deployed: DeployReport, bootstrapped: dict[str, Any], super_admin: GxClient,
         pg_engine_url: str, engine_of: Engine) -> None:
+    # Two attempts only, and an outage of many cool-downs: an outage must cost the waiting commands nothing
+    # (half-open is probed with a status query, not with a command), so none may reach the DLQ.
     local = _running(make_backend(devnet, "backend-r3", pg_engine_url, breaker_failure_threshold=3,
-                                  breaker_cooldown_s=2.0, commit_timeout_s=3.0))
+                                  breaker_cooldown_s=2.0, commit_timeout_s=3.0, max_attempts=2))
     tag = f"r3-{secrets.token_hex(3)}"
     gateway_peer = devnet.layout.peer_of("org1")
     log = service(local, "submitter").log_file
@@ -155,7 +157,7 @@ def test_r3_dead_gateway_opens_the_breaker_keeps_commands_pending_and_the_backlo
                 backlog = [load.post("MINT", {"accountId": f"{tag}-a{n}", "amount": 5, "remark": f"{tag}-m-{n}"},
                                      f"{tag}-{n}") for n in range(5, 45)]
                 wait_until("circuit_breaker_state 1 (open)", lambda: _breaker(local) == 1, 90)
-                time.sleep(5)  # several cool-downs: half-open probes fail and the breaker opens again
+                time.sleep(12)  # six cool-downs: half-open probes fail and the breaker opens again
                 statuses = client.get("/api/v1/system/status").json()["outbox"]
                 states = {client.get(f"/api/v1/commands/{c}").json()["status"] for c in backlog}
                 assert states <= {"PENDING", "PROCESSING"}, states
