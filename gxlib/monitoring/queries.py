@@ -269,16 +269,18 @@ class PrometheusQueries:
     """The monitoring questions, asked of the Prometheus at ``url``.
 
     ``namespace`` (a regex, default all) narrows every SLO and chart query as the dashboard's variable does.
-    ``retries`` applies to refused connections and 502/503/504 answers (short backoff).
+    ``retries`` applies to refused connections and 502/503/504 answers (short backoff). ``session`` is a prepared
+    ``requests`` session (TLS trust, client certificate, Authorization header) for a Prometheus behind an
+    authenticating proxy, e.g. the Kubernetes API server's pod proxy; it is closed with this client.
     """
 
     def __init__(self, url: str, *, namespace: str = ALL_NAMESPACES, alert_group: str = DEFAULT_ALERT_GROUP,
-                 timeout_s: float = 10.0, retries: int = 1) -> None:
+                 timeout_s: float = 10.0, retries: int = 1, session: requests.Session | None = None) -> None:
         self.url = url.rstrip("/")
         self.namespace = namespace
         self.alert_group = alert_group
         self.timeout_s = timeout_s
-        self._session = requests.Session()
+        self._session = session if session is not None else requests.Session()
         retry = Retry(total=retries, backoff_factor=0.2, status_forcelist=(502, 503, 504),
                       allowed_methods=frozenset({"GET", "POST"}), raise_on_status=False)
         self._client = PrometheusConnect(url=self.url, session=self._session, retry=retry, timeout=timeout_s)
@@ -401,6 +403,13 @@ class PrometheusQueries:
         when the group is not loaded."""
         groups = self._ask("the rules API", lambda: self._get_json("/api/v1/rules", {"type": "alert"})["groups"])
         return alert_state_frame(groups, self.alert_group)
+
+    def label_values(self, label: str, match: str | None = None) -> list[str]:
+        """The values ``label`` takes (``__name__``: every metric name), among the series ``match`` selects."""
+        params = {"match[]": match} if match else None
+        values = self._ask(f"the label values of {label}", lambda: self._get_json(f"/api/v1/label/{label}/values",
+                                                                                  params))
+        return [str(value) for value in values]
 
     def target_health(self) -> pd.DataFrame:
         """Every active scrape target with its health."""

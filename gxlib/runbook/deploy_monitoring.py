@@ -3,8 +3,14 @@ verify — one method per section of ``notebooks/01-deploy-monitoring.ipynb``.
 
 The steps go through ``MonitoringDeployment``: what is deployed and how to change it. ``LocalMonitoringDeployment``
 is the stack of ``gx monitoring up`` (its ``config/`` files, reloaded through Prometheus' lifecycle endpoint);
-a Kubernetes one (ConfigMaps in namespace ``fabric``, ``kill -HUP 1`` in ``prometheus-0``) comes with
-``gxlib.platform``. Until then env=devnet/testnet/mainnet records "not available on this machine" and stops.
+env=devnet/testnet/mainnet is :class:`gxlib.runbook.kubernetes_monitoring.KubernetesMonitoringDeployment` (the
+ConfigMaps in namespace ``fabric`` through ``gxlib.platform``, Prometheus in ``prometheus-0`` reloaded through the
+API server's pod proxy or by ``kill -HUP 1``).
+
+A run stops before changing anything when the deployment cannot be read (no cluster, no namespace ``fabric``), and,
+locally, when Prometheus is not running. On Kubernetes the ConfigMaps are applied even while Prometheus does not
+answer; the run then fails on that check, with the reload and the verification not made. A reload that Prometheus
+refuses is a failed check naming what refused it, not a traceback.
 
 What the checks mean: a scrape target that Prometheus reports down is a measured failure (``up == 0`` is exactly
 what BackendServiceDown fires on), so the three ``gx-*`` jobs fail their check while the backend is not running.
@@ -39,8 +45,8 @@ from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
 from gxlib.monitoring.stack import PROMETHEUS, LocalMonitoringStack
 from gxlib.progress import Progress, WaitTimeout
 from gxlib.runbook.display import show_diff, show_markdown, show_table
+from gxlib.runbook.errors import StepFailed
 from gxlib.runbook.parameters import DeployMonitoringParameters
-from gxlib.runbook.platforms import unavailable_here
 from gxlib.runbook.session import Runbook
 
 SCRAPE_CONFIG, ALERT_RULES, DASHBOARD = "scrape config", "alert rules", "dashboard"
@@ -96,9 +102,23 @@ class MonitoringDeployment(Protocol):
     env: Environment
     prometheus_url: str
     namespace: str  # the backend namespace the dashboard's variable selects
+    platform_description: str  # where the artifacts are deployed, for the operator
+    fabric_jobs: tuple[str, ...]  # the scrape jobs of the Fabric nodes next to the backend's
+    # Whether the artifacts are deployed while Prometheus does not answer (the run still fails on that check).
+    deploys_without_prometheus: bool
+
+    @property
+    def reload_action(self) -> str:
+        """What the reload step does, in a sentence."""
 
     def unavailable(self) -> str | None:
-        """Why the deployment cannot be read or changed now (``None``: ready)."""
+        """Why the deployment cannot be read or changed now — every run stops, a dry run too (``None``: ready)."""
+
+    def prometheus_unready(self) -> str | None:
+        """Why Prometheus cannot be reloaded or asked now (``None``: it answers)."""
+
+    def prometheus(self) -> PrometheusQueries:
+        """A client of this Prometheus for the verification (the caller closes it)."""
 
     def artifacts(self) -> list[MonitoringArtifact]:
         """Scrape config, alert rules and dashboard: rendered from code, next to what is deployed."""
@@ -122,12 +142,20 @@ class LocalMonitoringDeployment:
     """
 
     env = Environment.LOCAL
+    fabric_jobs = (FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
+    # The stack reads its files when it starts: with Prometheus down there is nothing to gain from writing them now.
+    deploys_without_prometheus = False
 
     def __init__(self, config: MonitoringConfig, devnet: DevnetSettings, *, prometheus_url: str | None = None) -> None:
         self.config = config
         self.stack = LocalMonitoringStack(config, devnet)
         self.prometheus_url = (prometheus_url or self.stack.prometheus_url).rstrip("/")
         self.namespace = config.local_targets.namespace
+        self.platform_description = f"this machine: the monitoring stack in {self.stack.layout.root}"
+
+    @property
+    def reload_action(self) -> str:
+        return f"POST {self.prometheus_url}/-/reload (lifecycle API): load the scrape jobs and rules"
 
     @classmethod
     def from_parameters(cls, params: DeployMonitoringParameters) -> LocalMonitoringDeployment:
@@ -153,6 +181,9 @@ class LocalMonitoringDeployment:
         ]
 
     def unavailable(self) -> str | None:
+        return None  # the stack's files can always be read and written
+
+    def prometheus_unready(self) -> str | None:
         if self.stack.running_pid(PROMETHEUS) is None:
             return (f"the local Prometheus of the stack in {self.stack.layout.root} is not running "
                     "(start it with `gx monitoring up`)")
@@ -163,6 +194,9 @@ class LocalMonitoringDeployment:
         if response.status_code != 200:
             return f"Prometheus at {self.prometheus_url} is not ready: HTTP {response.status_code}"
         return None
+
+    def prometheus(self) -> PrometheusQueries:
+        return PrometheusQueries(self.prometheus_url, alert_group=self.config.alert_group)
 
     def artifacts(self) -> list[MonitoringArtifact]:
         found = []
@@ -206,12 +240,15 @@ class LocalMonitoringDeployment:
                                   url=self.prometheus_url)
 
 
-def monitoring_deployment(params: DeployMonitoringParameters) -> MonitoringDeployment | str:
-    """The deployment ``params`` point at, or why there is none on this machine."""
-    reason = unavailable_here(params.env)
-    if reason is not None:
-        return reason
-    return LocalMonitoringDeployment.from_parameters(params)
+def monitoring_deployment(params: DeployMonitoringParameters, *,
+                          progress: Progress | None = None) -> MonitoringDeployment | str:
+    """The deployment ``params`` point at, or why this machine has none (no kubeconfig, no cluster answering)."""
+    if params.env is Environment.LOCAL:
+        return LocalMonitoringDeployment.from_parameters(params)
+    # Imported here: a local run needs neither the kubernetes client nor its import time.
+    from gxlib.runbook.kubernetes_monitoring import KubernetesMonitoringDeployment
+
+    return KubernetesMonitoringDeployment.from_parameters(params, progress=progress)
 
 
 def _metric_names(query: str) -> set[str]:
@@ -237,7 +274,7 @@ class DeployMonitoring:
             raise TypeError(f"{rb.name} is not 01-deploy-monitoring")
         self.rb = rb
         self.params: DeployMonitoringParameters = rb.params
-        found = deployment if deployment is not None else monitoring_deployment(self.params)
+        found = deployment if deployment is not None else monitoring_deployment(self.params, progress=rb.progress)
         self.deployment: MonitoringDeployment | None = None if isinstance(found, str) else found
         self.stopped: str | None = found if isinstance(found, str) else None
         self.prometheus_reachable = False
@@ -266,9 +303,19 @@ class DeployMonitoring:
                                   expected="a platform this machine can act on", detail=self.stopped or "")
             return
         deployment = self.deployment
-        reason = deployment.unavailable()
+        blocked = deployment.unavailable()
+        if blocked is not None:
+            # Nothing deployed can be read: not even a dry run can show a diff.
+            self.rb.checks.record("platform available", False, measured=f"env={self.params.env.value}",
+                                  expected="a platform this machine can act on", detail=blocked)
+            self.stopped = blocked
+            return
+        self.rb.checks.record("platform available", True, measured=deployment.platform_description,
+                              expected="a platform this machine can act on")
+        reason = deployment.prometheus_unready()
         show_table("Where the monitoring is deployed", [
             {"what": "environment", "value": deployment.env.value},
+            {"what": "platform", "value": deployment.platform_description},
             {"what": "Prometheus", "value": deployment.prometheus_url},
             {"what": "backend namespace", "value": deployment.namespace},
             *({"what": a.name, "value": a.location} for a in self.artifacts()),
@@ -278,8 +325,14 @@ class DeployMonitoring:
             self.prometheus_reachable = True
             self.rb.checks.record(name, True, measured="ready", expected="ready")
         elif self.rb.dry_run:
-            # A dry run still shows the diff against the files; a real run would stop here.
-            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
+            # A dry run still shows the diff against what is deployed.
+            then = ("applies the artifacts, but cannot reload or verify" if deployment.deploys_without_prometheus
+                    else "stops here")
+            self.rb.checks.skip(name, f"dry run: {reason}; a real run {then}")
+        elif deployment.deploys_without_prometheus:
+            self.rb.checks.record(name, False, measured="not ready", expected="ready",
+                                  detail=f"{reason} — the artifacts are applied all the same (Prometheus reads them "
+                                         "when it starts); the reload and the verification are not made")
         else:
             self.rb.checks.record(name, False, measured="not ready", expected="ready", detail=reason)
             self.stopped = reason
@@ -323,24 +376,36 @@ class DeployMonitoring:
         self.rb.step(
             "write scrape config and alert rules",
             changes=", ".join(f"{a.location} ({a.state}, {a.changed_lines()} lines)" for a in changed)
-            or "nothing: both files are as rendered",
+            or "nothing: both are deployed as rendered",
             is_done=lambda: not changed,
             apply=lambda: deployment.write(changed),
         )
+        loaded = "Prometheus loaded the deployed configuration"
         if not self.params.reload:
             self.rb.progress.info("  reload=false: Prometheus keeps the configuration it has loaded")
-            self.rb.checks.skip("Prometheus loaded the deployed configuration", "reload=false")
+            self.rb.checks.skip(loaded, "reload=false")
+            return
+        if not self.prometheus_reachable and not self.rb.dry_run:
+            self.rb.checks.skip(loaded, "Prometheus does not answer (see the check above): nothing to reload")
             return
 
         def reload() -> None:
             deployment.reload_prometheus()
 
-        self.rb.step(
-            "reload Prometheus",
-            changes=f"POST {deployment.prometheus_url}/-/reload (lifecycle API): load the scrape jobs and rules",
-            is_done=lambda: not changed and deployment.config_loaded(),
-            apply=reload,
-        )
+        try:
+            self.rb.step(
+                "reload Prometheus",
+                changes=deployment.reload_action,
+                is_done=lambda: not changed and deployment.config_loaded(),
+                apply=reload,
+            )
+        except StepFailed as failure:
+            # What refused the reload (pod, namespace, HTTP status; or Prometheus' own message) is the operator's
+            # answer; the verification after it would only repeat that Prometheus does not run the new files.
+            cause = failure.__cause__ or failure
+            self.rb.checks.record(loaded, False, measured="reload failed", expected="loaded",
+                                  detail=f"{type(cause).__name__}: {cause}")
+            self.prometheus_reachable = False
 
     # --- 4. dashboard --------------------------------------------------------------------------------------------
     def load_dashboard(self) -> None:
@@ -360,13 +425,20 @@ class DeployMonitoring:
         """Wait until every target was scraped (Fabric ones up), then record one check per job."""
         if self._skip_section("targets") or self.deployment is None or self._dry_run_skip("scrape targets"):
             return
-        jobs = (*BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
+        fabric_jobs = self.deployment.fabric_jobs
+        jobs = (*BACKEND_JOBS, *fabric_jobs)
+        namespace = self.deployment.namespace
         since = pd.Timestamp.now(tz="UTC")
-        with PrometheusQueries(self.deployment.prometheus_url) as prometheus:
+
+        def of_this_env(frame: pd.DataFrame) -> pd.DataFrame:
+            # One Prometheus may scrape several environments' backends: only this one's (namespace) count.
+            backend = frame["job"].isin(BACKEND_JOBS)
+            return frame[frame["job"].isin(jobs) & (~backend | (frame["namespace"] == namespace))]
+
+        with self.deployment.prometheus() as prometheus:
             def settled() -> tuple[bool, str]:
-                frame = prometheus.target_health()
-                frame = frame[frame["job"].isin(jobs)]
-                fabric = frame[frame["job"].isin((FABRIC_ORDERER_JOB, FABRIC_PEER_JOB))]
+                frame = of_this_env(prometheus.target_health())
+                fabric = frame[frame["job"].isin(fabric_jobs)]
                 backend = frame[frame["job"].isin(BACKEND_JOBS)]
                 seen = set(frame["job"])
                 # A backend target refusing connections now has nothing listening: waiting longer will not help.
@@ -382,8 +454,10 @@ class DeployMonitoring:
                                             timeout_s=self.params.targets_timeout_s, interval_s=1.0)
             except WaitTimeout as exc:
                 self.rb.progress.info(f"  {exc}")
-            frame = prometheus.target_health()
-        show_table("Scrape targets", frame.to_dict("records"), ("job", "instance", "namespace", "health", "last_error"))
+            every_target = prometheus.target_health()
+        frame = of_this_env(every_target)
+        show_table("Scrape targets", every_target.to_dict("records"),
+                   ("job", "instance", "namespace", "health", "last_error"))
         for job in jobs:
             rows = frame[frame["job"] == job]
             up = int((rows["health"] == "up").sum())
@@ -402,7 +476,7 @@ class DeployMonitoring:
         if self._skip_section("rules") or self.deployment is None or self._dry_run_skip("alert rules loaded"):
             return
         expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), Platform.LOCAL))
-        with PrometheusQueries(self.deployment.prometheus_url) as prometheus:
+        with self.deployment.prometheus() as prometheus:
             def loaded() -> tuple[bool, str]:
                 frame = prometheus.alert_states()
                 return sorted(frame.index) == expected, f"{len(frame)} rules in {prometheus.alert_group}"
@@ -437,14 +511,16 @@ class DeployMonitoring:
                 or self._dry_run_skip("dashboard queries")):
             return
         deployment = self.deployment
-        url = deployment.prometheus_url
-        names = set(httpx.get(f"{url}/api/v1/label/__name__/values", timeout=10.0).json()["data"])
         queries = [(label, expression.replace(f"${NAMESPACE_VARIABLE}", deployment.namespace))
                    for label, expression in dashboard_queries(MonitoringConfig())]
-        with PrometheusQueries(url) as prometheus:
+        with deployment.prometheus() as prometheus:
+            # Metrics with a sample in the last lookback window (5 min), not every name the TSDB ever stored: a
+            # series of an earlier run of the backend is history, and a query over it rightly returns nothing.
+            used = sorted(set().union(*(_metric_names(query) for _, query in queries)))
+            present = prometheus.instant(f'group by (__name__) ({{__name__=~"{"|".join(used)}"}})') if used else None
+            names = set() if present is None or present.empty else set(present["__name__"])
             # The namespace variable's own query: which backend namespaces Prometheus knows.
-            variable = httpx.get(f"{url}/api/v1/label/namespace/values", timeout=10.0,
-                                 params={"match[]": 'up{job=~"gx-.*"}'}).json()["data"]
+            variable = prometheus.label_values("namespace", match='up{job=~"gx-.*"}')
             self.rb.checks.record("dashboard variable $namespace offers the backend namespace",
                                   deployment.namespace in variable, measured=", ".join(variable) or "none",
                                   expected=deployment.namespace)

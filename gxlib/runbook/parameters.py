@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from gxlib.config import Environment, environment_profile
+from gxlib.platform.base import ReloadMethod
 from gxlib.runbook.errors import InvalidParameter, MainnetNotConfirmed
 
 PRECISION = 100_000_000  # chaincode units per coin (SPEC §2)
@@ -33,6 +35,8 @@ _VERSION = re.compile(r"[A-Za-z0-9_.+-]+")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 _USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
+_ORG_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_HOST_PORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}")
 
 
 def secret(env_var: str, description: str) -> Any:
@@ -141,17 +145,84 @@ def _devnet_state_dir() -> Any:
                                            "else ~/.local/state/gxlib/devnet)")
 
 
+def _kubeconfig_contexts(path: Path) -> list[str]:
+    """The context names of the kubeconfig at ``path`` (ValueError when it is not one)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path} cannot be read as a kubeconfig: {exc}") from None
+    contexts = document.get("contexts") if isinstance(document, dict) else None
+    if not isinstance(contexts, list):
+        raise ValueError(f"{path} is not a kubeconfig (it has no contexts)")
+    return [str(entry.get("name")) for entry in contexts if isinstance(entry, dict)]
+
+
+def _kubernetes_only(name: str, info: ValidationInfo) -> None:
+    # On env=local a kubeconfig would be ignored; refusing it catches a forgotten `env`.
+    if info.data.get("env") is Environment.LOCAL:
+        raise ValueError(f"{name} is for devnet/testnet/mainnet (Kubernetes); env=local acts on this machine — "
+                         f"set env, or leave {name} unset")
+
+
 class DeployMonitoringParameters(RunbookParameters):
     """01-deploy-monitoring."""
 
-    prometheus_url: str | None = Field(default=None, description="Prometheus base URL (default: the profile's)")
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus base URL (default: local, the stack's; Kubernetes, prometheus-0 "
+                                  "through the API server's pod proxy — or give a `kubectl port-forward` URL)")
     monitoring_state_dir: Path | None = Field(
         default=None, description="local: the monitoring stack's state directory, whose config/ Prometheus runs with "
                                   "(default: $GX_MONITORING_STACK_STATE_DIR, else ~/.local/state/gxlib/monitoring)")
     devnet_state_dir: Path | None = _devnet_state_dir()
+    kubeconfig: Path | None = Field(
+        default=None, description="Kubernetes: the kubeconfig file (default: $GX_K8S_PLATFORM_KUBECONFIG, else "
+                                  "$KUBECONFIG, else ~/.kube/config; in a pod, its service account)")
+    kube_context: str | None = Field(
+        default=None, description="Kubernetes: the kubeconfig context (default: $GX_K8S_PLATFORM_CONTEXT, else the "
+                                  "kubeconfig's current context)")
     reload: bool = Field(default=True, description="reload Prometheus after the configuration changed")
+    reload_method: ReloadMethod = Field(
+        default=ReloadMethod.HTTP, description="Kubernetes: how Prometheus is reloaded — http (POST /-/reload "
+                                               "through the pod proxy) or signal (`kill -HUP 1` in prometheus-0)")
     targets_timeout_s: float = _timeout(180.0, "the three gx-* jobs' targets to be up")
-    rules_timeout_s: float = _timeout(60.0, "the 18 alert rules to be loaded")
+    rules_timeout_s: float = _timeout(180.0, "the 18 alert rules to be loaded (Kubernetes: the kubelet takes up "
+                                             "to about two minutes to bring a changed ConfigMap into the pod)")
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig_is_a_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        _kubernetes_only("kubeconfig", info)
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        _kubeconfig_contexts(value)
+        return value
+
+    @field_validator("kube_context")
+    @classmethod
+    def _context_is_in_the_kubeconfig(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        _kubernetes_only("kube_context", info)
+        if not value.strip():
+            raise ValueError("a context name cannot be empty")
+        kubeconfig = info.data.get("kubeconfig")
+        if isinstance(kubeconfig, Path):
+            contexts = _kubeconfig_contexts(kubeconfig)
+            if value not in contexts:
+                known = ", ".join(contexts) or "none"
+                raise ValueError(f"{value!r} is not a context of {kubeconfig} (it has: {known})")
+        return value
+
+    @field_validator("reload_method")
+    @classmethod
+    def _signal_is_for_kubernetes(cls, value: ReloadMethod, info: ValidationInfo) -> ReloadMethod:
+        if value is ReloadMethod.SIGNAL and info.data.get("env") is Environment.LOCAL:
+            raise ValueError("signal reloads prometheus-0 on Kubernetes; env=local reloads the local Prometheus "
+                             "through its lifecycle endpoint (http)")
+        return value
 
 
 class UpgradeChaincodeParameters(ChannelParameters):
@@ -164,6 +235,47 @@ class UpgradeChaincodeParameters(ChannelParameters):
     commit_timeout_s: float = _timeout(120.0, "the new definition to be committed on every peer")
     restart_timeout_s: float = _timeout(120.0, "the chaincode servers to answer with the new package")
     devnet_state_dir: Path | None = _devnet_state_dir()
+    fabric_network_file: Path | None = Field(
+        default=None, description="devnet/testnet/mainnet (required there): the environment document of the env's "
+                                  "Fabric network, JSON shaped like `gx devnet env --json` (peers, orderer, org "
+                                  "MSPs, admin identities)")
+    kubeconfig: Path | None = Field(default=None, description="devnet/testnet/mainnet: the cluster's kubeconfig "
+                                                              "(default: $KUBECONFIG, else ~/.kube/config)")
+    kube_context: str | None = Field(default=None, description="devnet/testnet/mainnet: the kubeconfig context "
+                                                               "(default: its current context)")
+    chaincode_addresses: dict[str, str] = Field(
+        default_factory=dict, description="devnet/testnet/mainnet: org → host:port its package points the org's "
+                                          "peer at (default: the org's chaincode Service, "
+                                          "<deployment>.<namespace>:<port>)")
+
+    @field_validator("fabric_network_file")
+    @classmethod
+    def _network_file_is_given_off_local(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        env = info.data.get("env")
+        # mainnet without its confirmation is refused by validate_parameters, with its own message: not masked.
+        unconfirmed_mainnet = env is Environment.MAINNET and not info.data.get("confirm_mainnet")
+        if value is None and env not in (None, Environment.LOCAL) and not unconfirmed_mainnet:
+            raise ValueError(f"required when env is {env.value}: the path of the {env.value} Fabric network's "
+                             "environment document (JSON shaped like `gx devnet env --json`)")
+        return value
+
+    @field_validator("chaincode_addresses", mode="before")
+    @classmethod
+    def _parse_addresses(cls, value: object) -> object:
+        # The command line gives a JSON object; the parameters cell gives a dict.
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("chaincode_addresses")
+    @classmethod
+    def _addresses_are_host_port(cls, value: dict[str, str]) -> dict[str, str]:
+        for org, address in value.items():
+            if not _ORG_KEY.fullmatch(org):
+                raise ValueError(f"{org!r} is not an org key (like org1)")
+            if not _HOST_PORT.fullmatch(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+                raise ValueError(f"{address!r} (for {org}) is not host:port")
+        return value
 
     @field_validator("chaincode_name")
     @classmethod

@@ -5,24 +5,27 @@ restart the servers → verify.
 The logic of each phase is :class:`gxlib.chaincode.deploy.ChaincodeOperator`'s (the same code as
 ``gx chaincode deploy``); this module puts each phase behind ``rb.step`` with its read-only probe, so a second run
 of the committed version reports "already done" everywhere and a dry run shows the plan (next sequence, package
-IDs) without touching the ledger. On Kubernetes the same interface (``ChaincodeLifecycleOperator``) will come
-from ``gxlib.platform``; until then env=devnet/testnet/mainnet records "not available on this machine" and stops.
+IDs) without touching the ledger. On Kubernetes (env=devnet/testnet/mainnet) the same interface
+(``ChaincodeLifecycleOperator``) is :class:`gxlib.runbook.kubernetes_chaincode.KubernetesChaincodeOperator`: the same
+lifecycle code on the env's Fabric network (``fabric_network_file``), the chaincode servers rolled through
+``gxlib.platform``; when the cluster or the network cannot be reached the run records why and stops.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployPlan
-from gxlib.chaincode.servers import ChaincodeServer
-from gxlib.config import ChaincodeSettings, DevnetSettings
+from gxlib.chaincode.lifecycle import ChaincodeEndpoint
+from gxlib.config import ChaincodeSettings, DevnetSettings, Environment
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.errors import FabricError
 from gxlib.fabric.lifecycle.definition import CommittedChaincode
 from gxlib.progress import Progress
 from gxlib.runbook.display import show_table
+from gxlib.runbook.kubernetes_chaincode import IMAGE_NOTE, KubernetesChaincodeOperator, kubernetes_operator
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
-from gxlib.runbook.platforms import unavailable_here
 from gxlib.runbook.session import Runbook
 
 # A function every version of the GX chaincode has: the runbook's proof that the new version answers.
@@ -30,9 +33,11 @@ PROBE_FUNCTION = ("TokenomicsContract", "Mint")
 
 
 class ChaincodeLifecycleOperator(Protocol):
-    """The phases of an upgrade as runbook 02 drives them (``ChaincodeOperator`` is the local implementation)."""
+    """The phases of an upgrade as runbook 02 drives them (``ChaincodeOperator`` is the local implementation,
+    ``KubernetesChaincodeOperator`` the one of devnet/testnet/mainnet)."""
 
-    servers: list[ChaincodeServer]
+    @property
+    def servers(self) -> Sequence[ChaincodeEndpoint]: ...
 
     def plan(self, version: str, label: str | None = None) -> DeployPlan: ...
     def installed(self, plan: DeployPlan) -> dict[str, bool]: ...
@@ -43,6 +48,7 @@ class ChaincodeLifecycleOperator(Protocol):
     def committed(self, org_key: str | None = None) -> CommittedChaincode | None: ...
     def servers_current(self, plan: DeployPlan) -> bool: ...
     def restart_servers(self, plan: DeployPlan) -> bool: ...
+    def server_package_ids(self) -> dict[str, str | None]: ...
     def metadata(self, org_key: str) -> dict[str, Any]: ...
 
 
@@ -86,6 +92,7 @@ class UpgradeChaincode:
         self.stopped: str | None = None
         self.plan: DeployPlan | None = None
         self.height_before: int | None = None
+        self.servers_before: dict[str, str | None] = {}
 
     def _skip_section(self, what: str) -> bool:
         if self.stopped is None and self.plan is not None and self.operator is not None:
@@ -103,20 +110,13 @@ class UpgradeChaincode:
     # --- 1. committed definition + plan ----------------------------------------------------------------------
     def query_committed(self) -> DeployPlan | None:
         """Find the platform, query the committed definition and plan the upgrade (next sequence, package IDs)."""
-        reason = unavailable_here(self.params.env)
-        if reason is not None:
-            self._stop("platform available", reason, fails_dry_run=True)
+        if self.operator is None and not self._find_operator():
             return None
-        if self.operator is None:
-            found = local_operator(self.params, self.rb.progress)
-            if isinstance(found, str):
-                self._stop("devnet up", found, fails_dry_run=False)
-                return None
-            self.operator, self.devnet = found
-        self.rb.checks.record("devnet up", True, measured="every node healthy")
+        assert self.operator is not None
         plan = self.operator.plan(self.params.chaincode_version, self.params.package_label())
         self.plan = plan
         self.height_before = ledger_height(self.devnet) if self.devnet is not None else None
+        self.servers_before = self.operator.server_package_ids()
         show_table("The committed definition and the plan", [
             {"what": "chaincode", "value": f"{plan.name} on {plan.channel}"},
             {"what": "committed", "value": f"version {plan.committed_version}, sequence {plan.committed_sequence}"
@@ -128,6 +128,28 @@ class UpgradeChaincode:
         ], ("what", "value"))
         return plan
 
+    def _find_operator(self) -> bool:
+        """The local devnet's operator (env=local) or the Kubernetes one; False after recording why there is none."""
+        if self.params.env is Environment.LOCAL:
+            found = local_operator(self.params, self.rb.progress)
+            if isinstance(found, str):
+                self._stop("devnet up", found, fails_dry_run=False)
+                return False
+            self.operator, self.devnet = found
+            self.rb.checks.record("devnet up", True, measured="every node healthy")
+            return True
+        with self.rb.progress.task(f"reaching {self.params.env.value}: Fabric network, API server, Deployments"):
+            operator = kubernetes_operator(self.params, self.rb.progress)
+        if isinstance(operator, str):
+            self._stop("platform available", operator, fails_dry_run=True)
+            return False
+        self.operator = operator
+        host = operator.platform.api.configuration.host
+        deployments = ", ".join(f"{s.namespace}/{s.name}" for s in operator.servers)
+        self.rb.checks.record("platform available", True, measured=f"API server {host}; {deployments}",
+                              expected="API server answers, chaincode Deployments and Services exist")
+        return True
+
     # --- 2. packages -------------------------------------------------------------------------------------------
     def build_packages(self) -> None:
         """Show each org's CCaaS package: label, package ID, size, the server its connection.json points at."""
@@ -136,8 +158,12 @@ class UpgradeChaincode:
         assert self.plan is not None and self.operator is not None
         show_table("Packages (chaincode as a service: one per org, built in memory)", [
             {"org": s.org_key, "label": self.plan.label, "package ID": self.plan.package_ids[s.org_key],
-             "bytes": len(self.plan.packages[s.org_key]), "chaincode server": s.address}
-            for s in self.operator.servers], ("org", "label", "package ID", "bytes", "chaincode server"))
+             "bytes": len(self.plan.packages[s.org_key]), "chaincode server": s.address,
+             "server runs now": self.servers_before.get(s.org_key)}
+            for s in self.operator.servers],
+            ("org", "label", "package ID", "bytes", "chaincode server", "server runs now"))
+        if isinstance(self.operator, KubernetesChaincodeOperator):
+            self.rb.checks.skip("chaincode image", IMAGE_NOTE)
 
     # --- 3. install ----------------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -239,8 +265,16 @@ class UpgradeChaincode:
         assert self.plan is not None and self.operator is not None
         plan, operator = self.plan, self.operator
         if self.rb.dry_run:
-            after = ledger_height(self.devnet) if self.devnet is not None else None
-            self.rb.checks.equal("dry run changed nothing: ledger height", after, self.height_before, unit="blocks")
+            if self.devnet is not None:
+                self.rb.checks.equal("dry run changed nothing: ledger height", ledger_height(self.devnet),
+                                     self.height_before, unit="blocks")
+            committed = operator.committed()
+            self.rb.checks.equal("dry run changed nothing: committed definition",
+                                 (committed.version, committed.sequence) if committed else None,
+                                 (plan.committed_version, plan.committed_sequence) if plan.committed_version
+                                 is not None else None)
+            self.rb.checks.equal("dry run changed nothing: chaincode servers' package IDs",
+                                 operator.server_package_ids(), self.servers_before)
             self.rb.checks.skip("new version answers", "dry run: nothing was upgraded")
             return
         for server in operator.servers:

@@ -3,6 +3,8 @@ Kubernetes environments, and the sections doing nothing once a runbook has stopp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gxlib.chaincode.deploy import DeployPlan
@@ -56,7 +58,7 @@ def test_every_dashboard_query_is_listed_with_its_panel() -> None:
 
 
 @pytest.mark.parametrize("env", [Environment.DEVNET, Environment.TESTNET, Environment.MAINNET])
-def test_kubernetes_environments_are_not_available_on_this_machine(env: Environment) -> None:
+def test_kubernetes_environments_are_not_available_on_this_machine_to_runbooks_03_to_05(env: Environment) -> None:
     assert "not available on this machine" in (unavailable_here(env) or "")
     assert unavailable_here(Environment.LOCAL) is None
 
@@ -66,7 +68,10 @@ def _session(name: str, **parameters: object) -> Runbook:
     return Runbook(spec, validate_parameters(spec.name, spec.parameters, parameters), dry_run=False)
 
 
-def test_on_kubernetes_runbook_01_records_why_and_every_section_does_nothing() -> None:
+def test_on_kubernetes_without_a_cluster_runbook_01_records_why_and_every_section_does_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GX_K8S_PLATFORM_KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     rb = _session("01-deploy-monitoring", env="devnet")
     deploy = DeployMonitoring(rb)
     deploy.check_target()
@@ -75,12 +80,13 @@ def test_on_kubernetes_runbook_01_records_why_and_every_section_does_nothing() -
                     deploy.verify_rules, deploy.verify_dashboard_queries):
         section()
     (check,) = list(rb.checks)
-    assert check.status is CheckStatus.FAILED and "not available on this machine" in check.detail
+    assert check.status is CheckStatus.FAILED and "no Kubernetes cluster to act on" in check.detail
     assert rb.steps == []
 
 
-def test_on_kubernetes_runbook_02_records_why_and_every_section_does_nothing() -> None:
-    rb = _session("02-upgrade-chaincode", env="mainnet", confirm_mainnet=True)
+def test_on_kubernetes_runbook_02_without_its_network_records_why_and_every_section_does_nothing() -> None:
+    rb = _session("02-upgrade-chaincode", env="mainnet", confirm_mainnet=True,
+                  fabric_network_file="/nonexistent/gx-mainnet-network.json")
     upgrade = UpgradeChaincode(rb)
     assert upgrade.query_committed() is None
     for section in (upgrade.build_packages, upgrade.install, upgrade.approve, upgrade.check_commit_readiness,
@@ -88,6 +94,7 @@ def test_on_kubernetes_runbook_02_records_why_and_every_section_does_nothing() -
         section()
     (check,) = list(rb.checks)
     assert check.name == "platform available" and check.status is CheckStatus.FAILED
+    assert "cannot read the Fabric network file /nonexistent/gx-mainnet-network.json" in check.detail
     assert rb.steps == []
 
 

@@ -203,12 +203,21 @@ def test_an_invalid_parameter_stops_the_run_before_anything(stack: LocalMonitori
     assert _deployed(stack) == before
 
 
-def test_a_kubernetes_environment_is_reported_unavailable_here(stack: LocalMonitoringStack, devnet: Devnet,
-                                                                settings: RunbookSettings) -> None:
+def test_a_kubernetes_environment_whose_api_server_does_not_answer_stops_the_run(
+        stack: LocalMonitoringStack, devnet: Devnet, settings: RunbookSettings, tmp_path: Path) -> None:
+    # A kubeconfig of a cluster nobody serves: the run must say so, and touch neither it nor the local stack.
+    server = f"https://127.0.0.1:{free_ports(1)[0]}"
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "ops",
+        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "unused"}}],
+        "contexts": [{"name": "ops", "context": {"cluster": "c", "user": "u"}}]}))
     before = _deployed(stack)
-    summary, _ = _run(settings, _parameters(stack, devnet, env="testnet"))
+    summary, _ = _run(settings, {"env": "testnet", "kubeconfig": str(kubeconfig)})
     assert not summary["passed"] and summary["steps"] == []
     (check,) = summary["checks"]
     assert check["name"] == "platform available" and check["status"] == "FAIL"
-    assert "not available on this machine" in check["detail"]
+    assert f"the Kubernetes API server {server} (context ops, kubeconfig {kubeconfig}) does not answer" \
+        in check["detail"]
     assert _deployed(stack) == before

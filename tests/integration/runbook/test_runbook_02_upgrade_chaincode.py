@@ -141,11 +141,21 @@ def test_a_channel_the_devnet_does_not_have_stops_the_run(operator: ChaincodeOpe
     assert _committed(operator) == committed
 
 
-def test_a_kubernetes_environment_is_reported_unavailable_here(operator: ChaincodeOperator, devnet: Devnet,
-                                                                settings: RunbookSettings) -> None:
+def test_a_kubernetes_environment_needs_its_fabric_network_file(operator: ChaincodeOperator, devnet: Devnet,
+                                                                  settings: RunbookSettings) -> None:
+    with pytest.raises(InvalidParameter, match="fabric_network_file"):
+        run(RUNBOOK, {"env": "devnet", "chaincode_version": "3.0"}, settings=settings, progress=Progress(quiet=True))
+    assert not settings.runs_dir.exists()
+
+
+def test_a_kubernetes_environment_whose_cluster_is_not_configured_stops_the_run(
+        operator: ChaincodeOperator, devnet: Devnet, settings: RunbookSettings, tmp_path: Path) -> None:
     committed = _committed(operator)
-    summary = _run(settings, devnet, env="devnet", chaincode_version="3.0")
+    network_file = tmp_path / "network.json"
+    network_file.write_text(json.dumps(devnet.environment()))
+    summary = _run(settings, devnet, env="devnet", chaincode_version="3.0", channel=devnet.settings.channel,
+                   fabric_network_file=str(network_file), kubeconfig=str(tmp_path / "no-kubeconfig.yaml"))
     assert not summary["passed"] and summary["steps"] == []
     (check,) = summary["checks"]
-    assert check["name"] == "platform available" and "not available on this machine" in check["detail"]
+    assert check["name"] == "platform available" and "kubeconfig" in check["detail"]
     assert _committed(operator) == committed

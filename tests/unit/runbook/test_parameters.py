@@ -26,6 +26,9 @@ def test_defaults_are_valid_and_act_on_local_for_real(name: str) -> None:
     ("02-upgrade-chaincode", "chaincode_name", "gx tv3", "not a valid chaincode name"),
     ("02-upgrade-chaincode", "chaincode_label", "_label", "not a valid package label"),
     ("02-upgrade-chaincode", "channel", "Gx_Channel", "not a valid Fabric channel name"),
+    ("02-upgrade-chaincode", "chaincode_addresses", '{"org1": "127.0.0.1"}', "is not host:port"),
+    ("02-upgrade-chaincode", "chaincode_addresses", '{"org1": "127.0.0.1:70000"}', "is not host:port"),
+    ("02-upgrade-chaincode", "chaincode_addresses", '{"Org 1": "cc:9999"}', "is not an org key"),
     ("03-bootstrap-system", "api_url", "ftp://api", "not an http(s) URL"),
     ("03-bootstrap-system", "commit_timeout_s", "-1", "greater than 0"),
     ("04-validate-cqrs", "mint_amount", "0", "greater than 0"),
@@ -65,9 +68,14 @@ def test_mainnet_is_refused_without_the_confirmation(name: str) -> None:
     assert "confirm_mainnet true" in (caught.value.hint or "")
 
 
+# What a runbook needs besides the confirmation to act on a Kubernetes environment.
+KUBERNETES_NEEDS: dict[str, dict[str, str]] = {"02-upgrade-chaincode": {"fabric_network_file": "/etc/gx/net.json"}}
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_mainnet_is_accepted_with_the_confirmation(name: str) -> None:
-    _, params = prepare(name, {"env": "mainnet", "confirm_mainnet": "true"}, environ={})
+    raw = {"env": "mainnet", "confirm_mainnet": "true", **KUBERNETES_NEEDS.get(name, {})}
+    _, params = prepare(name, raw, environ={})
     assert params.env is Environment.MAINNET
 
 
@@ -86,7 +94,8 @@ def test_dry_run_argument_overrides_the_parameter() -> None:
 
 
 def test_channel_defaults_to_the_environment_profile() -> None:
-    _, params = prepare("02-upgrade-chaincode", {"env": "testnet"}, environ={})
+    _, params = prepare("02-upgrade-chaincode", {"env": "testnet", **KUBERNETES_NEEDS["02-upgrade-chaincode"]},
+                        environ={})
     assert isinstance(params, UpgradeChaincodeParameters)
     assert params.channel_name() == "gxchannel-testnet"
     assert params.package_label() == "gxtv3_1.1"

@@ -1,0 +1,200 @@
+"""Runbook 02 on Kubernetes (env=devnet|testnet|mainnet): the chaincode lifecycle over gRPC as each org's admin,
+the chaincode servers through the platform layer.
+
+The lifecycle phases are :class:`gxlib.chaincode.lifecycle.ChaincodeLifecycle`'s — the same code the local
+profile runs — on the Fabric network of an environment document (``fabric_network_file``). Each org's CCaaS
+package points its peer at the org's chaincode Service, ``<deployment>.<namespace>:<port>`` (the overlays name
+the Service like its Deployment, ``<chaincode>-orgN-<env>`` in namespace ``fabric``), unless
+``chaincode_addresses`` says otherwise. Restarting the servers is
+:meth:`gxlib.platform.kubernetes.KubernetesPlatform.roll_chaincode`: the org's ConfigMap gets the new
+``CHAINCODE_ID``, the pod template the same ID as an annotation, and the rollout is awaited.
+
+No image is built here: CI builds the chaincode image from ``chaincode/Dockerfile``; the package only says where
+the peer dials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from gxlib.chaincode.lifecycle import ChaincodeLifecycle, DeployPlan, FabricNetwork, FabricNetworkError, peer_orgs
+from gxlib.config import ChaincodeSettings, EnvironmentProfile, environment_profile
+from gxlib.platform.errors import PlatformError
+from gxlib.platform.kubernetes import KubernetesPlatform, api_client_from_kubeconfig
+from gxlib.platform.settings import PACKAGE_ID_ANNOTATION, ChaincodeNames, KubernetesPlatformSettings, chaincode_names
+from gxlib.progress import Progress
+from gxlib.runbook.parameters import UpgradeChaincodeParameters
+
+IMAGE_NOTE = ("not built by this runbook (no container engine here): CI builds the chaincode image from "
+              "chaincode/Dockerfile; each org's package only points its peer at the org's chaincode Service")
+
+
+@dataclass(frozen=True)
+class ChaincodeService:
+    """One org's chaincode server on Kubernetes: its Deployment (and Service) and the address its package holds."""
+
+    name: str
+    org_key: str
+    msp_id: str
+    namespace: str
+    address: str
+
+
+def service_address(names: ChaincodeNames, port: int) -> str:
+    """Where the org's peer dials its chaincode server in the cluster: ``<service>.<namespace>:<port>`` (the
+    overlays name the Service like its Deployment)."""
+    return f"{names.deployment}.{names.namespace}:{port}"
+
+
+def service_port(service: Mapping[str, Any]) -> int | None:
+    """The Service's ``grpc`` port (the only one the overlays give it), else its first port."""
+    ports = (service.get("spec") or {}).get("ports") or []
+    named = [p for p in ports if p.get("name") == "grpc"] or ports
+    return int(named[0]["port"]) if named else None
+
+
+def server_drift(wanted: Mapping[str, str], configured: Mapping[str, str | None],
+                 annotated: Mapping[str, str | None], rolled_out: Mapping[str, bool]) -> dict[str, str]:
+    """org → why its chaincode server does not serve the wanted package ID (empty: every org's does).
+
+    ``configured`` is the ConfigMap's CHAINCODE_ID, ``annotated`` the pod template's package-ID annotation (what
+    the running pods were started from), ``rolled_out`` whether the Deployment's rollout is complete."""
+    drift: dict[str, str] = {}
+    for org, package_id in wanted.items():
+        if configured.get(org) != package_id:
+            drift[org] = f"CHAINCODE_ID is {configured.get(org)}"
+        elif annotated.get(org) != package_id:
+            drift[org] = f"the pod template carries {annotated.get(org)}"
+        elif not rolled_out.get(org, False):
+            drift[org] = "its rollout is not complete"
+    return drift
+
+
+class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
+    """The lifecycle phases on the env's Fabric network; the chaincode servers are the env's Deployments."""
+
+    def __init__(self, network: FabricNetwork, services: list[ChaincodeService], platform: KubernetesPlatform,
+                 settings: ChaincodeSettings, progress: Progress, *, roll_timeout_s: float = 300.0) -> None:
+        super().__init__(network, services, settings, progress)
+        self.platform = platform
+        self.roll_timeout_s = roll_timeout_s
+
+    def server_package_ids(self) -> dict[str, str | None]:
+        """org → the CHAINCODE_ID its chaincode Deployment is configured with (None: no ConfigMap)."""
+        configured = self.platform.chaincode_package_ids()
+        return {s.org_key: configured.get(s.org_key) for s in self.servers}
+
+    def drift(self, plan: DeployPlan) -> dict[str, str]:
+        """org → why its server does not serve the plan's package ID yet (empty when all do)."""
+        annotated: dict[str, str | None] = {}
+        rolled_out: dict[str, bool] = {}
+        for server in self.servers:
+            deployment = self.platform.get("apps/v1", "Deployment", server.name, server.namespace) or {}
+            template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            annotated[server.org_key] = (template.get("annotations") or {}).get(PACKAGE_ID_ANNOTATION)
+            rolled_out[server.org_key] = bool(deployment) and self.platform.rollout_state(
+                server.name, server.namespace).complete
+        return server_drift(plan.package_ids, self.server_package_ids(), annotated, rolled_out)
+
+    def servers_current(self, plan: DeployPlan) -> bool:
+        """Whether every org's Deployment is configured with, stamped with and rolled out to the plan's ID."""
+        return not self.drift(plan)
+
+    def restart_servers(self, plan: DeployPlan) -> bool:
+        """Roll each org's Deployment to the plan's package ID and wait for the rollouts; False when current."""
+        if self.servers_current(plan):
+            return False
+        self.platform.roll_chaincode(dict(plan.package_ids), timeout_s=self.roll_timeout_s)
+        return True
+
+
+def platform_settings(params: UpgradeChaincodeParameters) -> KubernetesPlatformSettings:
+    """The platform settings of the parameters (kubeconfig/context given there win over GX_K8S_PLATFORM_*)."""
+    given: dict[str, Any] = {"kubeconfig": params.kubeconfig, "context": params.kube_context}
+    return KubernetesPlatformSettings(**{k: v for k, v in given.items() if v is not None})
+
+
+def _cluster(settings: KubernetesPlatformSettings) -> k8s_client.ApiClient | str:
+    """An API client whose server answered, or why there is none."""
+    which = f"kubeconfig {settings.kubeconfig or '$KUBECONFIG or ~/.kube/config'}" + (
+        f", context {settings.context}" if settings.context else "")
+    try:
+        api = api_client_from_kubeconfig(settings)
+    except (k8s_config.ConfigException, OSError, ValueError) as exc:
+        return f"no usable Kubernetes configuration ({which}): {exc}; set kubeconfig / kube_context"
+    try:
+        k8s_client.VersionApi(api).get_code(_request_timeout=settings.request_timeout_s)
+    except (ApiException, HTTPError, OSError) as exc:
+        api.close()
+        return (f"the Kubernetes API server of {which} ({api.configuration.host}) does not answer: "
+                f"{type(exc).__name__}: {exc}; check the cluster, the network path and kubeconfig / kube_context")
+    return api
+
+
+def _services(platform: KubernetesPlatform, profile: EnvironmentProfile, document: dict[str, Any],
+              addresses: Mapping[str, str]) -> list[ChaincodeService] | str:
+    """Each org's chaincode Service, checked to exist, or why the environment cannot take the upgrade."""
+    env, orgs = profile.env.value, peer_orgs(document)
+    unknown = sorted(set(addresses) - set(platform.settings.orgs))
+    if unknown:
+        return (f"chaincode_addresses names org(s) {', '.join(unknown)}, which have no chaincode server in {env}; "
+                f"known: {', '.join(platform.settings.orgs)}")
+    without = sorted(set(orgs) - set(platform.settings.orgs))
+    if without:
+        return (f"the Fabric network has peer org(s) {', '.join(without)} without a chaincode server in {env} "
+                f"(known: {', '.join(platform.settings.orgs)}): set GX_K8S_PLATFORM_ORGS")
+    services: list[ChaincodeService] = []
+    for org in platform.settings.orgs:
+        names = chaincode_names(profile, org)
+        if org not in orgs:
+            return (f"fabric_network_file has no peer of {org} (its peer orgs: {', '.join(orgs) or 'none'}): "
+                    f"give the {env} network's environment document")
+        for kind, api_version in (("Deployment", "apps/v1"), ("Service", "v1")):
+            if platform.get(api_version, kind, names.deployment, names.namespace) is None:
+                return (f"{kind.lower()} {names.namespace}/{names.deployment} does not exist: apply the {env} "
+                        f"overlay (kubectl apply -k k8s/overlays/{env}) or check kubeconfig / kube_context")
+        port = service_port(platform.get("v1", "Service", names.deployment, names.namespace) or {})
+        if port is None:
+            return f"service {names.namespace}/{names.deployment} has no port: re-apply the {env} overlay"
+        services.append(ChaincodeService(name=names.deployment, org_key=org, msp_id=orgs[org],
+                                         namespace=names.namespace,
+                                         address=addresses.get(org) or service_address(names, port)))
+    return services
+
+
+def kubernetes_operator(params: UpgradeChaincodeParameters, progress: Progress
+                        ) -> KubernetesChaincodeOperator | str:
+    """The operator for ``params.env``'s cluster and Fabric network, or why it cannot act: the network file
+    unreadable, the API server not answering, the chaincode Deployments or Services missing. Reads only."""
+    if params.fabric_network_file is None:
+        return f"fabric_network_file is not set: env={params.env.value} needs its Fabric network's document"
+    channel = params.channel_name()
+    try:
+        network = FabricNetwork.from_file(params.fabric_network_file, channel)
+    except FabricNetworkError as exc:
+        return f"fabric_network_file: {exc}"
+    document = network.environment()
+    if document.get("channel") not in (None, channel):
+        return (f"channel {channel!r} is not the channel of the Fabric network in {params.fabric_network_file} "
+                f"({document['channel']!r}): set the channel parameter")
+    settings = platform_settings(params)
+    api = _cluster(settings)
+    if isinstance(api, str):
+        return api
+    profile = environment_profile(params.env).model_copy(update={"chaincode_name": params.chaincode_name})
+    platform = KubernetesPlatform(api, profile, settings=settings, progress=progress)
+    try:
+        services = _services(platform, profile, document, params.chaincode_addresses)
+    except PlatformError as exc:
+        return str(exc)
+    if isinstance(services, str):
+        return services
+    return KubernetesChaincodeOperator(network, services, platform, ChaincodeSettings(name=params.chaincode_name),
+                                       progress, roll_timeout_s=params.restart_timeout_s)
