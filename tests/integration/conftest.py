@@ -23,6 +23,8 @@ from gxlib.devnet.crypto import CertificateAuthority
 from gxlib.devnet.network import Devnet
 from gxlib.devnet.peercli import PeerCliError
 from gxlib.fabric.lifecycle.package import ConnectionInfo, build_ccaas_package, package_id
+from gxlib.runbook.kernel import install_kernel, kernel_python
+from gxlib.runbook.settings import KERNEL_NAME
 from gxshim.process import ChaincodeProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -199,3 +201,13 @@ from tests.integration.gx_fixtures import (  # noqa: E402, F401
     service,
     super_admin,
 )
+
+
+@pytest.fixture(scope="session")
+def gx_kernel() -> str:
+    """The project's Jupyter kernel spec, which runbook runs start (`make` installs it with `gx runbook kernel`;
+    this does the same when it is missing, so a fresh clone's `pytest` works too)."""
+    if kernel_python(KERNEL_NAME) is None:
+        install_kernel(KERNEL_NAME)
+    assert kernel_python(KERNEL_NAME) is not None
+    return KERNEL_NAME

@@ -44,10 +44,9 @@ from gxlib.progress import Progress
 from gxlib.runbook import RunbookFailed, prepare, run, runbook
 from gxlib.runbook.checks import CheckStatus
 from gxlib.runbook.deploy_monitoring import DeployMonitoring
-from gxlib.runbook.kernel import install_kernel, kernel_python
 from gxlib.runbook.kubernetes_monitoring import KubernetesMonitoringDeployment
 from gxlib.runbook.session import Runbook
-from gxlib.runbook.settings import KERNEL_NAME, RunbookSettings
+from gxlib.runbook.settings import RunbookSettings
 from tests.integration.platform.conftest import K8S_DIR, kustomize_build, make_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -57,13 +56,6 @@ CONFIGMAPS = ("prometheus-scrape-backend", "prometheus-alerts-backend", "grafana
 WRITE, RELOAD, DASHBOARD = "write scrape config and alert rules", "reload Prometheus", "load the dashboard"
 # The committed outbox_pending warning threshold is 100; the drifted deployment has 150.
 DRIFTED = MonitoringConfig(thresholds=AlertThresholds(outbox_pending_warning=150))
-
-
-@pytest.fixture(scope="module")
-def kernel() -> str:
-    if kernel_python(KERNEL_NAME) is None:
-        install_kernel(KERNEL_NAME)
-    return KERNEL_NAME
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +97,10 @@ def _parameters(control_plane: LocalControlPlane, **extra: object) -> dict[str, 
             "rules_timeout_s": 10, **extra}
 
 
-def _run(tmp_path: Path, kernel: str, parameters: dict[str, object], **kwargs: Any) -> tuple[dict[str, Any], Path,
+def _run(tmp_path: Path, gx_kernel: str, parameters: dict[str, object], **kwargs: Any) -> tuple[dict[str, Any], Path,
                                                                                              bool]:
     """Run the runbook; its summary, its executed notebook, and whether it passed."""
-    settings = RunbookSettings(runs_dir=tmp_path / "runs", kernel_name=kernel)
+    settings = RunbookSettings(runs_dir=tmp_path / "runs", kernel_name=gx_kernel)
     try:
         record = run(RUNBOOK, parameters, settings=settings, progress=Progress(quiet=True), **kwargs)
     except RunbookFailed as failure:
@@ -151,9 +143,9 @@ def test_the_access_built_from_the_kubeconfig_authenticates_to_the_api_server(ap
 # --- the runbook through papermill ---------------------------------------------------------------------------------
 def test_a_dry_run_lists_the_drifted_configmap_and_changes_nothing(control_plane: LocalControlPlane,
                                                                    platform: KubernetesPlatform, drifted: None,
-                                                                   kernel: str, tmp_path: Path) -> None:
+                                                                   gx_kernel: str, tmp_path: Path) -> None:
     before = _configmaps(platform)
-    summary, notebook, passed = _run(tmp_path, kernel, _parameters(control_plane), dry_run=True)
+    summary, notebook, passed = _run(tmp_path, gx_kernel, _parameters(control_plane), dry_run=True)
     assert passed and summary["dry_run"]
     steps = {step["name"]: step for step in summary["steps"]}
     assert {name: step["outcome"] for name, step in steps.items()} == {
@@ -171,10 +163,10 @@ def test_a_dry_run_lists_the_drifted_configmap_and_changes_nothing(control_plane
 
 
 def test_a_real_run_applies_the_configmap_and_fails_on_the_prometheus_kwok_cannot_run(
-        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, kernel: str,
+        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, gx_kernel: str,
         tmp_path: Path) -> None:
     before = _configmaps(platform)
-    summary, _, passed = _run(tmp_path, kernel, _parameters(control_plane))
+    summary, _, passed = _run(tmp_path, gx_kernel, _parameters(control_plane))
     assert _steps(summary) == {WRITE: "changed", DASHBOARD: "already done"}
     # The ConfigMap is now the fresh render; the other two were not written.
     assert platform.monitoring_diff(committed_artifacts()) == []
@@ -219,10 +211,10 @@ def ready_stand_in() -> Iterator[str]:
 
 
 def test_a_reload_refused_through_the_pod_proxy_is_a_check_naming_pod_namespace_and_status(
-        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, kernel: str, tmp_path: Path,
+        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, gx_kernel: str, tmp_path: Path,
         ready_stand_in: str) -> None:
     platform.apply_monitoring(render_artifacts(DRIFTED, committed_devnet_settings()))  # something to reload
-    summary, _, passed = _run(tmp_path, kernel, _parameters(control_plane, prometheus_url=ready_stand_in))
+    summary, _, passed = _run(tmp_path, gx_kernel, _parameters(control_plane, prometheus_url=ready_stand_in))
     assert _steps(summary) == {WRITE: "changed", RELOAD: "FAILED", DASHBOARD: "already done"}
     assert not passed and summary["failed_checks"] == ["Prometheus loaded the deployed configuration"]
     detail = _checks(summary)["Prometheus loaded the deployed configuration"]["detail"]
@@ -233,11 +225,11 @@ def test_a_reload_refused_through_the_pod_proxy_is_a_check_naming_pod_namespace_
 
 
 def test_a_second_run_finds_the_configmaps_already_applied_and_writes_nothing(
-        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, kernel: str,
+        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, gx_kernel: str,
         tmp_path: Path) -> None:
-    _run(tmp_path, kernel, _parameters(control_plane))
+    _run(tmp_path, gx_kernel, _parameters(control_plane))
     before = _configmaps(platform)
-    summary, _, passed = _run(tmp_path, kernel, _parameters(control_plane))
+    summary, _, passed = _run(tmp_path, gx_kernel, _parameters(control_plane))
     assert _steps(summary) == {WRITE: "already done", DASHBOARD: "already done"}
     assert _configmaps(platform) == before
     assert not passed and len(summary["failed_checks"]) == 1  # still: no Prometheus runs in prometheus-0

@@ -38,10 +38,9 @@ from gxlib.platform.kubernetes import KubernetesPlatform
 from gxlib.platform.settings import CHAINCODE_ID_KEY, PACKAGE_ID_ANNOTATION, chaincode_names
 from gxlib.progress import Progress
 from gxlib.runbook import InvalidParameter, RunbookFailed, prepare, run
-from gxlib.runbook.kernel import install_kernel, kernel_python
 from gxlib.runbook.kubernetes_chaincode import KubernetesChaincodeOperator, kubernetes_operator
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
-from gxlib.runbook.settings import KERNEL_NAME, RunbookSettings
+from gxlib.runbook.settings import RunbookSettings
 from tests.conftest import BASE_TEST_OFFSET, make_devnet
 from tests.integration.platform.conftest import make_platform
 
@@ -69,13 +68,6 @@ class World:
     addresses: dict[str, str]
     new_ids: dict[str, str]
     stand_ins: list[ChaincodeServer]
-
-
-@pytest.fixture(scope="module")
-def kernel() -> str:
-    if kernel_python(KERNEL_NAME) is None:
-        install_kernel(KERNEL_NAME)
-    return KERNEL_NAME
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +164,8 @@ def _cluster_state(platform: KubernetesPlatform) -> dict[str, tuple[str | None, 
 
 
 @pytest.fixture
-def settings(tmp_path: Path, kernel: str) -> RunbookSettings:
-    return RunbookSettings(runs_dir=tmp_path / "runs", kernel_name=kernel)
+def settings(tmp_path: Path, gx_kernel: str) -> RunbookSettings:
+    return RunbookSettings(runs_dir=tmp_path / "runs", kernel_name=gx_kernel)
 
 
 def test_env_devnet_without_the_fabric_network_file_is_refused_naming_the_parameter(tmp_path: Path) -> None:
