@@ -1,4 +1,5 @@
-"""HTTP to a pod's port through the API server's proxy (``<server>/api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy``),
+"""HTTP to a pod's port through the API server's proxy (``<server>/api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy``,
+or ``…/services/<service>:<port>/proxy`` for a Service),
 as the kubeconfig's user: the API server's URL, the CA it is verified with, the client certificate and the bearer
 token are taken from the ``kubernetes`` client's ``Configuration``, so Prometheus in ``prometheus-0`` can be asked
 without a port-forward.
@@ -23,6 +24,13 @@ def pod_proxy_url(server: str, namespace: str, pod: str, port: int) -> str:
     """The base URL under which the API server proxies HTTP to ``pod``'s ``port``."""
     return (f"{server.rstrip('/')}/api/v1/namespaces/{quote(namespace, safe='')}/pods/"
             f"{quote(pod, safe='')}:{port}/proxy")
+
+
+def service_proxy_url(server: str, namespace: str, service: str, port: int) -> str:
+    """The base URL under which the API server proxies HTTP to ``service``'s ``port`` (one of its ready pods): for
+    a Deployment, whose pods have no fixed name."""
+    return (f"{server.rstrip('/')}/api/v1/namespaces/{quote(namespace, safe='')}/services/"
+            f"{quote(service, safe='')}:{port}/proxy")
 
 
 @dataclass(frozen=True)

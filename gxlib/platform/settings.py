@@ -29,6 +29,10 @@ class KubernetesPlatformSettings(BaseSettings):
     prometheus_statefulset: str = "prometheus"
     prometheus_container: str = "prometheus"
     prometheus_port: int = 9090
+    # The Alertmanager Deployment's Service (k8s/monitoring/stack/alertmanager.yaml), reached through the service
+    # proxy: the Deployment's pods have no fixed name.
+    alertmanager_service: str = "alertmanager"
+    alertmanager_port: int = 9093
     orgs: tuple[str, ...] = ("org1", "org2")
     request_timeout_s: float = 30.0
     poll_interval_s: float = 0.5

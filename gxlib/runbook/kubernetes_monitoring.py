@@ -51,7 +51,7 @@ from gxlib.platform.pod_proxy import ApiServerAccess, pod_proxy_url
 from gxlib.platform.settings import KubernetesPlatformSettings, prometheus_pod
 from gxlib.progress import Progress
 from gxlib.runbook.deploy_monitoring import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG, MonitoringArtifact
-from gxlib.runbook.parameters import DeployMonitoringParameters
+from gxlib.runbook.parameters import DeployMonitoringParameters, ValidateMonitoringParameters
 
 # The Fabric job of the shared Prometheus (k8s/monitoring/stack/prometheus.yml; a test holds the two together).
 KUBERNETES_FABRIC_JOBS: tuple[str, ...] = ("fabric-nodes",)
@@ -93,7 +93,7 @@ def rules_differing(rendered: list[dict[str, Any]], loaded: list[dict[str, Any]]
     return sorted(name for name in want.keys() | have.keys() if want.get(name) != have.get(name))
 
 
-def platform_settings(params: DeployMonitoringParameters) -> KubernetesPlatformSettings:
+def platform_settings(params: DeployMonitoringParameters | ValidateMonitoringParameters) -> KubernetesPlatformSettings:
     """``GX_K8S_PLATFORM_*``, with the runbook's ``kubeconfig`` / ``kube_context`` taking precedence."""
     overrides: dict[str, Any] = {}
     if params.kubeconfig is not None:

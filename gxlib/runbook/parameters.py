@@ -37,6 +37,8 @@ _HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 _USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
 _ORG_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _HOST_PORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}")
+NETWORK_FILE_NEEDED = ("the path of the {env} Fabric network's environment document (JSON shaped like "
+                       "`gx devnet env --json`)")
 
 
 def secret(env_var: str, description: str) -> Any:
@@ -129,11 +131,13 @@ class ChannelParameters(RunbookParameters):
 
 
 class BackendParameters(ChannelParameters):
-    api_url: str | None = Field(default=None, description="backend HTTP API base URL (default: the profile's)")
+    api_url: str | None = Field(default=None, description="backend HTTP API base URL (local default: the backend's "
+                                                          "GX_BACKEND_API_HOST / GX_BACKEND_API_PORT)")
     api_token: SecretStr | None = secret("GX_API_TOKEN", "admin bearer token for the backend API")
     submitter_metrics_url: str | None = Field(
-        default=None, description="the outbox-submitter's metrics base URL (default: the local backend's, "
-                                  "GX_BACKEND_METRICS_HOST / GX_BACKEND_SUBMITTER_METRICS_PORT)")
+        default=None, description="the outbox-submitter's metrics base URL (local default: the local backend's, "
+                                  "GX_BACKEND_METRICS_HOST / GX_BACKEND_SUBMITTER_METRICS_PORT; Kubernetes: "
+                                  "optional, e.g. a `kubectl port-forward` of the submitter)")
     devnet_state_dir: Path | None = Field(
         default=None, description="local: the devnet's state directory (default: $GX_DEVNET_STATE_DIR, else "
                                   "~/.local/state/gxlib/devnet); its backend/api-token is the default API token")
@@ -164,6 +168,60 @@ def _kubernetes_only(name: str, info: ValidationInfo) -> None:
                          f"set env, or leave {name} unset")
 
 
+def _kubeconfig() -> Any:
+    return Field(default=None, description="Kubernetes: the kubeconfig file (default: $GX_K8S_PLATFORM_KUBECONFIG, "
+                                           "else $KUBECONFIG, else ~/.kube/config; in a pod, its service account)")
+
+
+def _kube_context() -> Any:
+    return Field(default=None, description="Kubernetes: the kubeconfig context (default: $GX_K8S_PLATFORM_CONTEXT, "
+                                           "else the kubeconfig's current context)")
+
+
+def _fabric_network_file(identities: str) -> Any:
+    return Field(default=None, description="devnet/testnet/mainnet (required there): the environment document of the "
+                                           "env's Fabric network, JSON shaped like `gx devnet env --json` (peers, "
+                                           f"orderer, org MSPs, {identities})")
+
+
+def _kubeconfig_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A kubeconfig parameter: only off local, an existing file with contexts."""
+    if value is None:
+        return None
+    _kubernetes_only("kubeconfig", info)
+    value = value.expanduser()
+    if not value.is_file():
+        raise ValueError(f"{value} is not a file")
+    _kubeconfig_contexts(value)
+    return value
+
+
+def _context_of_kubeconfig(value: str | None, info: ValidationInfo) -> str | None:
+    """A kube_context parameter: only off local, non-empty, one of the given kubeconfig's contexts."""
+    if value is None:
+        return None
+    _kubernetes_only("kube_context", info)
+    if not value.strip():
+        raise ValueError("a context name cannot be empty")
+    kubeconfig = info.data.get("kubeconfig")
+    if isinstance(kubeconfig, Path):
+        contexts = _kubeconfig_contexts(kubeconfig)
+        if value not in contexts:
+            known = ", ".join(contexts) or "none"
+            raise ValueError(f"{value!r} is not a context of {kubeconfig} (it has: {known})")
+    return value
+
+
+def _required_off_local(value: object, info: ValidationInfo, what: str) -> None:
+    """ValueError when ``value`` is unset on devnet/testnet/mainnet, saying what to give (``what``)."""
+    env = info.data.get("env")
+    # mainnet without its confirmation is refused by validate_parameters, with its own message: not masked.
+    unconfirmed_mainnet = env is Environment.MAINNET and not info.data.get("confirm_mainnet")
+    if value is None and env not in (None, Environment.LOCAL) and not unconfirmed_mainnet:
+        assert isinstance(env, Environment)
+        raise ValueError(f"required when env is {env.value}: {what.format(env=env.value)}")
+
+
 class DeployMonitoringParameters(RunbookParameters):
     """01-deploy-monitoring."""
 
@@ -174,12 +232,8 @@ class DeployMonitoringParameters(RunbookParameters):
         default=None, description="local: the monitoring stack's state directory, whose config/ Prometheus runs with "
                                   "(default: $GX_MONITORING_STACK_STATE_DIR, else ~/.local/state/gxlib/monitoring)")
     devnet_state_dir: Path | None = _devnet_state_dir()
-    kubeconfig: Path | None = Field(
-        default=None, description="Kubernetes: the kubeconfig file (default: $GX_K8S_PLATFORM_KUBECONFIG, else "
-                                  "$KUBECONFIG, else ~/.kube/config; in a pod, its service account)")
-    kube_context: str | None = Field(
-        default=None, description="Kubernetes: the kubeconfig context (default: $GX_K8S_PLATFORM_CONTEXT, else the "
-                                  "kubeconfig's current context)")
+    kubeconfig: Path | None = _kubeconfig()
+    kube_context: str | None = _kube_context()
     reload: bool = Field(default=True, description="reload Prometheus after the configuration changed")
     reload_method: ReloadMethod = Field(
         default=ReloadMethod.HTTP, description="Kubernetes: how Prometheus is reloaded — http (POST /-/reload "
@@ -191,30 +245,12 @@ class DeployMonitoringParameters(RunbookParameters):
     @field_validator("kubeconfig")
     @classmethod
     def _kubeconfig_is_a_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        _kubernetes_only("kubeconfig", info)
-        value = value.expanduser()
-        if not value.is_file():
-            raise ValueError(f"{value} is not a file")
-        _kubeconfig_contexts(value)
-        return value
+        return _kubeconfig_file(value, info)
 
     @field_validator("kube_context")
     @classmethod
     def _context_is_in_the_kubeconfig(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        _kubernetes_only("kube_context", info)
-        if not value.strip():
-            raise ValueError("a context name cannot be empty")
-        kubeconfig = info.data.get("kubeconfig")
-        if isinstance(kubeconfig, Path):
-            contexts = _kubeconfig_contexts(kubeconfig)
-            if value not in contexts:
-                known = ", ".join(contexts) or "none"
-                raise ValueError(f"{value!r} is not a context of {kubeconfig} (it has: {known})")
-        return value
+        return _context_of_kubeconfig(value, info)
 
     @field_validator("reload_method")
     @classmethod
@@ -235,10 +271,7 @@ class UpgradeChaincodeParameters(ChannelParameters):
     commit_timeout_s: float = _timeout(120.0, "the new definition to be committed on every peer")
     restart_timeout_s: float = _timeout(120.0, "the chaincode servers to answer with the new package")
     devnet_state_dir: Path | None = _devnet_state_dir()
-    fabric_network_file: Path | None = Field(
-        default=None, description="devnet/testnet/mainnet (required there): the environment document of the env's "
-                                  "Fabric network, JSON shaped like `gx devnet env --json` (peers, orderer, org "
-                                  "MSPs, admin identities)")
+    fabric_network_file: Path | None = _fabric_network_file("admin identities")
     kubeconfig: Path | None = Field(default=None, description="devnet/testnet/mainnet: the cluster's kubeconfig "
                                                               "(default: $KUBECONFIG, else ~/.kube/config)")
     kube_context: str | None = Field(default=None, description="devnet/testnet/mainnet: the kubeconfig context "
@@ -251,12 +284,7 @@ class UpgradeChaincodeParameters(ChannelParameters):
     @field_validator("fabric_network_file")
     @classmethod
     def _network_file_is_given_off_local(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        env = info.data.get("env")
-        # mainnet without its confirmation is refused by validate_parameters, with its own message: not masked.
-        unconfirmed_mainnet = env is Environment.MAINNET and not info.data.get("confirm_mainnet")
-        if value is None and env not in (None, Environment.LOCAL) and not unconfirmed_mainnet:
-            raise ValueError(f"required when env is {env.value}: the path of the {env.value} Fabric network's "
-                             "environment document (JSON shaped like `gx devnet env --json`)")
+        _required_off_local(value, info, NETWORK_FILE_NEEDED)
         return value
 
     @field_validator("chaincode_addresses", mode="before")
@@ -303,14 +331,46 @@ class UpgradeChaincodeParameters(ChannelParameters):
         return self.chaincode_label or f"{self.chaincode_name}_{self.chaincode_version}"
 
 
-class BootstrapSystemParameters(BackendParameters):
+class CommandParameters(BackendParameters):
+    """Runbooks 03/04, which post commands and read the ledger. Off local there is no devnet to find the backend
+    and the ledger by: the API, its token and the Fabric network's document are then required."""
+
+    fabric_network_file: Path | None = _fabric_network_file("the service identity it reads the ledger as")
+    prometheus_url: str | None = Field(
+        default=None, description="devnet/testnet/mainnet without submitter_metrics_url: the Prometheus that scrapes "
+                                  "the env's submitter, where circuit_breaker_state is read (e.g. a `kubectl "
+                                  "port-forward` of prometheus-0); neither given: those checks are skipped")
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url_is_given_off_local(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _required_off_local(value, info, "the backend API's base URL (the {env} ingress, or a `kubectl "
+                                         "port-forward` of the API Service)")
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token_is_given_off_local(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        _required_off_local(value, info, "the admin bearer token of the {env} backend API: export $GX_API_TOKEN "
+                                         "(a secret, never written into the notebook)")
+        return value
+
+    @field_validator("fabric_network_file")
+    @classmethod
+    def _network_file_is_given_off_local(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        _required_off_local(value, info, NETWORK_FILE_NEEDED)
+        # Absolute: the notebook runs in its record directory, not where the operator named the file.
+        return value.expanduser().absolute() if value is not None else None
+
+
+class BootstrapSystemParameters(CommandParameters):
     """03-bootstrap-system."""
 
     commit_timeout_s: float = _timeout(60.0, "the BOOTSTRAP_SYSTEM command to be committed in a block")
     projection_timeout_s: float = _timeout(30.0, "the four pool mints to reach the read model")
 
 
-class ValidateCqrsParameters(BackendParameters):
+class ValidateCqrsParameters(CommandParameters):
     """04-validate-cqrs."""
 
     countries: list[str] = Field(default_factory=lambda: ["US", "CA", "GB"],
@@ -360,16 +420,24 @@ class ValidateCqrsParameters(BackendParameters):
 class ValidateMonitoringParameters(BackendParameters):
     """05-validate-monitoring."""
 
-    prometheus_url: str | None = Field(default=None, description="Prometheus base URL (default: the profile's)")
-    alertmanager_url: str | None = Field(default=None, description="Alertmanager base URL (default: the profile's)")
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus base URL (default: local, the stack's; Kubernetes, prometheus-0 "
+                                  "through the API server's pod proxy — or give a `kubectl port-forward` URL)")
+    alertmanager_url: str | None = Field(
+        default=None, description="Alertmanager base URL (default: local, the stack's; Kubernetes, the alertmanager "
+                                  "Service through the API server's proxy)")
+    kubeconfig: Path | None = _kubeconfig()
+    kube_context: str | None = _kube_context()
     lag_window_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60,
                                     description="how far back the projection-lag chart reaches")
     monitoring_state_dir: Path | None = Field(
         default=None, description="local: the monitoring stack's state directory, for its URLs and the webhook's "
                                   "record (default: $GX_MONITORING_STACK_STATE_DIR, else "
                                   "~/.local/state/gxlib/monitoring)")
-    breaker_drill: bool = Field(default=True, description="run the circuit-breaker drill (gateway made unreachable; "
-                                                          "takes a few minutes)")
+    breaker_drill: bool | None = Field(
+        default=None, description="run the circuit-breaker drill (gateway made unreachable; takes a few minutes); "
+                                  "local only, where the Gateway peer is a process of this machine (default: true on "
+                                  "local, false elsewhere)")
     breaker_open_timeout_s: float = _timeout(120.0, "the circuit breaker to open once the gateway is unreachable")
     alert_firing_timeout_s: float = _timeout(240.0, "FabricCircuitBreakerOpen to fire (its rule has `for: 1m`) "
                                                     "and reach Alertmanager")
@@ -377,6 +445,30 @@ class ValidateMonitoringParameters(BackendParameters):
                                                 "alert to resolve after the gateway is back")
     report_path: Path | None = Field(default=None,
                                      description="where the SLO report (HTML) goes (default: in the run's record)")
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig_is_a_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _kubeconfig_file(value, info)
+
+    @field_validator("kube_context")
+    @classmethod
+    def _context_is_in_the_kubeconfig(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _context_of_kubeconfig(value, info)
+
+    @field_validator("breaker_drill")
+    @classmethod
+    def _drill_is_local_only(cls, value: bool | None, info: ValidationInfo) -> bool:
+        env = info.data.get("env")
+        local = env in (None, Environment.LOCAL)  # None: env itself was refused, with its own message
+        if value is None:
+            return local
+        if value and not local:
+            assert isinstance(env, Environment)
+            raise ValueError(f"the drill stops the submitter's Gateway peer process, which only env=local can do; "
+                             f"on {env.value} the peers are pods this runbook does not stop — set breaker_drill "
+                             "false")
+        return value
 
 
 def parameter_error(runbook: str, error: ValidationError, model: type[RunbookParameters]) -> InvalidParameter:

@@ -1,10 +1,20 @@
 """What runbooks 03–05 share about the CQRS backend: finding it, reading the ledger, and following a command
 API → outbox → block → projection with the time of each stage.
 
-``local_backend(params)`` resolves the local profile: the devnet (its state directory), the API (``api_url`` or
-the backend's ``GX_BACKEND_*`` settings), the admin token (``api_token`` / ``$GX_API_TOKEN``, else the token file
-``gx backend up`` wrote next to the devnet) and the submitter's ``/metrics``. It answers with the reason when
-something is missing, so a runbook can say what the operator has to start, instead of failing somewhere later.
+``backend_target(params)`` finds the backend of ``params.env`` as a :class:`BackendTarget`, or answers with the
+reason when something is missing, so a runbook can say what the operator has to start or give, instead of failing
+somewhere later:
+
+- ``local_backend``: the devnet (its state directory), the API (``api_url`` or the backend's ``GX_BACKEND_*``
+  settings), the admin token (``api_token`` / ``$GX_API_TOKEN``, else the token file ``gx backend up`` wrote next
+  to the devnet), the ledger as the devnet's service identity, the submitter's ``/metrics``.
+- ``remote_backend`` (devnet/testnet/mainnet on Kubernetes): everything from the parameters — the API at
+  ``api_url`` with ``api_token`` (the ingress, or a ``kubectl port-forward``), the ledger through the Gateway of the
+  env's Fabric network (``fabric_network_file``, as its service identity), and the submitter's
+  ``circuit_breaker_state`` from ``submitter_metrics_url`` if given, else from the Prometheus at ``prometheus_url``
+  (its ``namespace="backend-<env>"`` series), else nowhere: the checks that need it are then skipped, saying why.
+  There is no devnet: what only a local devnet answers (its processes, its peers' operations endpoints) is not
+  asked.
 """
 
 from __future__ import annotations
@@ -22,11 +32,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
 from gxlib.backend.settings import BackendSettings
-from gxlib.config import ChaincodeSettings, DevnetSettings
+from gxlib.chaincode.deploy import ChaincodeOperator, ChaincodeStatus
+from gxlib.chaincode.lifecycle import ChaincodeLifecycle, FabricNetwork, FabricNetworkError, peer_orgs
+from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
 from gxlib.devnet.network import Devnet
+from gxlib.errors import GxError
+from gxlib.fabric.errors import EvaluateError, TransportError
 from gxlib.fabric.sync import SyncContract, SyncGateway
+from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
+from gxlib.monitoring.scrape import SUBMITTER_JOB
 from gxlib.progress import Progress
-from gxlib.runbook.parameters import PRECISION, BackendParameters
+from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters
 from gxlib.runbook.session import Runbook
 
 # SPEC §2.3: the pools BootstrapSystem mints, in coins.
@@ -53,10 +69,11 @@ def idempotency_key(runbook: str, *parts: object) -> str:
 
 # --- the ledger ------------------------------------------------------------------------------------------------
 class LedgerReader:
-    """Read-only questions to the GX chaincode through the Gateway, as the service identity."""
+    """Read-only questions to the GX chaincode through the Gateway, as the service identity of ``environment`` (an
+    environment document: ``Devnet.environment()`` or a Fabric network file)."""
 
-    def __init__(self, devnet: Devnet, channel: str, chaincode: str) -> None:
-        self.gateway = SyncGateway.from_environment(devnet.environment(), "service")
+    def __init__(self, environment: dict[str, Any], channel: str, chaincode: str) -> None:
+        self.gateway = SyncGateway.from_environment(environment, "service")
         self.network = self.gateway.network(channel)
         self.contract: SyncContract = self.network.contract(chaincode)
 
@@ -103,6 +120,10 @@ def metric_samples(metrics_url: str, *, timeout_s: float = 5.0) -> dict[str, flo
     return samples
 
 
+def _described(value: float) -> str:
+    return f"circuit_breaker_state {value:g} ({BREAKER_STATES.get(value, 'unknown')})"
+
+
 def breaker_state(metrics_url: str) -> tuple[float | None, str]:
     """The submitter's ``circuit_breaker_state`` and a description (``None`` when it cannot be read)."""
     try:
@@ -111,24 +132,154 @@ def breaker_state(metrics_url: str) -> tuple[float | None, str]:
         return None, f"{metrics_url}/metrics unreachable: {exc.__class__.__name__}"
     if value is None:
         return None, f"{metrics_url}/metrics has no circuit_breaker_state"
-    return value, f"circuit_breaker_state {value:g} ({BREAKER_STATES.get(value, 'unknown')})"
+    return value, _described(value)
 
 
-# --- finding the local backend ---------------------------------------------------------------------------------
+def breaker_state_queries(namespace: str) -> tuple[str, str]:
+    """The PromQL for the submitter of ``namespace``: its scrape target up, and its ``circuit_breaker_state``."""
+    selector = f'namespace="{namespace}"'
+    return f'max(up{{job="{SUBMITTER_JOB}",{selector}}})', f"max(circuit_breaker_state{{{selector}}})"
+
+
+def prometheus_breaker_state(prometheus: PrometheusQueries, namespace: str) -> tuple[float | None, str]:
+    """The submitter's ``circuit_breaker_state`` as the Prometheus that scrapes ``namespace`` has it, and a
+    description (``None`` when it cannot be read). A submitter whose target is down is not healthy, whatever
+    its last sample said: the series of a dead target stays for minutes."""
+    up_query, state_query = breaker_state_queries(namespace)
+    try:
+        up = prometheus.instant(up_query)
+        state = prometheus.instant(state_query)
+    except PrometheusError as exc:
+        return None, str(exc)
+    where = f"Prometheus at {prometheus.url}"
+    if up.empty:
+        return None, f"{where} has no {SUBMITTER_JOB} target in {namespace}"
+    if float(up["value"].iloc[0]) < 1:
+        return None, f"{where}: the {SUBMITTER_JOB} target in {namespace} is down"
+    if state.empty:
+        return None, f"{where} has no circuit_breaker_state in {namespace}"
+    return float(state["value"].iloc[0]), f"{_described(float(state['value'].iloc[0]))} in {namespace} (Prometheus)"
+
+
 @dataclass
-class LocalBackendTarget:
-    """The local profile's devnet, API client, ledger reader and submitter metrics URL."""
+class SubmitterProbe:
+    """Where the outbox-submitter's health and ``circuit_breaker_state`` are read: its own ``/metrics``
+    (``metrics_url``), else the Prometheus that scrapes it (``prometheus``, series of ``namespace``)."""
 
-    devnet: Devnet
+    metrics_url: str | None = None
+    prometheus: PrometheusQueries | None = None
+    namespace: str = ""
+
+    @property
+    def where(self) -> str:
+        """What answering means, for a check's *expected* column."""
+        if self.metrics_url is not None:
+            return f"{self.metrics_url}/metrics answers"
+        assert self.prometheus is not None
+        return f"{SUBMITTER_JOB} in {self.namespace} up in Prometheus at {self.prometheus.url}"
+
+    def breaker_state(self) -> tuple[float | None, str]:
+        if self.metrics_url is not None:
+            return breaker_state(self.metrics_url)
+        assert self.prometheus is not None
+        return prometheus_breaker_state(self.prometheus, self.namespace)
+
+    def close(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.close()
+
+
+def no_submitter_probe(env: Environment) -> str:
+    """Why the submitter's checks are skipped on ``env`` when neither of its sources is given."""
+    return (f"not checked: neither submitter_metrics_url nor prometheus_url is set, and env={env.value}'s submitter "
+            "runs in the cluster — give a `kubectl port-forward` of the submitter's metrics port, or of the "
+            "Prometheus that scrapes it")
+
+
+# --- the backend a runbook talks to ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PeerOrg:
+    """A peer org of the network, for read-only lifecycle questions (no package is built: no address)."""
+
+    name: str
+    org_key: str
+    msp_id: str
+    address: str = ""
+
+
+@dataclass
+class BackendTarget:
+    """The API client, the ledger reader, the Fabric network and where the submitter is seen (``None``: nowhere
+    from here); ``devnet`` only on the local profile."""
+
     api: BackendClient
     ledger: LedgerReader
-    submitter_metrics_url: str
-    channel: str
+    network: FabricNetwork
+    submitter: SubmitterProbe | None
     chaincode: str = field(default_factory=lambda: ChaincodeSettings().name)
+    devnet: Devnet | None = None
+
+    @property
+    def channel(self) -> str:
+        return self.network.channel
+
+    def chaincode_status(self, progress: Progress) -> ChaincodeStatus:
+        """The chaincode's committed definition and whether it answers: on the local profile with its server
+        processes (``gx chaincode status``); elsewhere from the peers alone (the servers are pods)."""
+        settings = ChaincodeSettings(name=self.chaincode)
+        if self.devnet is not None:
+            return ChaincodeOperator(self.devnet, settings, progress).status()
+        orgs = [PeerOrg(f"peer of {org}", org, msp) for org, msp in peer_orgs(self.network.environment()).items()]
+        lifecycle = ChaincodeLifecycle(self.network, orgs, settings, progress)
+        committed = lifecycle.committed()
+        answering = False
+        if committed is not None:
+            try:
+                lifecycle.metadata(orgs[0].org_key)
+                answering = True
+            except (EvaluateError, TransportError):  # refused, or the peer cannot reach the chaincode's pod
+                answering = False
+        return ChaincodeStatus(name=settings.name, channel=self.channel, committed=committed is not None,
+                               version=committed.version if committed else None,
+                               sequence=committed.sequence if committed else None,
+                               approvals=committed.approvals if committed else {}, installed={}, servers=[],
+                               answering=answering)
 
     def close(self) -> None:
         self.api.close()
         self.ledger.close()
+        if self.submitter is not None:
+            self.submitter.close()
+
+
+def connected_api(api_url: str, token: str, progress: Progress, *, start_hint: str) -> BackendClient | str:
+    """A client of the API at ``api_url`` that answered and accepted ``token``, or why not."""
+    api = BackendClient(api_url, token)
+    healthy, seen = api.healthy()
+    if not healthy:
+        api.close()
+        return f"the backend API does not answer: {seen} ({start_hint})"
+    try:
+        status = api.system_status()  # proves the token too
+    except BackendApiError as exc:  # unreachable, or the token refused (401/403)
+        api.close()
+        return str(exc)
+    progress.info(f"  backend API {api_url}: read model at block {status.checkpointBlock}, outbox {status.outbox}")
+    return api
+
+
+def reachable_check(env: Environment) -> str:
+    """The name of the check that the backend was found: through the devnet on local, from the parameters off it."""
+    return "devnet and backend reachable" if env is Environment.LOCAL else "backend API and Fabric network reachable"
+
+
+def backend_target(params: BackendParameters, progress: Progress) -> BackendTarget | str:
+    """The backend of ``params.env``, or why it cannot be reached now."""
+    if params.env is Environment.LOCAL:
+        return local_backend(params, progress)
+    if not isinstance(params, CommandParameters):
+        raise TypeError(f"{type(params).__name__} does not describe a backend off local")
+    return remote_backend(params, progress)
 
 
 def local_devnet(params: BackendParameters, progress: Progress) -> Devnet | str:
@@ -150,7 +301,7 @@ def local_devnet(params: BackendParameters, progress: Progress) -> Devnet | str:
     return devnet
 
 
-def local_backend(params: BackendParameters, progress: Progress) -> LocalBackendTarget | str:
+def local_backend(params: BackendParameters, progress: Progress) -> BackendTarget | str:
     """Everything runbooks 03–05 talk to on the local profile, or why it is not there."""
     found = local_devnet(params, progress)
     if isinstance(found, str):
@@ -166,19 +317,52 @@ def local_backend(params: BackendParameters, progress: Progress) -> LocalBackend
     if not token:
         return (f"no API token: set $GX_API_TOKEN (or api_token), or start the backend with `gx backend up`, which "
                 f"writes {token_file}")
-    api = BackendClient(api_url, token)
-    healthy, seen = api.healthy()
-    if not healthy:
-        api.close()
-        return f"the backend API does not answer: {seen} (start it with `gx backend up`, or set api_url)"
+    api = connected_api(api_url, token, progress, start_hint="start it with `gx backend up`, or set api_url")
+    if isinstance(api, str):
+        return api
+    network = FabricNetwork(devnet.settings.channel, devnet.environment)
+    ledger = LedgerReader(devnet.environment(), devnet.settings.channel, ChaincodeSettings().name)
+    return BackendTarget(api, ledger, network, SubmitterProbe(metrics_url=metrics_url), devnet=devnet)
+
+
+def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarget | str:
+    """The backend of a Kubernetes env from the parameters alone (see the module docstring), or why not."""
+    env = params.env.value
+    token = params.api_token.get_secret_value() if params.api_token is not None else ""
+    if params.api_url is None or params.fabric_network_file is None or not token:
+        return f"env={env} needs api_url, api_token ($GX_API_TOKEN) and fabric_network_file"
+    channel = params.channel_name()
     try:
-        status = api.system_status()  # proves the token too
-    except BackendApiError as exc:  # unreachable, or the token refused (401/403)
+        network = FabricNetwork.from_file(params.fabric_network_file, channel)
+    except FabricNetworkError as exc:
+        return f"fabric_network_file: {exc}"
+    document = network.environment()
+    if document.get("channel") not in (None, channel):
+        return (f"channel {channel!r} is not the channel of the Fabric network in {params.fabric_network_file} "
+                f"({document['channel']!r}): set the channel parameter")
+    if "service" not in document["roles"]:
+        return (f"fabric_network_file {params.fabric_network_file} names no service identity (roles.service): the "
+                "ledger is read as the backend's service identity")
+    api = connected_api(params.api_url, token, progress,
+                        start_hint=f"check api_url: the {env} ingress, or a `kubectl port-forward` of the API Service")
+    if isinstance(api, str):
+        return api
+    namespace = environment_profile(params.env).backend_namespace
+    submitter: SubmitterProbe | None = None
+    if params.submitter_metrics_url is not None:
+        submitter = SubmitterProbe(metrics_url=params.submitter_metrics_url)
+    elif params.prometheus_url is not None:
+        submitter = SubmitterProbe(prometheus=PrometheusQueries(params.prometheus_url, namespace=namespace),
+                                   namespace=namespace)
+    try:
+        ledger = LedgerReader(document, channel, ChaincodeSettings().name)
+    except (GxError, OSError) as exc:  # the service identity's files, or its peer, are not there
         api.close()
-        return str(exc)
-    progress.info(f"  backend API {api_url}: read model at block {status.checkpointBlock}, outbox {status.outbox}")
-    ledger = LedgerReader(devnet, devnet.settings.channel, ChaincodeSettings().name)
-    return LocalBackendTarget(devnet, api, ledger, metrics_url, devnet.settings.channel)
+        if submitter is not None:
+            submitter.close()
+        return f"fabric_network_file {params.fabric_network_file}: the Gateway cannot be set up: {exc}"
+    progress.info(f"  ledger: channel {channel} through the Gateway of {params.fabric_network_file}")
+    return BackendTarget(api, ledger, network, submitter)
 
 
 def ledger_height(devnet: Devnet) -> int | None:

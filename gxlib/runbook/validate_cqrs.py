@@ -8,6 +8,9 @@ Safe to run twice: every step first asks whether its effect is already there (th
 genesis and its balance; the read model for the countries) and then posts nothing ("already done"). Each command
 carries an idempotency key derived from the parameters, so even a step repeated after a crash between POST and
 commit gets the original command back instead of a second one.
+
+On env=local the backend and the ledger are found through the devnet; on devnet/testnet/mainnet they are the
+parameters' (``api_url``, ``api_token``, ``fabric_network_file``; see :mod:`gxlib.runbook.steps_backend`).
 """
 
 from __future__ import annotations
@@ -18,16 +21,16 @@ from gxlib.backend.client import BackendClient
 from gxlib.errors import GxError
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, ValidateCqrsParameters
-from gxlib.runbook.platforms import unavailable_here
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     TRACE_COLUMNS,
+    BackendTarget,
     CommandTrace,
-    LocalBackendTarget,
-    breaker_state,
+    backend_target,
     follow_to_block,
     idempotency_key,
-    local_backend,
+    no_submitter_probe,
+    reachable_check,
     submit_command,
     wait_projected,
 )
@@ -48,7 +51,7 @@ class CommandNotCommitted(GxError):
 class ValidateCqrs:
     """Runbook 04, section by section; after a stop later sections do nothing."""
 
-    def __init__(self, rb: Runbook, target: LocalBackendTarget | None = None) -> None:
+    def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
         if not isinstance(rb.params, ValidateCqrsParameters):
             raise TypeError(f"{rb.name} is not {RUNBOOK}")
         self.rb = rb
@@ -94,24 +97,23 @@ class ValidateCqrs:
 
     # --- 1. connect ----------------------------------------------------------------------------------------------
     def connect(self) -> None:
-        """Find the backend and the ledger; the ledger must be bootstrapped (runbook 03) and the breaker closed."""
-        reason = unavailable_here(self.params.env)
-        if reason is not None:
-            self.stopped = reason
-            self.rb.checks.record("platform available", False, detail=reason)
-            return
+        """Find the backend and the ledger; the ledger must be bootstrapped (runbook 03) and the breaker closed
+        (off local without submitter_metrics_url or prometheus_url that check is skipped, saying why)."""
         if self.target is None:
-            found = local_backend(self.params, self.rb.progress)
+            found = backend_target(self.params, self.rb.progress)
             if isinstance(found, str):
-                self._stop("devnet and backend reachable", found)
+                self._stop(reachable_check(self.params.env), found)
                 return
             self.target = found
-        self.rb.checks.record("devnet and backend reachable", True, measured=self.target.api.base_url)
+        self.rb.checks.record(reachable_check(self.params.env), True, measured=self.target.api.base_url)
         bootstrapped = bool(self.target.ledger.system_status()["bootstrapped"])
         if not bootstrapped:
             self._stop("system bootstrapped", "the ledger is not bootstrapped: run 03-bootstrap-system first")
             return
-        state, seen = breaker_state(self.target.submitter_metrics_url)
+        if self.target.submitter is None:
+            self.rb.checks.skip("circuit breaker closed", no_submitter_probe(self.params.env), expected=0.0)
+            return
+        state, seen = self.target.submitter.breaker_state()
         if state != 0.0:
             # Commands would wait in the outbox (breaker open) or not be sent at all (no submitter).
             self._stop("circuit breaker closed", f"{seen}: the submitter cannot deliver commands now")

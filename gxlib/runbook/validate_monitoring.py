@@ -11,7 +11,14 @@ purpose: it stops the submitter's Gateway peer (org1's ``peer0``), posts one ``M
     the alert active in Alertmanager, and notified to the local webhook receiver
     gateway restored (``devnet up``) → breaker 0, the drill's command COMMITTED, the alert resolved
 
-The gateway is restored whatever happens during the drill. Each stage has its timeout parameter.
+The gateway is restored whatever happens during the drill. Each stage has its timeout parameter. Only the local
+profile can stop the Gateway peer (a process of this machine), so off local the parameters refuse
+``breaker_drill=true`` and the section is skipped.
+
+On a Kubernetes env Prometheus and Alertmanager are reached as runbook 01 reaches Prometheus
+(:mod:`gxlib.runbook.monitoring_endpoints`: the given URLs, else the API server's proxy with the kubeconfig's
+credentials); the SLO gauges, the lag, the alert rules and the report are the same queries for the env's backend
+namespace (``backend-<env>``). An SLO or chart without data there is skipped, not failed.
 
 What the drill needs from the backend: the breaker must stay open for longer than the alert's ``for`` (plus an
 evaluation interval), i.e. ``GX_BACKEND_SUBMITTER__BREAKER_COOLDOWN_S`` above ~75 s. With a shorter cool-down the
@@ -31,24 +38,24 @@ from typing import Any
 
 import httpx
 
-from gxlib.config import DevnetSettings, environment_profile
+from gxlib.config import DevnetSettings, Environment, environment_profile
 from gxlib.devnet import processes
 from gxlib.errors import GxError
 from gxlib.monitoring.catalog import projection_lag_query, slo
 from gxlib.monitoring.queries import PrometheusQueries, namespace_selector
-from gxlib.monitoring.report import build_slo_report
+from gxlib.monitoring.report import collect_report, write_report
 from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
 from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.progress import WaitTimeout
 from gxlib.runbook.display import in_notebook, show_table
 from gxlib.runbook.drills import SUCCESS_RATE_WINDOW, Drill, DrillLog
+from gxlib.runbook.monitoring_endpoints import MonitoringEndpoints, kubernetes_endpoints, local_endpoints
 from gxlib.runbook.parameters import ValidateMonitoringParameters
-from gxlib.runbook.platforms import unavailable_here
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     TRACE_COLUMNS,
+    BackendTarget,
     CommandTrace,
-    LocalBackendTarget,
     breaker_state,
     local_backend,
     record_path,
@@ -97,7 +104,7 @@ def notified(notifications: list[dict[str, Any]], alert: str, status: str, since
 class ValidateMonitoring:
     """Runbook 05, section by section."""
 
-    def __init__(self, rb: Runbook, backend: LocalBackendTarget | None = None,
+    def __init__(self, rb: Runbook, backend: BackendTarget | None = None,
                  stack: LocalMonitoringStack | None = None) -> None:
         if not isinstance(rb.params, ValidateMonitoringParameters):
             raise TypeError(f"{rb.name} is not {RUNBOOK}")
@@ -108,6 +115,7 @@ class ValidateMonitoring:
         self.prometheus_url = ""
         self.alertmanager_url = ""
         self.queries: PrometheusQueries | None = None
+        self.endpoints: MonitoringEndpoints | None = None  # Kubernetes: where Prometheus and Alertmanager are
         self.stopped: str | None = None
         self.backend_missing: str | None = None
         self.config = MonitoringConfig()
@@ -130,11 +138,10 @@ class ValidateMonitoring:
 
     # --- 0. connect ----------------------------------------------------------------------------------------------
     def connect(self) -> None:
-        """Find Prometheus and Alertmanager (the local stack's, unless given) and the backend (for the drill)."""
-        reason = unavailable_here(self.params.env)
-        if reason is not None:
-            self.stopped = reason
-            self.rb.checks.record("platform available", False, detail=reason)
+        """Find Prometheus and Alertmanager (local: the stack's, unless given; Kubernetes: the given URLs, else
+        through the API server's proxy) and, on local, the backend (for the drill)."""
+        if self.params.env is not Environment.LOCAL:
+            self._connect_kubernetes()
             return
         if self.stack is None:
             overrides = {"stack_state_dir": self.params.monitoring_state_dir} if self.params.monitoring_state_dir \
@@ -144,12 +151,9 @@ class ValidateMonitoring:
         self.config = self.stack.config
         self.prometheus_url = (self.params.prometheus_url or self.stack.prometheus_url).rstrip("/")
         self.alertmanager_url = (self.params.alertmanager_url or self.stack.alertmanager_url).rstrip("/")
-        try:
-            ready = httpx.get(f"{self.prometheus_url}/-/ready", timeout=5.0).status_code == 200
-        except httpx.HTTPError as exc:
-            ready = False
-            self.rb.progress.info(f"  Prometheus at {self.prometheus_url}: {exc.__class__.__name__}")
-        if not ready:
+        unready = local_endpoints(self.prometheus_url, self.alertmanager_url).prometheus.unready()
+        if unready is not None:
+            self.rb.progress.info(f"  {unready}")
             self._stop("Prometheus reachable", f"Prometheus at {self.prometheus_url} is not ready (start the local "
                                                "stack with `gx monitoring up`, or set prometheus_url)")
             return
@@ -162,6 +166,26 @@ class ValidateMonitoring:
                 self.backend_missing = found
             else:
                 self.backend = found
+
+    def _connect_kubernetes(self) -> None:
+        env = self.params.env.value
+        found = kubernetes_endpoints(self.params)
+        if isinstance(found, str):
+            self._stop("Prometheus reachable", found)
+            return
+        self.endpoints = found
+        prometheus, alertmanager = found.prometheus, found.alertmanager
+        self.prometheus_url, self.alertmanager_url = prometheus.url, alertmanager.url
+        unready = prometheus.unready()
+        if unready is not None:
+            self._stop("Prometheus reachable", f"{unready} (check kube_context / kubeconfig, or set prometheus_url)")
+            return
+        self.rb.checks.record("Prometheus reachable", True, measured=prometheus.description)
+        unready = alertmanager.unready()
+        self.rb.checks.record("Alertmanager reachable", unready is None, measured=alertmanager.description,
+                              detail=unready or "")
+        self.queries = prometheus.prometheus(namespace=self.namespace, alert_group=self.config.alert_group)
+        self.backend_missing = f"env={env}: the drill needs the local profile's Gateway peer process"
 
     # --- 1. SLO gauges -------------------------------------------------------------------------------------------
     def slo_gauges(self) -> None:
@@ -187,8 +211,12 @@ class ValidateMonitoring:
                                     f"system again after {clear:%H:%M:%S} UTC",
                                     expected=f"{row['comparison']} {row['target']:g}", unit=row["unit"])
             elif math.isnan(value):
-                why = ("no data: the local profile has no kube-state-metrics (restarts of pods)" if key ==
-                       "availability" else "no data: nothing measured in the window yet")
+                if self.params.env is not Environment.LOCAL:
+                    why = f"no data: nothing measured in {self.namespace} in the window yet"
+                elif key == "availability":
+                    why = "no data: the local profile has no kube-state-metrics (restarts of pods)"
+                else:
+                    why = "no data: nothing measured in the window yet"
                 self.rb.checks.skip(name, why, expected=f"{row['comparison']} {row['target']:g}", unit=row["unit"])
             else:
                 self.rb.checks.record(name, bool(row["target_met"]), measured=round(float(value), 3),
@@ -252,7 +280,10 @@ class ValidateMonitoring:
         if self._skip_section("circuit-breaker drill"):
             return
         if not self.params.breaker_drill:
-            self.rb.checks.skip("circuit-breaker drill", "breaker_drill is false")
+            reason = "breaker_drill is false"
+            if self.params.env is not Environment.LOCAL:
+                reason += f" (env={self.params.env.value}: only the local profile can stop the Gateway peer)"
+            self.rb.checks.skip("circuit-breaker drill", reason)
             return
         if self.backend is None:
             reason = self.backend_missing or "no backend"
@@ -263,9 +294,13 @@ class ValidateMonitoring:
             return
         backend = self.backend
         devnet = backend.devnet
+        submitter = backend.submitter
+        # The parameters allow the drill on local only, where the backend is found through the devnet.
+        assert devnet is not None and submitter is not None and submitter.metrics_url is not None
+        metrics_url = submitter.metrics_url
         peer = devnet.layout.peer_of("org1")
         prometheus, alertmanager = self.prometheus_url, self.alertmanager_url
-        state, seen = breaker_state(backend.submitter_metrics_url)
+        state, seen = breaker_state(metrics_url)
         self.rb.step("make the gateway unreachable",
                             changes=f"stop {peer.name} ({peer.endpoint}), the submitter's Gateway peer",
                             apply=lambda: processes.stop_node(peer))
@@ -287,7 +322,7 @@ class ValidateMonitoring:
 
             def breaker_is(value: float) -> Callable[[], tuple[bool, str | None]]:
                 def probe() -> tuple[bool, str | None]:
-                    current, text = breaker_state(backend.submitter_metrics_url)
+                    current, text = breaker_state(metrics_url)
                     return current == value, text
                 return probe
 
@@ -296,7 +331,7 @@ class ValidateMonitoring:
                     current = prometheus_alert_state(prometheus, BREAKER_ALERT)
                     wanted = ("pending", "firing") if state == "pending" else (state,)
                     # The breaker's state says why an alert does not fire: half-open (0.5) restarts its `for`.
-                    breaker = breaker_state(backend.submitter_metrics_url)[1]
+                    breaker = breaker_state(metrics_url)[1]
                     return current in wanted, f"{BREAKER_ALERT} {current}; {breaker}"
                 return probe
 
@@ -373,8 +408,11 @@ class ValidateMonitoring:
         path = (self.params.report_path or record_path(self.rb, REPORT_FILE)).resolve()
         window = timedelta(minutes=self.params.lag_window_minutes)
 
+        queries = self.queries
+        assert queries is not None
+
         def write() -> str:
-            build_slo_report(self.prometheus_url, path, window, config=self.config, namespace=self.namespace)
+            write_report(collect_report(queries, window, self.config), path)
             return str(path)
 
         self.rb.step("write the SLO report", changes=f"write {path}", apply=write)

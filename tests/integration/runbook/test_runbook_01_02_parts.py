@@ -1,5 +1,5 @@
-"""The pieces of runbooks 01 and 02 that need no network: the plan's sequence, the artifact diff, the availability of
-Kubernetes environments, and the sections doing nothing once a runbook has stopped."""
+"""The pieces of runbooks 01 and 02 that need no network: the plan's sequence, the artifact diff, and the sections
+doing nothing once a runbook has stopped."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 
 from gxlib.chaincode.deploy import DeployPlan
-from gxlib.config import Environment
 from gxlib.monitoring.render import unified_diff
 from gxlib.runbook import runbook
 from gxlib.runbook.checks import CheckStatus
 from gxlib.runbook.deploy_monitoring import DeployMonitoring, MonitoringArtifact, dashboard_queries
 from gxlib.runbook.parameters import validate_parameters
-from gxlib.runbook.platforms import unavailable_here
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.upgrade_chaincode import UpgradeChaincode, lists_function
 
@@ -55,12 +53,6 @@ def test_every_dashboard_query_is_listed_with_its_panel() -> None:
     queries = dashboard_queries(MonitoringConfig())
     assert ("Circuit Breaker State / state", 'max(circuit_breaker_state{namespace=~"$namespace"})') in queries
     assert len({label for label, _ in queries}) == len(queries)
-
-
-@pytest.mark.parametrize("env", [Environment.DEVNET, Environment.TESTNET, Environment.MAINNET])
-def test_kubernetes_environments_are_not_available_on_this_machine_to_runbooks_03_to_05(env: Environment) -> None:
-    assert "not available on this machine" in (unavailable_here(env) or "")
-    assert unavailable_here(Environment.LOCAL) is None
 
 
 def _session(name: str, **parameters: object) -> Runbook:

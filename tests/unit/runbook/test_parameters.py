@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gxlib.config import Environment
 from gxlib.runbook import InvalidParameter, MainnetNotConfirmed, prepare, runbook, runbooks
-from gxlib.runbook.parameters import PRECISION, UpgradeChaincodeParameters, ValidateCqrsParameters
+from gxlib.runbook.parameters import (
+    PRECISION,
+    UpgradeChaincodeParameters,
+    ValidateCqrsParameters,
+    ValidateMonitoringParameters,
+)
 
 ALL = [spec.name for spec in runbooks()]
 
@@ -69,7 +76,10 @@ def test_mainnet_is_refused_without_the_confirmation(name: str) -> None:
 
 
 # What a runbook needs besides the confirmation to act on a Kubernetes environment.
-KUBERNETES_NEEDS: dict[str, dict[str, str]] = {"02-upgrade-chaincode": {"fabric_network_file": "/etc/gx/net.json"}}
+BACKEND_NEEDS = {"api_url": "https://api.devnet.example", "api_token": "s3cret-42",
+                 "fabric_network_file": "/etc/gx/net.json"}
+KUBERNETES_NEEDS: dict[str, dict[str, str]] = {"02-upgrade-chaincode": {"fabric_network_file": "/etc/gx/net.json"},
+                                               "03-bootstrap-system": BACKEND_NEEDS, "04-validate-cqrs": BACKEND_NEEDS}
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -127,3 +137,67 @@ def test_an_unknown_runbook_names_the_known_ones() -> None:
     with pytest.raises(UnknownRunbook) as caught:
         prepare("06-nothing", {})
     assert "04-validate-cqrs" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ["03-bootstrap-system", "04-validate-cqrs"])
+@pytest.mark.parametrize("missing", ["api_url", "api_token", "fabric_network_file"])
+def test_off_local_the_backend_runbooks_need_api_token_and_network_file(name: str, missing: str) -> None:
+    raw = {"env": "devnet", **{k: v for k, v in BACKEND_NEEDS.items() if k != missing}}
+    with pytest.raises(InvalidParameter) as caught:
+        prepare(name, raw, environ={})
+    assert caught.value.parameter == missing
+    assert "required when env is devnet" in caught.value.message
+    assert "s3cret-42" not in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["03-bootstrap-system", "04-validate-cqrs"])
+def test_off_local_the_api_token_may_come_from_its_environment_variable(name: str) -> None:
+    raw = {"env": "devnet", **{k: v for k, v in BACKEND_NEEDS.items() if k != "api_token"}}
+    _, params = prepare(name, raw, environ={"GX_API_TOKEN": "from-env"})
+    assert params.secret_values() == ["from-env"]
+    assert "api_token" not in params.notebook_values()
+
+
+@pytest.mark.parametrize("name", ["03-bootstrap-system", "04-validate-cqrs"])
+def test_on_local_the_backend_is_found_through_the_devnet_without_those_parameters(name: str) -> None:
+    _, params = prepare(name, {"env": "local"}, environ={})
+    assert params.env is Environment.LOCAL
+
+
+@pytest.mark.parametrize("name", ["03-bootstrap-system", "04-validate-cqrs", "05-validate-monitoring"])
+def test_unconfirmed_mainnet_is_refused_for_the_confirmation_not_a_missing_parameter(name: str) -> None:
+    with pytest.raises(MainnetNotConfirmed):
+        prepare(name, {"env": "mainnet"}, environ={})
+
+
+def test_the_breaker_drill_is_refused_off_local_naming_the_parameter_and_why() -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        prepare("05-validate-monitoring", {"env": "devnet", "breaker_drill": "true"}, environ={})
+    assert caught.value.parameter == "breaker_drill"
+    assert "only env=local" in caught.value.message and "set breaker_drill false" in caught.value.message
+
+
+def test_the_breaker_drill_defaults_on_for_local_and_off_elsewhere() -> None:
+    _, local = prepare("05-validate-monitoring", {}, environ={})
+    _, devnet = prepare("05-validate-monitoring", {"env": "devnet"}, environ={})
+    _, explicit = prepare("05-validate-monitoring", {"env": "testnet", "breaker_drill": "false"}, environ={})
+    assert isinstance(local, ValidateMonitoringParameters) and local.breaker_drill is True
+    assert isinstance(devnet, ValidateMonitoringParameters) and devnet.breaker_drill is False
+    assert isinstance(explicit, ValidateMonitoringParameters) and explicit.breaker_drill is False
+    # What `gx runbook run` injects into the notebook: the resolved value, overriding the cell's local default.
+    assert devnet.notebook_values()["breaker_drill"] is False
+    assert runbook("05-validate-monitoring").defaults()["breaker_drill"] is True
+
+
+def test_a_kubeconfig_is_refused_on_local_for_runbook_05() -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        prepare("05-validate-monitoring", {"kube_context": "kind-gx"}, environ={})
+    assert caught.value.parameter == "kube_context" and "env=local acts on this machine" in caught.value.message
+
+
+def test_a_relative_network_file_is_made_absolute_before_the_notebook_runs_elsewhere(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    _, params = prepare("03-bootstrap-system", {**BACKEND_NEEDS, "env": "devnet", "fabric_network_file": "net.json"},
+                        environ={})
+    assert params.notebook_values()["fabric_network_file"] == str(tmp_path / "net.json")
