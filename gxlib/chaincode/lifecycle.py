@@ -136,6 +136,9 @@ class FabricNetwork:
         if not isinstance(document, dict):
             raise FabricNetworkError(f"the Fabric network file {path} is not a JSON object")
         check_environment_document(document, str(path))
+        if document.get("channel") not in (None, channel):
+            raise FabricNetworkError(f"channel {channel!r} is not the channel of the Fabric network in {path} "
+                                     f"({document['channel']!r})", hint="set the channel parameter")
         return cls(channel, lambda: document)
 
 

@@ -181,9 +181,6 @@ def kubernetes_operator(params: UpgradeChaincodeParameters, progress: Progress
     except FabricNetworkError as exc:
         return f"fabric_network_file: {exc}"
     document = network.environment()
-    if document.get("channel") not in (None, channel):
-        return (f"channel {channel!r} is not the channel of the Fabric network in {params.fabric_network_file} "
-                f"({document['channel']!r}): set the channel parameter")
     settings = platform_settings(params)
     api = _cluster(settings)
     if isinstance(api, str):

@@ -337,9 +337,6 @@ def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarg
     except FabricNetworkError as exc:
         return f"fabric_network_file: {exc}"
     document = network.environment()
-    if document.get("channel") not in (None, channel):
-        return (f"channel {channel!r} is not the channel of the Fabric network in {params.fabric_network_file} "
-                f"({document['channel']!r}): set the channel parameter")
     if "service" not in document["roles"]:
         return (f"fabric_network_file {params.fabric_network_file} names no service identity (roles.service): the "
                 "ledger is read as the backend's service identity")
