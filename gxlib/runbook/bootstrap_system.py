@@ -57,10 +57,7 @@ class BootstrapSystem:
 
     def _stop(self, name: str, reason: str) -> None:
         self.stopped = reason
-        if self.rb.dry_run:
-            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
-        else:
-            self.rb.checks.record(name, False, detail=reason)
+        self.rb.record_stop(name, reason)
 
     def _pre_check(self, name: str, passed: bool, *, measured: object, expected: object, why: str) -> None:
         """A pre-check: passed, or failed — in a dry run skipped, saying that a real run would stop here."""

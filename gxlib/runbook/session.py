@@ -112,6 +112,14 @@ class Runbook:
         self.progress.info(f"  {step.name}: {result.outcome} — {step.changes}")
         return result
 
+    def record_stop(self, name: str, reason: str, *, fails_dry_run: bool = False) -> None:
+        """The check a runbook stops on: failed — or, in a dry run (unless ``fails_dry_run``), skipped with a note
+        that a real run would stop here."""
+        if self.dry_run and not fails_dry_run:
+            self.checks.skip(name, f"dry run: {reason}; a real run stops here")
+        else:
+            self.checks.record(name, False, detail=reason)
+
     def summary(self) -> dict[str, Any]:
         """The run in JSON-able form (secrets as ``***``): what ``summary.json`` holds."""
         failed = [c.name for c in self.checks.failed()]

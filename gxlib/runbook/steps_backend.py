@@ -42,7 +42,7 @@ from gxlib.fabric.sync import SyncContract, SyncGateway
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
 from gxlib.progress import Progress
-from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters
+from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters, UpgradeChaincodeParameters
 from gxlib.runbook.session import Runbook
 
 # SPEC §2.3: the pools BootstrapSystem mints, in coins.
@@ -282,8 +282,9 @@ def backend_target(params: BackendParameters, progress: Progress) -> BackendTarg
     return remote_backend(params, progress)
 
 
-def local_devnet(params: BackendParameters, progress: Progress) -> Devnet | str:
-    """The devnet ``params`` point at (its settings in force), or why it cannot be used now."""
+def local_devnet(params: BackendParameters | UpgradeChaincodeParameters, progress: Progress) -> Devnet | str:
+    """The devnet ``params`` point at (its settings in force), or why it cannot be used now: missing, not every
+    node healthy, or not on the ``channel`` asked for."""
     overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
     devnet = Devnet(DevnetSettings(**overrides), progress=progress)
     if not devnet.layout.settings_file.exists():

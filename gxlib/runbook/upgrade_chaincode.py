@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployPlan
 from gxlib.chaincode.lifecycle import ChaincodeEndpoint
-from gxlib.config import ChaincodeSettings, DevnetSettings, Environment
+from gxlib.config import ChaincodeSettings, Environment
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.errors import FabricError
 from gxlib.fabric.lifecycle.definition import CommittedChaincode
@@ -27,6 +27,7 @@ from gxlib.runbook.display import show_table
 from gxlib.runbook.kubernetes_chaincode import IMAGE_NOTE, KubernetesChaincodeOperator, kubernetes_operator
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
 from gxlib.runbook.session import Runbook
+from gxlib.runbook.steps_backend import local_devnet
 
 # A function every version of the GX chaincode has: the runbook's proof that the new version answers.
 PROBE_FUNCTION = ("TokenomicsContract", "Mint")
@@ -54,15 +55,9 @@ class ChaincodeLifecycleOperator(Protocol):
 
 def local_operator(params: UpgradeChaincodeParameters, progress: Progress) -> tuple[ChaincodeOperator, Devnet] | str:
     """The local devnet's operator for ``params``, or why the devnet cannot take the upgrade now."""
-    overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
-    devnet = Devnet(DevnetSettings(**overrides), progress=progress)  # its settings in force, from its state dir
-    status = devnet.status()
-    if not status.all_healthy:
-        down = ", ".join(n.name for n in status.nodes if not n.healthy) or "every node"
-        return f"the devnet in {devnet.layout.root} is not up ({down} not healthy): start it with `gx devnet up`"
-    if params.channel is not None and params.channel != devnet.settings.channel:
-        return (f"channel {params.channel!r} is not on the devnet in {devnet.layout.root}, whose channel is "
-                f"{devnet.settings.channel!r}")
+    devnet = local_devnet(params, progress)
+    if isinstance(devnet, str):
+        return devnet
     settings = ChaincodeSettings(name=params.chaincode_name)
     return ChaincodeOperator(devnet, settings, progress), devnet
 
@@ -102,10 +97,7 @@ class UpgradeChaincode:
 
     def _stop(self, name: str, reason: str, *, fails_dry_run: bool) -> None:
         self.stopped = reason
-        if self.rb.dry_run and not fails_dry_run:
-            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
-        else:
-            self.rb.checks.record(name, False, detail=reason)
+        self.rb.record_stop(name, reason, fails_dry_run=fails_dry_run)
 
     # --- 1. committed definition + plan ----------------------------------------------------------------------
     def query_committed(self) -> DeployPlan | None:

@@ -62,10 +62,7 @@ class ValidateCqrs:
 
     def _stop(self, name: str, reason: str) -> None:
         self.stopped = reason
-        if self.rb.dry_run:
-            self.rb.checks.skip(name, f"dry run: {reason}; a real run stops here")
-        else:
-            self.rb.checks.record(name, False, detail=reason)
+        self.rb.record_stop(name, reason)
 
     def _skip_section(self, what: str) -> bool:
         if self.stopped is None and self.target is not None:
