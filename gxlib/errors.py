@@ -16,3 +16,13 @@ class GxError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class Unavailable(GxError):
+    """Something a run needs cannot be used now (not running, not reachable, not configured): the run stops before
+    it changes anything. ``parameter`` names the setting or parameter that would point elsewhere, when one does."""
+
+    def __init__(self, reason: str, *, parameter: str | None = None, hint: str | None = None) -> None:
+        super().__init__(reason, hint=hint)
+        self.reason = reason
+        self.parameter = parameter

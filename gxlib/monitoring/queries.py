@@ -265,6 +265,48 @@ def target_health_frame(active_targets: Sequence[dict[str, Any]]) -> pd.DataFram
 
 
 # --- the client -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedConfiguration:
+    """What a Prometheus runs with, from its runtime-info, rules and scrape-pools APIs."""
+
+    reload_successful: bool
+    loaded_at: datetime | None  # when the configuration in force was loaded
+    rules: dict[str, list[dict[str, Any]]]  # group name → its rules, as the rules API reports them
+    scrape_pools: list[str]
+
+    def state(self, group: str, rendered_rules: list[dict[str, Any]],
+              rendered_jobs: list[str] | None) -> tuple[bool, str]:
+        """Whether this is the rendered configuration (last reload successful, the group's rules and — unless
+        ``rendered_jobs`` is None — the scrape jobs as rendered), and what Prometheus reports, for the operator.
+
+        Prometheus 2.42 (Debian's, the local stack's) answers the scrape-pools API with an empty list, so the local
+        platform passes None and checks instead that the configuration was loaded after its files were written."""
+        loaded = self.rules.get(group, [])
+        differing = rules_differing(rendered_rules, loaded)
+        missing_jobs = [job for job in rendered_jobs or [] if job not in self.scrape_pools]
+        state = (f"last reload {'successful' if self.reload_successful else 'FAILED'}; {len(loaded)} rules in {group}"
+                 f"{', not as rendered: ' + ', '.join(differing) if differing else ''}"
+                 f"{'; scrape jobs missing: ' + ', '.join(missing_jobs) if missing_jobs else ''}")
+        return self.reload_successful and not differing and not missing_jobs, state
+
+
+def rules_differing(rendered: list[dict[str, Any]], loaded: list[dict[str, Any]]) -> list[str]:
+    """Names of the rules whose loaded form (Prometheus' rules API) is not the rendered one, or that only one side has.
+
+    Compared: name, ``for``, labels and annotations, which Prometheus reports verbatim (the thresholds are in the
+    summaries). The expression is not: Prometheus reports it re-printed from its parse tree."""
+    def rendered_form(rule: dict[str, Any]) -> tuple[float, dict[str, str], dict[str, str]]:
+        duration = parse_duration(str(rule["for"])).total_seconds() if rule.get("for") else 0.0
+        return duration, dict(rule.get("labels") or {}), dict(rule.get("annotations") or {})
+
+    def loaded_form(rule: dict[str, Any]) -> tuple[float, dict[str, str], dict[str, str]]:
+        return float(rule.get("duration") or 0.0), dict(rule.get("labels") or {}), dict(rule.get("annotations") or {})
+
+    want = {str(rule["alert"]): rendered_form(rule) for rule in rendered}
+    have = {str(rule["name"]): loaded_form(rule) for rule in loaded}
+    return sorted(name for name in want.keys() | have.keys() if want.get(name) != have.get(name))
+
+
 class PrometheusQueries:
     """The monitoring questions, asked of the Prometheus at ``url``.
 
@@ -318,14 +360,16 @@ class PrometheusQueries:
         match = re.match(r"HTTP Status Code (\d+) \((.*)\)$", message, re.DOTALL)
         status = int(match.group(1)) if match else 0
         body: dict[str, Any] = {}
+        text = message
         if match:
             try:
                 raw = ast.literal_eval(match.group(2))
+                text = (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).strip()[:300]
                 parsed = json.loads(raw) if isinstance(raw, bytes | str) else {}
                 body = parsed if isinstance(parsed, dict) else {}
-            except (ValueError, SyntaxError):  # not JSON: keep the raw message
+            except (ValueError, SyntaxError):  # not JSON (a lifecycle endpoint's plain text): keep the text
                 body = {}
-        error_type, detail = str(body.get("errorType", "")), str(body.get("error", message))
+        error_type, detail = str(body.get("errorType", "")), str(body.get("error", text))
         if expression is not None and status in (400, 422):
             return PrometheusQueryError(f"Prometheus at {self.url} refused the expression {expression!r}: {detail}",
                                         url=self.url, expression=expression, error_type=error_type, detail=detail)
@@ -337,6 +381,41 @@ class PrometheusQueries:
         if response.status_code != 200:
             raise PrometheusApiClientException(f"HTTP Status Code {response.status_code} ({response.content!r})")
         return response.json()["data"]
+
+    def _lifecycle(self, method: str, path: str) -> None:
+        """A lifecycle/health endpoint (``/-/ready``, ``/-/reload``): HTTP 200 or a typed error with its answer."""
+        response = self._session.request(method, f"{self.url}{path}", timeout=self.timeout_s)
+        if response.status_code != 200:
+            raise PrometheusApiClientException(f"HTTP Status Code {response.status_code} ({response.content!r})")
+
+    # --- the server itself ------------------------------------------------------------------------------
+    def ready(self) -> None:
+        """Returns when Prometheus answers ``GET /-/ready`` with 200; else a :class:`PrometheusError` saying why."""
+        self._ask("GET /-/ready", lambda: self._lifecycle("GET", "/-/ready"))
+
+    def unready(self) -> str | None:
+        """Why Prometheus is not ready now, for a check's detail (``None``: ready)."""
+        try:
+            self.ready()
+        except PrometheusError as exc:
+            return exc.message
+        return None
+
+    def reload(self) -> None:
+        """``POST /-/reload`` (needs ``--web.enable-lifecycle``): Prometheus re-reads its configuration and rules;
+        a refused configuration is a :class:`PrometheusResponseError` with Prometheus' own message."""
+        self._ask("POST /-/reload", lambda: self._lifecycle("POST", "/-/reload"))
+
+    def loaded_configuration(self) -> LoadedConfiguration:
+        """What Prometheus runs with: whether its last reload succeeded and when, its rules, its scrape pools."""
+        info = self._ask("the runtime info API", lambda: self._get_json("/api/v1/status/runtimeinfo"))
+        groups = self.rule_groups()
+        pools = self._ask("the scrape pools API", lambda: self._get_json("/api/v1/scrape_pools")["scrapePools"])
+        loaded_at = _timestamp(info.get("lastConfigTime"))
+        return LoadedConfiguration(reload_successful=bool(info.get("reloadConfigSuccess")),
+                                   loaded_at=loaded_at.to_pydatetime() if loaded_at is not None else None,
+                                   rules={str(group.get("name")): list(group.get("rules", [])) for group in groups},
+                                   scrape_pools=[str(pool) for pool in pools])
 
     # --- questions ----------------------------------------------------------------------------------------
     def instant(self, expression: str, at: datetime | None = None, name: str = "") -> pd.DataFrame:
@@ -397,6 +476,20 @@ class PrometheusQueries:
                 "query": expression,
             })
         return pd.DataFrame(rows).set_index("slo")
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """Every rule group Prometheus has loaded, as its rules API reports them."""
+        return list(self._ask("the rules API", lambda: self._get_json("/api/v1/rules")["groups"]))
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every active (pending or firing) alert instance, as the alerts API reports them."""
+        return list(self._ask("the alerts API", lambda: self._get_json("/api/v1/alerts")["alerts"]))
+
+    def alert_state(self, alert: str) -> str:
+        """``firing``, ``pending`` or ``inactive``: the state of ``alert``'s instances in Prometheus now."""
+        alerts = self.alerts()
+        states = {a.get("state") for a in alerts if a.get("labels", {}).get("alertname") == alert}
+        return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
 
     def alert_states(self) -> pd.DataFrame:
         """Every rule of the alert group with its state (inactive/pending/firing), indexed by alert name; empty

@@ -33,6 +33,8 @@ from pydantic import BaseModel
 from gxlib.config import DevnetSettings
 from gxlib.errors import GxError
 from gxlib.monitoring.alertmanager import WEBHOOK_PATH, local_alertmanager_config
+from gxlib.monitoring.alertmanager_client import AlertmanagerClient
+from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.render import LOCAL_RULES_FILE, to_yaml
 from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.scrape import local_prometheus_config
@@ -261,6 +263,32 @@ class LocalMonitoringStack:
         threading.Thread(target=process.wait, name=f"reap-{component.name}", daemon=True).start()
         return process
 
+    def _unready(self, component: Component) -> str | None:
+        """Why ``component`` does not answer its readiness endpoint now (``None``: ready)."""
+        if component.name == PROMETHEUS:
+            with PrometheusQueries(self.prometheus_url, timeout_s=2.0, retries=0) as prometheus:
+                return prometheus.unready()
+        if component.name == ALERTMANAGER:
+            with AlertmanagerClient(self.alertmanager_url, timeout_s=2.0) as alertmanager:
+                return alertmanager.unready()
+        try:  # the webhook receiver: our own process, not a Prometheus or Alertmanager
+            response = httpx.get(component.ready_url, timeout=2.0)
+        except httpx.HTTPError as exc:
+            return f"{component.ready_url}: {exc.__class__.__name__}"
+        return None if response.status_code == 200 else f"{component.ready_url}: HTTP {response.status_code}"
+
+    def _reload(self, component: Component) -> None:
+        """Make a running Prometheus or Alertmanager re-read its configuration (MonitoringStackError if refused)."""
+        try:
+            if component.name == PROMETHEUS:
+                with PrometheusQueries(self.prometheus_url, timeout_s=10.0) as prometheus:
+                    prometheus.reload()
+            elif component.name == ALERTMANAGER:
+                with AlertmanagerClient(self.alertmanager_url, timeout_s=10.0) as alertmanager:
+                    alertmanager.reload()
+        except PrometheusError as exc:
+            raise MonitoringStackError(f"{component.name} refused the new configuration: {exc.message}") from exc
+
     def _wait_ready(self, component: Component, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
         def probe() -> tuple[bool, str | None]:
             if process.poll() is not None:
@@ -268,11 +296,8 @@ class LocalMonitoringStack:
                 raise MonitoringStackError(
                     f"{component.name} exited during start-up (exit code {process.returncode}); "
                     f"last lines of its log:\n{tail}")
-            try:
-                response = httpx.get(component.ready_url, timeout=2.0)
-            except httpx.HTTPError as exc:
-                return False, f"{component.ready_url}: {exc.__class__.__name__}"
-            return response.status_code == 200, f"{component.ready_url}: HTTP {response.status_code}"
+            reason = self._unready(component)
+            return reason is None, reason
 
         self.progress.wait_until(f"{component.name} to be ready", probe, timeout_s=timeout_s)
 
@@ -292,9 +317,7 @@ class LocalMonitoringStack:
                 self._wait_ready(component, self._start(component))
                 report.started.append(component.name)
             elif config_changed and component.reload_url:
-                response = httpx.post(component.reload_url, timeout=10.0)
-                if response.status_code != 200:
-                    raise MonitoringStackError(f"{component.name} refused the new configuration: {response.text}")
+                self._reload(component)
                 report.reloaded.append(component.name)
         return report
 
@@ -321,19 +344,13 @@ class LocalMonitoringStack:
         return stopped
 
     # --- inspection -------------------------------------------------------------------------------------
-    def _prometheus_api(self, path: str) -> Any:
-        response = httpx.get(f"{self.prometheus_url}/api/v1/{path}", timeout=5.0)
-        response.raise_for_status()
-        return response.json()["data"]
-
     def status(self) -> StackStatus:
         components: list[ComponentStatus] = []
         for component in self.components():
             pid = self.running_pid(component.name)
             ready = False
             if pid is not None:
-                with contextlib.suppress(httpx.HTTPError):
-                    ready = httpx.get(component.ready_url, timeout=2.0).status_code == 200
+                ready = self._unready(component) is None
             base_url = component.ready_url.rsplit("/", 2)[0] if component.name != WEBHOOK else (
                 f"http://{self.config.local_stack.host}:{component.port}{WEBHOOK_PATH}")
             components.append(ComponentStatus(name=component.name, pid=pid, running=pid is not None, ready=ready,
@@ -343,13 +360,12 @@ class LocalMonitoringStack:
         alerts: list[AlertStatus] = []
         prometheus = next(c for c in components if c.name == PROMETHEUS)
         if prometheus.ready:
-            with contextlib.suppress(httpx.HTTPError):
-                rule_groups = {g["name"]: len(g["rules"]) for g in self._prometheus_api("rules")["groups"]}
-                targets = [TargetStatus(job=t["labels"]["job"], instance=t["labels"]["instance"], health=t["health"],
-                                        last_error=t.get("lastError", ""))
-                           for t in self._prometheus_api("targets?state=active")["activeTargets"]]
+            with contextlib.suppress(PrometheusError), PrometheusQueries(self.prometheus_url, timeout_s=5.0) as client:
+                rule_groups = {g["name"]: len(g["rules"]) for g in client.rule_groups()}
+                targets = [TargetStatus(job=t.job, instance=t.instance, health=t.health, last_error=t.last_error)
+                           for t in client.target_health().itertuples()]
                 alerts = [AlertStatus(name=a["labels"]["alertname"], state=a["state"], labels=a["labels"])
-                          for a in self._prometheus_api("alerts")["alerts"]]
+                          for a in client.alerts()]
         return StackStatus(state_dir=str(self.layout.root), components=components, rule_groups=rule_groups,
                            targets=targets, alerts=alerts,
                            notifications_received=len(read_notifications(self.layout.notifications_file)))

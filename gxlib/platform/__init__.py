@@ -1,6 +1,7 @@
-"""One interface for what the runbooks do to a running system — apply the monitoring configuration, reload
-Prometheus, load the dashboard, roll the chaincode servers to a new package, read rollout and pod state — with a
-Kubernetes implementation (the ``kubernetes`` client) and a local one (files + the local Prometheus)."""
+"""Where the system runs — the only package that knows: ``connect(env, ...)`` gives the environment's
+:class:`Platform` (the local monitoring stack, or a Kubernetes cluster through the ``kubernetes`` client), which the
+runbooks use to render-diff-apply the monitoring, reload Prometheus, and reach Prometheus and Alertmanager; the
+chaincode servers of a cluster are rolled through :mod:`gxlib.platform.kubernetes_chaincode`."""
 
 from gxlib.platform.base import (
     AppliedObject,

@@ -7,7 +7,9 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from gxlib.monitoring.render import Artifact
+from gxlib.config import Environment
+from gxlib.monitoring.artifacts import MonitoringArtifact
+from gxlib.monitoring.queries import PrometheusQueries
 
 
 class ReloadMethod(StrEnum):
@@ -71,24 +73,52 @@ class ChaincodeRoll(BaseModel):
 
 
 class Platform(Protocol):
-    """What runbooks 01 (deploy monitoring) and 02 (upgrade chaincode) need from where the system runs."""
+    """Where the system runs, as the runbooks see it: the monitoring artifacts as rendered and as deployed, how to
+    deploy them and make Prometheus load them, and the Prometheus and Alertmanager to ask. :func:`gxlib.platform.
+    connect` gives the one of an environment: :class:`~gxlib.platform.local.LocalPlatform` on ``local``,
+    :class:`~gxlib.platform.kubernetes_platform.KubernetesPlatform` on devnet/testnet/mainnet.
 
-    def monitoring_diff(self, artifacts: list[Artifact]) -> list[str]:
-        """Names of the monitoring artifacts whose deployed copy differs from ``artifacts``."""
+        platform = connect(Environment.LOCAL)
+        changed = [a for a in platform.artifacts() if a.changed]; platform.write(changed); platform.reload_prometheus()
+    """
+
+    env: Environment
+    prometheus_url: str
+    namespace: str  # the backend namespace the dashboard's variable selects
+    description: str  # where the artifacts are deployed, for the operator
+    fabric_jobs: tuple[str, ...]  # the scrape jobs of the Fabric nodes next to the backend's
+    # Whether the artifacts are deployed while Prometheus does not answer (the run still fails on that check).
+    deploys_without_prometheus: bool
+
+    @property
+    def reload_action(self) -> str:
+        """What reloading Prometheus does here, in a sentence."""
         ...
 
-    def deployed_artifacts(self, artifacts: list[Artifact]) -> dict[str, str | None]:
-        """Each artifact's path → what is deployed now, in the rendered file's form (None: nothing deployed)."""
+    def check_available(self) -> None:
+        """Raise :class:`gxlib.errors.Unavailable` when the deployment cannot be read or changed now."""
         ...
 
-    def apply_monitoring(self, artifacts: list[Artifact], *, dry_run: bool = False) -> list[AppliedObject]:
-        """Deploy the rendered rules, scrape jobs and dashboard."""
+    def prometheus_unready(self) -> str | None:
+        """Why Prometheus cannot be reloaded or asked now (``None``: it answers)."""
         ...
 
-    def reload_prometheus(self, method: ReloadMethod = ReloadMethod.HTTP) -> None:
-        """Make Prometheus re-read its configuration and rules."""
+    def prometheus(self) -> PrometheusQueries:
+        """A client of this environment's Prometheus (the caller closes it)."""
         ...
 
-    def roll_chaincode(self, package_ids: dict[str, str], *, timeout_s: float = 300.0) -> list[ChaincodeRoll]:
-        """Restart each org's chaincode server with its new package ID (org → ID) and wait until it serves."""
+    def artifacts(self) -> list[MonitoringArtifact]:
+        """Scrape config, alert rules and dashboard: rendered from code, next to what is deployed."""
+        ...
+
+    def write(self, artifacts: list[MonitoringArtifact]) -> list[str]:
+        """Deploy ``artifacts``; returns their locations."""
+        ...
+
+    def reload_prometheus(self) -> None:
+        """Make Prometheus load the deployed scrape config and rules (raises when it refuses)."""
+        ...
+
+    def config_loaded(self) -> bool:
+        """Whether Prometheus runs with the deployed scrape config and rules (read-only)."""
         ...

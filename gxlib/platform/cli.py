@@ -39,12 +39,13 @@ def _overlay_objects(env: str) -> list[dict[str, Any]]:
 
 
 def _platform(env: str, kubeconfig: Path | None, context: str | None):  # type: ignore[no-untyped-def]
-    from gxlib.platform.kubernetes import KubernetesPlatform, api_client_from_kubeconfig
+    from gxlib.platform.cluster import connect_cluster
+    from gxlib.platform.kubernetes import KubernetesCluster
     from gxlib.platform.settings import KubernetesPlatformSettings
 
     overrides: dict[str, Any] = {k: v for k, v in (("kubeconfig", kubeconfig), ("context", context)) if v}
     settings = KubernetesPlatformSettings(**overrides)
-    return KubernetesPlatform(api_client_from_kubeconfig(settings), environment_profile(env), settings=settings,
+    return KubernetesCluster(connect_cluster(settings).api, environment_profile(env), settings=settings,
                               progress=Progress())
 
 

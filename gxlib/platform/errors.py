@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gxlib.errors import GxError
+from gxlib.errors import GxError, Unavailable
 
 
 class PlatformError(GxError):
@@ -49,3 +49,10 @@ class RolloutFailedError(PlatformError):
 
 class UnknownOrgError(PlatformError):
     """A package ID was given for an org the environment does not have."""
+
+
+class ClusterUnavailable(Unavailable):
+    """No Kubernetes API server can be used with the given kubeconfig/context; ``parameter`` says which to fix."""
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(reason, parameter=parameter)

@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
@@ -57,17 +56,6 @@ DRY_RUN_STAND_IN_NAMESPACE = "default"
 DASHBOARD_LABELS = {"grafana-dashboard": "1", "app.kubernetes.io/part-of": "gx-monitoring"}
 
 
-def api_client_from_kubeconfig(settings: KubernetesPlatformSettings) -> k8s_client.ApiClient:
-    """An API client for the configured kubeconfig/context (or the in-cluster service account)."""
-    configuration = k8s_client.Configuration()
-    try:
-        k8s_config.load_kube_config(config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
-                                    context=settings.context, client_configuration=configuration)
-    except k8s_config.ConfigException:
-        k8s_config.load_incluster_config(client_configuration=configuration)
-    return k8s_client.ApiClient(configuration)
-
-
 def dashboard_config_map(config: MonitoringConfig, dashboard_json: str) -> dict[str, Any]:
     """The ConfigMap Grafana provisions the dashboard from (the same object k8s/monitoring generates)."""
     k8s = config.kubernetes
@@ -101,7 +89,7 @@ def _error_reason(exc: ApiException | DynamicApiError) -> str:
         return str(getattr(exc, "reason", exc))
 
 
-class KubernetesPlatform:
+class KubernetesCluster:
     """The runbooks' operations against one environment's cluster objects."""
 
     def __init__(self, api: k8s_client.ApiClient, profile: EnvironmentProfile, *,

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import httpx
 import requests
 from kubernetes import client as k8s_client
 
@@ -74,13 +73,9 @@ class ApiServerAccess:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
 
-    def httpx_client(self, *, timeout_s: float = 30.0) -> httpx.Client:
-        # trust_env=False: like the kubernetes client, only the kubeconfig's proxy applies, not $HTTPS_PROXY.
-        return httpx.Client(verify=self.ssl_context(), headers=dict(self.headers), timeout=timeout_s,
-                            proxy=self.proxy, trust_env=False)
-
     def requests_session(self) -> requests.Session:
-        """The same access for ``requests`` (what :class:`gxlib.monitoring.queries.PrometheusQueries` speaks).
+        """The access for ``requests``, what the Prometheus and Alertmanager clients of :mod:`gxlib.monitoring` speak;
+        like the kubernetes client, only the kubeconfig's proxy applies, not ``$HTTPS_PROXY``.
 
         ``requests`` cannot skip only the hostname check: with ``check_hostname`` false it verifies the hostname
         all the same (the kubeconfig's ``tls-server-name`` case is not covered)."""

@@ -55,3 +55,9 @@ def chaincode_names(profile: EnvironmentProfile, org: str) -> ChaincodeNames:
 def prometheus_pod(settings: KubernetesPlatformSettings) -> str:
     """The StatefulSet's first pod (``prometheus-0``)."""
     return f"{settings.prometheus_statefulset}-0"
+
+
+def platform_settings(kubeconfig: Path | None = None, context: str | None = None) -> KubernetesPlatformSettings:
+    """``GX_K8S_PLATFORM_*``, with a runbook's ``kubeconfig`` / ``kube_context`` taking precedence when given."""
+    given = {"kubeconfig": kubeconfig, "context": context}
+    return KubernetesPlatformSettings(**{key: value for key, value in given.items() if value is not None})

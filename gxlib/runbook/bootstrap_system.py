@@ -22,6 +22,7 @@ from gxlib.errors import GxError
 from gxlib.monitoring.catalog import slo
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, BootstrapSystemParameters
+from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     BOOTSTRAP_POOLS,
@@ -42,22 +43,16 @@ RUNBOOK = "03-bootstrap-system"
 PROJECTION_SLO_MS = float(slo("projection_lag").target)
 
 
-class BootstrapSystem:
+class BootstrapSystem(RunbookSection[BootstrapSystemParameters]):
     """Runbook 03, section by section."""
 
+    parameters = BootstrapSystemParameters
+
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
-        if not isinstance(rb.params, BootstrapSystemParameters):
-            raise TypeError(f"{rb.name} is not {RUNBOOK}")
-        self.rb = rb
-        self.params: BootstrapSystemParameters = rb.params
+        super().__init__(rb)
         self.target = target
-        self.stopped: str | None = None
         self.bootstrapped_before: bool | None = None
         self.trace: CommandTrace | None = None
-
-    def _stop(self, name: str, reason: str) -> None:
-        self.stopped = reason
-        self.rb.record_stop(name, reason)
 
     def _pre_check(self, name: str, passed: bool, *, measured: object, expected: object, why: str) -> None:
         """A pre-check: passed, or failed — in a dry run skipped, saying that a real run would stop here."""
@@ -68,21 +63,17 @@ class BootstrapSystem:
         else:
             self.rb.checks.record(name, False, measured=measured, expected=expected, detail=why)
 
-    def _skip_section(self, what: str) -> bool:
-        if self.stopped is None and self.target is not None:
-            return False
-        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
-        return True
+    def ready(self) -> bool:
+        return self.target is not None
 
     # --- 1. pre-checks -----------------------------------------------------------------------------------------
     def pre_checks(self) -> None:
         """Devnet and backend reachable, chaincode committed and answering, submitter healthy, breaker closed."""
         if self.target is None:
-            found = backend_target(self.params, self.rb.progress)
-            if isinstance(found, str):
-                self._stop(reachable_check(self.params.env), found)
+            with self.unless_unavailable(reachable_check(self.params.env)):
+                self.target = backend_target(self.params, self.rb.progress)
+            if self.target is None:
                 return
-            self.target = found
         target = self.target
         self.rb.checks.record(reachable_check(self.params.env), True, measured=target.api.base_url)
 
@@ -126,7 +117,7 @@ class BootstrapSystem:
     # --- 2. submit -----------------------------------------------------------------------------------------------
     def submit(self) -> None:
         """``BOOTSTRAP_SYSTEM`` through the API, unless the ledger says it is bootstrapped ("already done")."""
-        if self._skip_section("submit BOOTSTRAP_SYSTEM"):
+        if self.skip_section("submit BOOTSTRAP_SYSTEM"):
             return
         assert self.target is not None
         api, ledger = self.target.api, self.target.ledger
@@ -145,7 +136,7 @@ class BootstrapSystem:
     # --- 3. follow -----------------------------------------------------------------------------------------------
     def follow(self) -> None:
         """The command through the outbox (PENDING → PROCESSING → COMMITTED) to its block."""
-        if self._skip_section("follow the command"):
+        if self.skip_section("follow the command"):
             return
         assert self.target is not None
         if self.trace is None:
@@ -163,7 +154,7 @@ class BootstrapSystem:
     # --- 4. ledger -----------------------------------------------------------------------------------------------
     def verify_ledger(self) -> None:
         """The four pools' balances on the ledger (``TokenomicsContract:GetBalance``)."""
-        if self._skip_section("verify the ledger"):
+        if self.skip_section("verify the ledger"):
             return
         assert self.target is not None
         ledger = self.target.ledger
@@ -191,7 +182,7 @@ class BootstrapSystem:
     # --- 5. read model -------------------------------------------------------------------------------------------
     def verify_read_model(self) -> None:
         """The four bootstrap mints projected: each pool's ``minted`` and balance in the read model."""
-        if self._skip_section("verify the read model"):
+        if self.skip_section("verify the read model"):
             return
         assert self.target is not None
         api, ledger = self.target.api, self.target.ledger

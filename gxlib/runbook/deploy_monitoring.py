@@ -1,11 +1,11 @@
 """Runbook 01 · deploy monitoring (SPEC §8.1): render from code, diff against what is deployed, apply, reload,
 verify — one method per section of ``notebooks/01-deploy-monitoring.ipynb``.
 
-The steps go through ``MonitoringDeployment``: what is deployed and how to change it. ``LocalMonitoringDeployment``
-is the stack of ``gx monitoring up`` (its ``config/`` files, reloaded through Prometheus' lifecycle endpoint);
-env=devnet/testnet/mainnet is :class:`gxlib.runbook.kubernetes_monitoring.KubernetesMonitoringDeployment` (the
-ConfigMaps in namespace ``fabric`` through ``gxlib.platform``, Prometheus in ``prometheus-0`` reloaded through the
-API server's pod proxy or by ``kill -HUP 1``).
+The steps go through the environment's :class:`gxlib.platform.Platform` (``gxlib.platform.connect``): what is
+deployed and how to change it. :class:`~gxlib.platform.local.LocalPlatform` is the stack of ``gx monitoring up`` (its
+``config/`` files, reloaded through Prometheus' lifecycle endpoint); env=devnet/testnet/mainnet is
+:class:`~gxlib.platform.kubernetes_platform.KubernetesPlatform` (the ConfigMaps in namespace ``fabric``, Prometheus in
+``prometheus-0`` reloaded through the API server's pod proxy or by ``kill -HUP 1``).
 
 A run stops before changing anything when the deployment cannot be read (no cluster, no namespace ``fabric``), and,
 locally, when Prometheus is not running. On Kubernetes the ConfigMaps are applied even while Prometheus does not
@@ -22,40 +22,30 @@ still returns nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
-import httpx
 import pandas as pd
 
-from gxlib.config import DevnetSettings, Environment
-from gxlib.devnet.network import Devnet
-from gxlib.monitoring.dashboard import (
-    DASHBOARD_FILE_NAME,
-    NAMESPACE_VARIABLE,
-    dashboard_json_model,
-    render_dashboard_json,
-)
-from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
-from gxlib.monitoring.render import unified_diff
-from gxlib.monitoring.rules import Platform, alert_rules
-from gxlib.monitoring.scrape import BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB
-from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
-from gxlib.monitoring.stack import PROMETHEUS, LocalMonitoringStack
-from gxlib.progress import Progress, WaitTimeout
+from gxlib.errors import Unavailable
+from gxlib.monitoring.artifacts import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG, MonitoringArtifact
+from gxlib.monitoring.dashboard import NAMESPACE_VARIABLE, dashboard_json_model
+from gxlib.monitoring.queries import PrometheusError
+from gxlib.monitoring.rules import Platform as RuleTarget
+from gxlib.monitoring.rules import alert_rules
+from gxlib.monitoring.scrape import BACKEND_JOBS
+from gxlib.monitoring.settings import MonitoringConfig
+from gxlib.platform import Platform
+from gxlib.platform.connect import connect
+from gxlib.progress import WaitTimeout
 from gxlib.runbook.display import show_diff, show_markdown, show_table
 from gxlib.runbook.errors import StepFailed
 from gxlib.runbook.parameters import DeployMonitoringParameters
+from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 
-SCRAPE_CONFIG, ALERT_RULES, DASHBOARD = "scrape config", "alert rules", "dashboard"
-MAX_DIFF_LINES = 300
 _METRIC_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
-_RELOAD_TIMESTAMP = re.compile(r"^prometheus_config_last_reload_success_timestamp_seconds\s+(\S+)$", re.MULTILINE)
-_RELOAD_OK = re.compile(r"^prometheus_config_last_reload_successful\s+(\S+)$", re.MULTILINE)
 # A scrape that nothing answers: the process is not running (waiting longer will not bring it up).
 _NOTHING_LISTENS = ("connection refused",)
+PLATFORM_AVAILABLE = "platform available"
 
 
 def backend_target_settled(health: str, last_error: str, last_scrape: pd.Timestamp | None,
@@ -69,186 +59,12 @@ def backend_target_settled(health: str, last_error: str, last_scrape: pd.Timesta
     return refused and last_scrape is not None and last_scrape >= since
 
 
-@dataclass(frozen=True)
-class MonitoringArtifact:
-    """One rendered artifact next to its deployed copy."""
-
-    name: str
-    location: str
-    rendered: str
-    deployed: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.rendered != self.deployed
-
-    @property
-    def state(self) -> str:
-        if self.deployed is None:
-            return "new"
-        return "changed" if self.changed else "unchanged"
-
-    def diff(self, max_lines: int | None = MAX_DIFF_LINES) -> str:
-        return unified_diff(self.deployed, self.rendered, self.location, max_lines=max_lines)
-
-    def changed_lines(self) -> int:
-        return sum(1 for line in self.diff(None).splitlines()
-                   if line[:1] in "+-" and not line.startswith(("+++", "---")))
-
-
-class MonitoringDeployment(Protocol):
-    """What runbook 01 needs from a platform: the artifacts as rendered and as deployed, and how to apply them."""
-
-    env: Environment
-    prometheus_url: str
-    namespace: str  # the backend namespace the dashboard's variable selects
-    platform_description: str  # where the artifacts are deployed, for the operator
-    fabric_jobs: tuple[str, ...]  # the scrape jobs of the Fabric nodes next to the backend's
-    # Whether the artifacts are deployed while Prometheus does not answer (the run still fails on that check).
-    deploys_without_prometheus: bool
-
-    @property
-    def reload_action(self) -> str:
-        """What the reload step does, in a sentence."""
-
-    def unavailable(self) -> str | None:
-        """Why the deployment cannot be read or changed now — every run stops, a dry run too (``None``: ready)."""
-
-    def prometheus_unready(self) -> str | None:
-        """Why Prometheus cannot be reloaded or asked now (``None``: it answers)."""
-
-    def prometheus(self) -> PrometheusQueries:
-        """A client of this Prometheus for the verification (the caller closes it)."""
-
-    def artifacts(self) -> list[MonitoringArtifact]:
-        """Scrape config, alert rules and dashboard: rendered from code, next to what is deployed."""
-
-    def write(self, artifacts: list[MonitoringArtifact]) -> list[str]:
-        """Deploy ``artifacts``; returns their locations."""
-
-    def reload_prometheus(self) -> None:
-        """Make Prometheus load the deployed scrape config and rules."""
-
-    def config_loaded(self) -> bool:
-        """Whether Prometheus loaded the deployed files after they were last written (read-only)."""
-
-
-class LocalMonitoringDeployment:
-    """The local stack (`gx monitoring up`): files in its ``config/`` directory, lifecycle reload of Prometheus.
-
-    Rendering uses the same settings as ``gx monitoring up`` (``GX_MONITORING_*``, the devnet's settings in force),
-    so an unchanged checkout finds the stack's own files "unchanged". The local profile has no Grafana: the
-    dashboard is kept in ``config/dashboards/`` as the file a Grafana would provision.
-    """
-
-    env = Environment.LOCAL
-    fabric_jobs = (FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
-    # The stack reads its files when it starts: with Prometheus down there is nothing to gain from writing them now.
-    deploys_without_prometheus = False
-
-    def __init__(self, config: MonitoringConfig, devnet: DevnetSettings, *, prometheus_url: str | None = None) -> None:
-        self.config = config
-        self.stack = LocalMonitoringStack(config, devnet)
-        self.prometheus_url = (prometheus_url or self.stack.prometheus_url).rstrip("/")
-        self.namespace = config.local_targets.namespace
-        self.platform_description = f"this machine: the monitoring stack in {self.stack.layout.root}"
-
-    @property
-    def reload_action(self) -> str:
-        return f"POST {self.prometheus_url}/-/reload (lifecycle API): load the scrape jobs and rules"
-
-    @classmethod
-    def from_parameters(cls, params: DeployMonitoringParameters) -> LocalMonitoringDeployment:
-        overrides: dict[str, Any] = {}
-        if params.monitoring_state_dir is not None:
-            overrides["stack_state_dir"] = params.monitoring_state_dir
-        devnet_overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
-        # The devnet's settings in force (port offset, channel) are in its state directory.
-        devnet = Devnet(DevnetSettings(**devnet_overrides), progress=Progress(quiet=True)).settings
-        return cls(MonitoringSettings(**overrides), devnet, prometheus_url=params.prometheus_url)
-
-    @property
-    def dashboard_file(self) -> Path:
-        return self.stack.layout.config_dir / "dashboards" / DASHBOARD_FILE_NAME
-
-    def _files(self) -> list[tuple[str, Path, str]]:
-        rendered = self.stack.rendered_files()
-        layout = self.stack.layout
-        return [
-            (SCRAPE_CONFIG, layout.prometheus_config, rendered[layout.prometheus_config]),
-            (ALERT_RULES, layout.rules_file, rendered[layout.rules_file]),
-            (DASHBOARD, self.dashboard_file, render_dashboard_json(self.config)),
-        ]
-
-    def unavailable(self) -> str | None:
-        return None  # the stack's files can always be read and written
-
-    def prometheus_unready(self) -> str | None:
-        if self.stack.running_pid(PROMETHEUS) is None:
-            return (f"the local Prometheus of the stack in {self.stack.layout.root} is not running "
-                    "(start it with `gx monitoring up`)")
-        try:
-            response = httpx.get(f"{self.prometheus_url}/-/ready", timeout=5.0)
-        except httpx.HTTPError as exc:
-            return f"Prometheus at {self.prometheus_url} does not answer: {exc.__class__.__name__}: {exc}"
-        if response.status_code != 200:
-            return f"Prometheus at {self.prometheus_url} is not ready: HTTP {response.status_code}"
-        return None
-
-    def prometheus(self) -> PrometheusQueries:
-        return PrometheusQueries(self.prometheus_url, alert_group=self.config.alert_group)
-
-    def artifacts(self) -> list[MonitoringArtifact]:
-        found = []
-        for name, path, content in self._files():
-            deployed = path.read_text(encoding="utf-8") if path.is_file() else None
-            found.append(MonitoringArtifact(name, str(path), content, deployed))
-        return found
-
-    def write(self, artifacts: list[MonitoringArtifact]) -> list[str]:
-        for artifact in artifacts:
-            path = Path(artifact.location)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(artifact.rendered, encoding="utf-8")
-            tmp.replace(path)  # Prometheus never reads a half-written file
-        return [artifact.location for artifact in artifacts]
-
-    def _reload_state(self) -> tuple[bool, float]:
-        """(last reload successful, when) from Prometheus' own metrics."""
-        text = httpx.get(f"{self.prometheus_url}/metrics", timeout=5.0).text
-        ok, stamp = _RELOAD_OK.search(text), _RELOAD_TIMESTAMP.search(text)
-        return (bool(ok) and float(ok.group(1)) == 1.0), (float(stamp.group(1)) if stamp else 0.0)
-
-    def config_loaded(self) -> bool:
-        try:
-            ok, loaded_at = self._reload_state()
-        except httpx.HTTPError:
-            return False
-        layout = self.stack.layout
-        written = [p.stat().st_mtime for p in (layout.prometheus_config, layout.rules_file) if p.is_file()]
-        return ok and bool(written) and loaded_at >= max(written)
-
-    def reload_prometheus(self) -> None:
-        response = httpx.post(f"{self.prometheus_url}/-/reload", timeout=30.0)
-        if response.status_code != 200:
-            raise PrometheusError(f"Prometheus at {self.prometheus_url} refused the new configuration: "
-                                  f"HTTP {response.status_code}: {response.text.strip()}", url=self.prometheus_url)
-        if not self.config_loaded():
-            raise PrometheusError(f"Prometheus at {self.prometheus_url} answered the reload but reports the "
-                                  "configuration as not loaded (prometheus_config_last_reload_successful)",
-                                  url=self.prometheus_url)
-
-
-def monitoring_deployment(params: DeployMonitoringParameters, *,
-                          progress: Progress | None = None) -> MonitoringDeployment | str:
-    """The deployment ``params`` point at, or why this machine has none (no kubeconfig, no cluster answering)."""
-    if params.env is Environment.LOCAL:
-        return LocalMonitoringDeployment.from_parameters(params)
-    # Imported here: a local run needs neither the kubernetes client nor its import time.
-    from gxlib.runbook.kubernetes_monitoring import KubernetesMonitoringDeployment
-
-    return KubernetesMonitoringDeployment.from_parameters(params, progress=progress)
+def platform_of(params: DeployMonitoringParameters, rb: Runbook) -> Platform:
+    """The platform ``params`` point at; Unavailable when this machine has none (no kubeconfig, no cluster)."""
+    return connect(params.env, kubeconfig=params.kubeconfig, kube_context=params.kube_context,
+                   prometheus_url=params.prometheus_url, monitoring_state_dir=params.monitoring_state_dir,
+                   devnet_state_dir=params.devnet_state_dir, reload_method=params.reload_method,
+                   reload_timeout_s=params.rules_timeout_s, progress=rb.progress)
 
 
 def _metric_names(query: str) -> set[str]:
@@ -265,26 +81,22 @@ def dashboard_queries(config: MonitoringConfig) -> list[tuple[str, str]]:
     return queries
 
 
-class DeployMonitoring:
+class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
     """Runbook 01, section by section. Each method records its steps and checks on ``rb``; once the runbook has
     stopped (the platform is unavailable), the later sections say so and do nothing."""
 
-    def __init__(self, rb: Runbook, deployment: MonitoringDeployment | str | None = None) -> None:
-        if not isinstance(rb.params, DeployMonitoringParameters):
-            raise TypeError(f"{rb.name} is not 01-deploy-monitoring")
-        self.rb = rb
-        self.params: DeployMonitoringParameters = rb.params
-        found = deployment if deployment is not None else monitoring_deployment(self.params, progress=rb.progress)
-        self.deployment: MonitoringDeployment | None = None if isinstance(found, str) else found
-        self.stopped: str | None = found if isinstance(found, str) else None
+    parameters = DeployMonitoringParameters
+
+    def __init__(self, rb: Runbook, platform: Platform | None = None) -> None:
+        super().__init__(rb)
+        self.platform = platform
+        if platform is None:
+            try:
+                self.platform = platform_of(self.params, rb)
+            except Unavailable as exc:
+                self.stopped = exc.reason
         self.prometheus_reachable = False
         self._artifacts: list[MonitoringArtifact] | None = None
-
-    def _skip_section(self, what: str) -> bool:
-        if self.stopped is None:
-            return False
-        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
-        return True
 
     def _dry_run_skip(self, name: str) -> bool:
         if self.rb.dry_run:
@@ -298,24 +110,24 @@ class DeployMonitoring:
     # --- 0. where --------------------------------------------------------------------------------------------
     def check_target(self) -> None:
         """Record where the monitoring goes and whether it can be reached; stop if it cannot."""
-        if self.deployment is None:
-            self.rb.checks.record("platform available", False, measured=f"env={self.params.env.value}",
-                                  expected="a platform this machine can act on", detail=self.stopped or "")
+        env = f"env={self.params.env.value}"
+        expected = "a platform this machine can act on"
+        if self.platform is None:
+            self.rb.checks.record(PLATFORM_AVAILABLE, False, measured=env, expected=expected, detail=self.stopped or "")
             return
-        deployment = self.deployment
-        blocked = deployment.unavailable()
-        if blocked is not None:
+        deployment = self.platform
+        try:
+            deployment.check_available()
+        except Unavailable as exc:
             # Nothing deployed can be read: not even a dry run can show a diff.
-            self.rb.checks.record("platform available", False, measured=f"env={self.params.env.value}",
-                                  expected="a platform this machine can act on", detail=blocked)
-            self.stopped = blocked
+            self.rb.checks.record(PLATFORM_AVAILABLE, False, measured=env, expected=expected, detail=exc.reason)
+            self.stopped = exc.reason
             return
-        self.rb.checks.record("platform available", True, measured=deployment.platform_description,
-                              expected="a platform this machine can act on")
+        self.rb.checks.record(PLATFORM_AVAILABLE, True, measured=deployment.description, expected=expected)
         reason = deployment.prometheus_unready()
         show_table("Where the monitoring is deployed", [
             {"what": "environment", "value": deployment.env.value},
-            {"what": "platform", "value": deployment.platform_description},
+            {"what": "platform", "value": deployment.description},
             {"what": "Prometheus", "value": deployment.prometheus_url},
             {"what": "backend namespace", "value": deployment.namespace},
             *({"what": a.name, "value": a.location} for a in self.artifacts()),
@@ -339,14 +151,14 @@ class DeployMonitoring:
 
     def artifacts(self) -> list[MonitoringArtifact]:
         if self._artifacts is None:
-            assert self.deployment is not None
-            self._artifacts = self.deployment.artifacts()
+            assert self.platform is not None
+            self._artifacts = self.platform.artifacts()
         return self._artifacts
 
     # --- 1. render ---------------------------------------------------------------------------------------------
     def render(self) -> list[MonitoringArtifact]:
         """Render the three artifacts from code and show each one's state against the deployed copy."""
-        if self._skip_section("render") or self.deployment is None:
+        if self.skip_section("render") or self.platform is None:
             return []
         artifacts = self.artifacts()
         show_table("Rendered from gxlib.monitoring", [
@@ -357,7 +169,7 @@ class DeployMonitoring:
 
     # --- 2. diff -----------------------------------------------------------------------------------------------
     def show_diff(self) -> None:
-        if self._skip_section("diff") or self.deployment is None:
+        if self.skip_section("diff") or self.platform is None:
             return
         for artifact in self.artifacts():
             if not artifact.changed:
@@ -368,9 +180,9 @@ class DeployMonitoring:
 
     # --- 3. apply scrape config + rules, reload ---------------------------------------------------------------
     def apply(self) -> None:
-        if self._skip_section("apply") or self.deployment is None:
+        if self.skip_section("apply") or self.platform is None:
             return
-        deployment = self.deployment
+        deployment = self.platform
         config = [a for a in self.artifacts() if a.name in (SCRAPE_CONFIG, ALERT_RULES)]
         changed = [a for a in config if a.changed]
         self.rb.step(
@@ -409,9 +221,9 @@ class DeployMonitoring:
 
     # --- 4. dashboard --------------------------------------------------------------------------------------------
     def load_dashboard(self) -> None:
-        if self._skip_section("dashboard") or self.deployment is None:
+        if self.skip_section("dashboard") or self.platform is None:
             return
-        deployment = self.deployment
+        deployment = self.platform
         dashboard = next(a for a in self.artifacts() if a.name == DASHBOARD)
         self.rb.step(
             "load the dashboard",
@@ -423,11 +235,11 @@ class DeployMonitoring:
     # --- 5. targets ------------------------------------------------------------------------------------------------
     def verify_targets(self) -> None:
         """Wait until every target was scraped (Fabric ones up), then record one check per job."""
-        if self._skip_section("targets") or self.deployment is None or self._dry_run_skip("scrape targets"):
+        if self.skip_section("targets") or self.platform is None or self._dry_run_skip("scrape targets"):
             return
-        fabric_jobs = self.deployment.fabric_jobs
+        fabric_jobs = self.platform.fabric_jobs
         jobs = (*BACKEND_JOBS, *fabric_jobs)
-        namespace = self.deployment.namespace
+        namespace = self.platform.namespace
         since = pd.Timestamp.now(tz="UTC")
 
         def of_this_env(frame: pd.DataFrame) -> pd.DataFrame:
@@ -435,7 +247,7 @@ class DeployMonitoring:
             backend = frame["job"].isin(BACKEND_JOBS)
             return frame[frame["job"].isin(jobs) & (~backend | (frame["namespace"] == namespace))]
 
-        with self.deployment.prometheus() as prometheus:
+        with self.platform.prometheus() as prometheus:
             def settled() -> tuple[bool, str]:
                 frame = of_this_env(prometheus.target_health())
                 fabric = frame[frame["job"].isin(fabric_jobs)]
@@ -473,10 +285,10 @@ class DeployMonitoring:
 
     # --- 6. rules -------------------------------------------------------------------------------------------------
     def verify_rules(self) -> None:
-        if self._skip_section("rules") or self.deployment is None or self._dry_run_skip("alert rules loaded"):
+        if self.skip_section("rules") or self.platform is None or self._dry_run_skip("alert rules loaded"):
             return
-        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), Platform.LOCAL))
-        with self.deployment.prometheus() as prometheus:
+        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), RuleTarget.LOCAL))
+        with self.platform.prometheus() as prometheus:
             def loaded() -> tuple[bool, str]:
                 frame = prometheus.alert_states()
                 return sorted(frame.index) == expected, f"{len(frame)} rules in {prometheus.alert_group}"
@@ -507,10 +319,10 @@ class DeployMonitoring:
 
     # --- 7. dashboard queries ----------------------------------------------------------------------------------------
     def verify_dashboard_queries(self) -> None:
-        if (self._skip_section("dashboard queries") or self.deployment is None
+        if (self.skip_section("dashboard queries") or self.platform is None
                 or self._dry_run_skip("dashboard queries")):
             return
-        deployment = self.deployment
+        deployment = self.platform
         queries = [(label, expression.replace(f"${NAMESPACE_VARIABLE}", deployment.namespace))
                    for label, expression in dashboard_queries(MonitoringConfig())]
         with deployment.prometheus() as prometheus:

@@ -1,9 +1,9 @@
 """What runbooks 03–05 share about the CQRS backend: finding it, reading the ledger, and following a command
 API → outbox → block → projection with the time of each stage.
 
-``backend_target(params)`` finds the backend of ``params.env`` as a :class:`BackendTarget`, or answers with the
-reason when something is missing, so a runbook can say what the operator has to start or give, instead of failing
-somewhere later:
+``backend_target(params)`` finds the backend of ``params.env`` as a :class:`BackendTarget`, or raises
+:class:`gxlib.errors.Unavailable` with the reason when something is missing, so a runbook can say what the operator
+has to start or give, instead of failing somewhere later:
 
 - ``local_backend``: the devnet (its state directory), the API (``api_url`` or the backend's ``GX_BACKEND_*``
   settings), the admin token (``api_token`` / ``$GX_API_TOKEN``, else the token file ``gx backend up`` wrote next
@@ -26,9 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
 from gxlib.backend.settings import BackendSettings
@@ -36,9 +33,10 @@ from gxlib.chaincode.deploy import ChaincodeOperator, ChaincodeStatus
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
 from gxlib.devnet.network import Devnet
-from gxlib.errors import GxError
+from gxlib.errors import GxError, Unavailable
 from gxlib.fabric.errors import EvaluateError, TransportError
 from gxlib.fabric.sync import SyncContract, SyncGateway
+from gxlib.monitoring.exposition import metric_samples
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
 from gxlib.progress import Progress
@@ -108,18 +106,6 @@ class LedgerReader:
 
 
 # --- the submitter ---------------------------------------------------------------------------------------------
-def metric_samples(metrics_url: str, *, timeout_s: float = 5.0) -> dict[str, float]:
-    """The unlabelled samples of a Prometheus ``/metrics`` page (name → value); raises ``httpx.HTTPError``."""
-    response = httpx.get(metrics_url.rstrip("/") + "/metrics", timeout=timeout_s)
-    response.raise_for_status()
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            if not sample.labels:
-                samples[sample.name] = float(sample.value)
-    return samples
-
-
 def _described(value: float) -> str:
     return f"circuit_breaker_state {value:g} ({BREAKER_STATES.get(value, 'unknown')})"
 
@@ -128,8 +114,8 @@ def breaker_state(metrics_url: str) -> tuple[float | None, str]:
     """The submitter's ``circuit_breaker_state`` and a description (``None`` when it cannot be read)."""
     try:
         value = metric_samples(metrics_url).get("circuit_breaker_state")
-    except httpx.HTTPError as exc:
-        return None, f"{metrics_url}/metrics unreachable: {exc.__class__.__name__}"
+    except PrometheusError as exc:
+        return None, exc.message
     if value is None:
         return None, f"{metrics_url}/metrics has no circuit_breaker_state"
     return value, _described(value)
@@ -252,18 +238,18 @@ class BackendTarget:
             self.submitter.close()
 
 
-def connected_api(api_url: str, token: str, progress: Progress, *, start_hint: str) -> BackendClient | str:
-    """A client of the API at ``api_url`` that answered and accepted ``token``, or why not."""
+def connected_api(api_url: str, token: str, progress: Progress, *, start_hint: str) -> BackendClient:
+    """A client of the API at ``api_url`` that answered and accepted ``token``; Unavailable when not."""
     api = BackendClient(api_url, token)
     healthy, seen = api.healthy()
     if not healthy:
         api.close()
-        return f"the backend API does not answer: {seen} ({start_hint})"
+        raise Unavailable(f"the backend API does not answer: {seen} ({start_hint})", parameter="api_url")
     try:
         status = api.system_status()  # proves the token too
     except BackendApiError as exc:  # unreachable, or the token refused (401/403)
         api.close()
-        return str(exc)
+        raise Unavailable(str(exc), parameter="api_token") from exc
     progress.info(f"  backend API {api_url}: read model at block {status.checkpointBlock}, outbox {status.outbox}")
     return api
 
@@ -273,8 +259,8 @@ def reachable_check(env: Environment) -> str:
     return "devnet and backend reachable" if env is Environment.LOCAL else "backend API and Fabric network reachable"
 
 
-def backend_target(params: BackendParameters, progress: Progress) -> BackendTarget | str:
-    """The backend of ``params.env``, or why it cannot be reached now."""
+def backend_target(params: BackendParameters, progress: Progress) -> BackendTarget:
+    """The backend of ``params.env``; Unavailable when it cannot be reached now."""
     if params.env is Environment.LOCAL:
         return local_backend(params, progress)
     if not isinstance(params, CommandParameters):
@@ -282,32 +268,31 @@ def backend_target(params: BackendParameters, progress: Progress) -> BackendTarg
     return remote_backend(params, progress)
 
 
-def local_devnet(params: BackendParameters | UpgradeChaincodeParameters, progress: Progress) -> Devnet | str:
-    """The devnet ``params`` point at (its settings in force), or why it cannot be used now: missing, not every
-    node healthy, or not on the ``channel`` asked for."""
+def local_devnet(params: BackendParameters | UpgradeChaincodeParameters, progress: Progress) -> Devnet:
+    """The devnet ``params`` point at (its settings in force); Unavailable when it cannot be used now: missing, not
+    every node healthy, or not on the ``channel`` asked for."""
     overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
     devnet = Devnet(DevnetSettings(**overrides), progress=progress)
     if not devnet.layout.settings_file.exists():
-        return f"there is no devnet in {devnet.layout.root} (create it with `gx devnet up`, or set devnet_state_dir)"
+        raise Unavailable(f"there is no devnet in {devnet.layout.root} (create it with `gx devnet up`, or set "
+                          "devnet_state_dir)", parameter="devnet_state_dir")
     # Again with the settings in force (port offset, channel), so that `up()` (the drill's restore) finds no
     # mismatch with what the network was created with.
     devnet = Devnet(devnet.settings, progress=progress)
     status = devnet.status()
     if not status.all_healthy:
         down = ", ".join(n.name for n in status.nodes if not n.healthy) or "every node"
-        return f"the devnet in {devnet.layout.root} is not up ({down} not healthy): start it with `gx devnet up`"
+        raise Unavailable(f"the devnet in {devnet.layout.root} is not up ({down} not healthy): start it with "
+                          "`gx devnet up`", parameter="devnet_state_dir")
     if params.channel is not None and params.channel != devnet.settings.channel:
-        return (f"channel {params.channel!r} is not on the devnet in {devnet.layout.root}, whose channel is "
-                f"{devnet.settings.channel!r}")
+        raise Unavailable(f"channel {params.channel!r} is not on the devnet in {devnet.layout.root}, whose channel "
+                          f"is {devnet.settings.channel!r}", parameter="channel")
     return devnet
 
 
-def local_backend(params: BackendParameters, progress: Progress) -> BackendTarget | str:
-    """Everything runbooks 03–05 talk to on the local profile, or why it is not there."""
-    found = local_devnet(params, progress)
-    if isinstance(found, str):
-        return found
-    devnet = found
+def local_backend(params: BackendParameters, progress: Progress) -> BackendTarget:
+    """Everything runbooks 03–05 talk to on the local profile; Unavailable when it is not there."""
+    devnet = local_devnet(params, progress)
     settings = BackendSettings()
     api_url = params.api_url or f"http://{settings.api_host}:{settings.api_port}"
     metrics_url = params.submitter_metrics_url or f"http://{settings.metrics_host}:{settings.submitter_metrics_port}"
@@ -316,35 +301,32 @@ def local_backend(params: BackendParameters, progress: Progress) -> BackendTarge
     if not token and token_file.is_file():
         token = token_file.read_text().strip()
     if not token:
-        return (f"no API token: set $GX_API_TOKEN (or api_token), or start the backend with `gx backend up`, which "
-                f"writes {token_file}")
+        raise Unavailable(f"no API token: set $GX_API_TOKEN (or api_token), or start the backend with `gx backend "
+                          f"up`, which writes {token_file}", parameter="api_token")
     api = connected_api(api_url, token, progress, start_hint="start it with `gx backend up`, or set api_url")
-    if isinstance(api, str):
-        return api
     network = FabricNetwork(devnet.settings.channel, devnet.environment)
     ledger = LedgerReader(devnet.environment(), devnet.settings.channel, ChaincodeSettings().name)
     return BackendTarget(api, ledger, network, SubmitterProbe(metrics_url=metrics_url), devnet=devnet)
 
 
-def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarget | str:
-    """The backend of a Kubernetes env from the parameters alone (see the module docstring), or why not."""
+def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarget:
+    """The backend of a Kubernetes env from the parameters alone (see the module docstring); Unavailable if not."""
     env = params.env.value
     token = params.api_token.get_secret_value() if params.api_token is not None else ""
     if params.api_url is None or params.fabric_network_file is None or not token:
-        return f"env={env} needs api_url, api_token ($GX_API_TOKEN) and fabric_network_file"
+        raise Unavailable(f"env={env} needs api_url, api_token ($GX_API_TOKEN) and fabric_network_file")
     channel = params.channel_name()
     try:
         network = FabricNetwork.from_file(params.fabric_network_file, channel)
     except FabricNetworkError as exc:
-        return f"fabric_network_file: {exc}"
+        raise Unavailable(f"fabric_network_file: {exc}", parameter="fabric_network_file") from exc
     document = network.environment()
     if "service" not in document["roles"]:
-        return (f"fabric_network_file {params.fabric_network_file} names no service identity (roles.service): the "
-                "ledger is read as the backend's service identity")
+        raise Unavailable(f"fabric_network_file {params.fabric_network_file} names no service identity "
+                          "(roles.service): the ledger is read as the backend's service identity",
+                          parameter="fabric_network_file")
     api = connected_api(params.api_url, token, progress,
                         start_hint=f"check api_url: the {env} ingress, or a `kubectl port-forward` of the API Service")
-    if isinstance(api, str):
-        return api
     namespace = environment_profile(params.env).backend_namespace
     submitter: SubmitterProbe | None = None
     if params.submitter_metrics_url is not None:
@@ -358,7 +340,8 @@ def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarg
         api.close()
         if submitter is not None:
             submitter.close()
-        return f"fabric_network_file {params.fabric_network_file}: the Gateway cannot be set up: {exc}"
+        raise Unavailable(f"fabric_network_file {params.fabric_network_file}: the Gateway cannot be set up: {exc}",
+                          parameter="fabric_network_file") from exc
     progress.info(f"  ledger: channel {channel} through the Gateway of {params.fabric_network_file}")
     return BackendTarget(api, ledger, network, submitter)
 

@@ -6,7 +6,7 @@ The logic of each phase is :class:`gxlib.chaincode.deploy.ChaincodeOperator`'s (
 ``gx chaincode deploy``); this module puts each phase behind ``rb.step`` with its read-only probe, so a second run
 of the committed version reports "already done" everywhere and a dry run shows the plan (next sequence, package
 IDs) without touching the ledger. On Kubernetes (env=devnet/testnet/mainnet) the same interface
-(``ChaincodeLifecycleOperator``) is :class:`gxlib.runbook.kubernetes_chaincode.KubernetesChaincodeOperator`: the same
+(``ChaincodeLifecycleOperator``) is :class:`gxlib.platform.kubernetes_chaincode.KubernetesChaincodeOperator`: the same
 lifecycle code on the env's Fabric network (``fabric_network_file``), the chaincode servers rolled through
 ``gxlib.platform``; when the cluster or the network cannot be reached the run records why and stops.
 """
@@ -22,12 +22,13 @@ from gxlib.config import ChaincodeSettings, Environment
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.errors import FabricError
 from gxlib.fabric.lifecycle.definition import CommittedChaincode
-from gxlib.progress import Progress
+from gxlib.platform.kubernetes_chaincode import IMAGE_NOTE, KubernetesChaincodeOperator, kubernetes_operator
+from gxlib.platform.settings import platform_settings
 from gxlib.runbook.display import show_table
-from gxlib.runbook.kubernetes_chaincode import IMAGE_NOTE, KubernetesChaincodeOperator, kubernetes_operator
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
+from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
-from gxlib.runbook.steps_backend import local_devnet
+from gxlib.runbook.steps_backend import ledger_height, local_devnet
 
 # A function every version of the GX chaincode has: the runbook's proof that the new version answers.
 PROBE_FUNCTION = ("TokenomicsContract", "Mint")
@@ -53,51 +54,27 @@ class ChaincodeLifecycleOperator(Protocol):
     def metadata(self, org_key: str) -> dict[str, Any]: ...
 
 
-def local_operator(params: UpgradeChaincodeParameters, progress: Progress) -> tuple[ChaincodeOperator, Devnet] | str:
-    """The local devnet's operator for ``params``, or why the devnet cannot take the upgrade now."""
-    devnet = local_devnet(params, progress)
-    if isinstance(devnet, str):
-        return devnet
-    settings = ChaincodeSettings(name=params.chaincode_name)
-    return ChaincodeOperator(devnet, settings, progress), devnet
-
-
-def ledger_height(devnet: Devnet) -> int | None:
-    """The channel's height on the devnet's peers (the lowest, while a block is still propagating)."""
-    heights = [n.ledger_height for n in devnet.status().nodes if n.ledger_height is not None]
-    return min(heights) if heights else None
-
-
 def lists_function(metadata: dict[str, Any], contract: str, function: str) -> bool:
     transactions = metadata.get("contracts", {}).get(contract, {}).get("transactions", [])
     return any(t.get("name") == function for t in transactions)
 
 
-class UpgradeChaincode:
+class UpgradeChaincode(RunbookSection[UpgradeChaincodeParameters]):
     """Runbook 02, section by section; after a stop (platform or devnet unavailable) later sections do nothing."""
+
+    parameters = UpgradeChaincodeParameters
 
     def __init__(self, rb: Runbook, operator: ChaincodeLifecycleOperator | None = None,
                  devnet: Devnet | None = None) -> None:
-        if not isinstance(rb.params, UpgradeChaincodeParameters):
-            raise TypeError(f"{rb.name} is not 02-upgrade-chaincode")
-        self.rb = rb
-        self.params: UpgradeChaincodeParameters = rb.params
+        super().__init__(rb)
         self.operator = operator
         self.devnet = devnet
-        self.stopped: str | None = None
         self.plan: DeployPlan | None = None
         self.height_before: int | None = None
         self.servers_before: dict[str, str | None] = {}
 
-    def _skip_section(self, what: str) -> bool:
-        if self.stopped is None and self.plan is not None and self.operator is not None:
-            return False
-        self.rb.progress.info(f"  {what}: not run — {self.stopped or 'no plan'}")
-        return True
-
-    def _stop(self, name: str, reason: str, *, fails_dry_run: bool) -> None:
-        self.stopped = reason
-        self.rb.record_stop(name, reason, fails_dry_run=fails_dry_run)
+    def ready(self) -> bool:
+        return self.plan is not None and self.operator is not None
 
     # --- 1. committed definition + plan ----------------------------------------------------------------------
     def query_committed(self) -> DeployPlan | None:
@@ -122,30 +99,33 @@ class UpgradeChaincode:
 
     def _find_operator(self) -> bool:
         """The local devnet's operator (env=local) or the Kubernetes one; False after recording why there is none."""
-        if self.params.env is Environment.LOCAL:
-            found = local_operator(self.params, self.rb.progress)
-            if isinstance(found, str):
-                self._stop("devnet up", found, fails_dry_run=False)
-                return False
-            self.operator, self.devnet = found
-            self.rb.checks.record("devnet up", True, measured="every node healthy")
-            return True
-        with self.rb.progress.task(f"reaching {self.params.env.value}: Fabric network, API server, Deployments"):
-            operator = kubernetes_operator(self.params, self.rb.progress)
-        if isinstance(operator, str):
-            self._stop("platform available", operator, fails_dry_run=True)
-            return False
-        self.operator = operator
-        host = operator.platform.api.configuration.host
-        deployments = ", ".join(f"{s.namespace}/{s.name}" for s in operator.servers)
-        self.rb.checks.record("platform available", True, measured=f"API server {host}; {deployments}",
-                              expected="API server answers, chaincode Deployments and Services exist")
-        return True
+        params = self.params
+        if params.env is Environment.LOCAL:
+            with self.unless_unavailable("devnet up"):
+                self.devnet = local_devnet(params, self.rb.progress)
+                self.operator = ChaincodeOperator(self.devnet, ChaincodeSettings(name=params.chaincode_name),
+                                                  self.rb.progress)
+                self.rb.checks.record("devnet up", True, measured="every node healthy")
+            return self.operator is not None
+        with self.unless_unavailable("platform available", fails_dry_run=True), \
+                self.rb.progress.task(f"reaching {params.env.value}: Fabric network, API server, Deployments"):
+            assert params.fabric_network_file is not None  # required off local by the parameters
+            operator = kubernetes_operator(params.env, platform_settings(params.kubeconfig, params.kube_context),
+                                           fabric_network_file=params.fabric_network_file,
+                                           channel=params.channel_name(), chaincode_name=params.chaincode_name,
+                                           chaincode_addresses=params.chaincode_addresses,
+                                           restart_timeout_s=params.restart_timeout_s, progress=self.rb.progress)
+            self.operator = operator
+            host = operator.platform.api.configuration.host
+            deployments = ", ".join(f"{s.namespace}/{s.name}" for s in operator.servers)
+            self.rb.checks.record("platform available", True, measured=f"API server {host}; {deployments}",
+                                  expected="API server answers, chaincode Deployments and Services exist")
+        return self.operator is not None
 
     # --- 2. packages -------------------------------------------------------------------------------------------
     def build_packages(self) -> None:
         """Show each org's CCaaS package: label, package ID, size, the server its connection.json points at."""
-        if self._skip_section("packages"):
+        if self.skip_section("packages"):
             return
         assert self.plan is not None and self.operator is not None
         show_table("Packages (chaincode as a service: one per org, built in memory)", [
@@ -159,7 +139,7 @@ class UpgradeChaincode:
 
     # --- 3. install ----------------------------------------------------------------------------------------------
     def install(self) -> None:
-        if self._skip_section("install"):
+        if self.skip_section("install"):
             return
         assert self.plan is not None and self.operator is not None
         plan, operator = self.plan, self.operator
@@ -171,7 +151,7 @@ class UpgradeChaincode:
 
     # --- 4. approve --------------------------------------------------------------------------------------------
     def approve(self) -> None:
-        if self._skip_section("approve"):
+        if self.skip_section("approve"):
             return
         assert self.plan is not None and self.operator is not None
         plan, operator = self.plan, self.operator
@@ -185,7 +165,7 @@ class UpgradeChaincode:
 
     # --- 5. commit readiness -------------------------------------------------------------------------------------
     def check_commit_readiness(self) -> None:
-        if self._skip_section("commit readiness"):
+        if self.skip_section("commit readiness"):
             return
         assert self.plan is not None and self.operator is not None
         approvals = self.operator.approvals(self.plan)
@@ -201,7 +181,7 @@ class UpgradeChaincode:
 
     # --- 6. commit ----------------------------------------------------------------------------------------------
     def commit(self) -> None:
-        if self._skip_section("commit"):
+        if self.skip_section("commit"):
             return
         assert self.plan is not None and self.operator is not None
         plan, operator = self.plan, self.operator
@@ -226,7 +206,7 @@ class UpgradeChaincode:
 
     # --- 7. restart the servers ------------------------------------------------------------------------------
     def restart_servers(self) -> None:
-        if self._skip_section("restart"):
+        if self.skip_section("restart"):
             return
         assert self.plan is not None and self.operator is not None
         plan, operator = self.plan, self.operator
@@ -252,7 +232,7 @@ class UpgradeChaincode:
 
     # --- 8. verify ---------------------------------------------------------------------------------------------
     def verify(self) -> None:
-        if self._skip_section("verify"):
+        if self.skip_section("verify"):
             return
         assert self.plan is not None and self.operator is not None
         plan, operator = self.plan, self.operator

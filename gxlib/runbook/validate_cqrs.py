@@ -21,6 +21,7 @@ from gxlib.backend.client import BackendClient
 from gxlib.errors import GxError
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, ValidateCqrsParameters
+from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     TRACE_COLUMNS,
@@ -48,27 +49,18 @@ class CommandNotCommitted(GxError):
         self.trace = trace
 
 
-class ValidateCqrs:
+class ValidateCqrs(RunbookSection[ValidateCqrsParameters]):
     """Runbook 04, section by section; after a stop later sections do nothing."""
 
+    parameters = ValidateCqrsParameters
+
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
-        if not isinstance(rb.params, ValidateCqrsParameters):
-            raise TypeError(f"{rb.name} is not {RUNBOOK}")
-        self.rb = rb
-        self.params: ValidateCqrsParameters = rb.params
+        super().__init__(rb)
         self.target = target
-        self.stopped: str | None = None
         self.traces: list[CommandTrace] = []
 
-    def _stop(self, name: str, reason: str) -> None:
-        self.stopped = reason
-        self.rb.record_stop(name, reason)
-
-    def _skip_section(self, what: str) -> bool:
-        if self.stopped is None and self.target is not None:
-            return False
-        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
-        return True
+    def ready(self) -> bool:
+        return self.target is not None
 
     @property
     def api(self) -> BackendClient:
@@ -97,15 +89,14 @@ class ValidateCqrs:
         """Find the backend and the ledger; the ledger must be bootstrapped (runbook 03) and the breaker closed
         (off local without submitter_metrics_url or prometheus_url that check is skipped, saying why)."""
         if self.target is None:
-            found = backend_target(self.params, self.rb.progress)
-            if isinstance(found, str):
-                self._stop(reachable_check(self.params.env), found)
+            with self.unless_unavailable(reachable_check(self.params.env)):
+                self.target = backend_target(self.params, self.rb.progress)
+            if self.target is None:
                 return
-            self.target = found
         self.rb.checks.record(reachable_check(self.params.env), True, measured=self.target.api.base_url)
         bootstrapped = bool(self.target.ledger.system_status()["bootstrapped"])
         if not bootstrapped:
-            self._stop("system bootstrapped", "the ledger is not bootstrapped: run 03-bootstrap-system first")
+            self.stop("system bootstrapped", "the ledger is not bootstrapped: run 03-bootstrap-system first")
             return
         if self.target.submitter is None:
             self.rb.checks.skip("circuit breaker closed", no_submitter_probe(self.params.env), expected=0.0)
@@ -113,14 +104,14 @@ class ValidateCqrs:
         state, seen = self.target.submitter.breaker_state()
         if state != 0.0:
             # Commands would wait in the outbox (breaker open) or not be sent at all (no submitter).
-            self._stop("circuit breaker closed", f"{seen}: the submitter cannot deliver commands now")
+            self.stop("circuit breaker closed", f"{seen}: the submitter cannot deliver commands now")
             return
         self.rb.checks.equal("circuit breaker closed", state, 0.0, detail=seen)
 
     # --- 2. countries --------------------------------------------------------------------------------------------
     def initialise_countries(self) -> None:
         countries = self.params.countries
-        if self._skip_section("initialise countries"):
+        if self.skip_section("initialise countries"):
             return
 
         def known() -> set[str]:
@@ -139,7 +130,7 @@ class ValidateCqrs:
     # --- 3. test user --------------------------------------------------------------------------------------------
     def create_user(self) -> None:
         user_id, country = self.params.test_user_id, self.params.test_user_country
-        if self._skip_section("create the test user"):
+        if self.skip_section("create the test user"):
             return
         assert self.target is not None
         ledger = self.target.ledger
@@ -158,7 +149,7 @@ class ValidateCqrs:
     # --- 4. genesis + mint ---------------------------------------------------------------------------------------
     def distribute_genesis_and_mint(self) -> None:
         user_id, amount = self.params.test_user_id, self.params.mint_amount
-        if self._skip_section("distribute genesis and mint"):
+        if self.skip_section("distribute genesis and mint"):
             return
         assert self.target is not None
         ledger = self.target.ledger
@@ -207,7 +198,7 @@ class ValidateCqrs:
     def verify(self) -> None:
         """The ``UserProfile`` row against the ledger's user, and balances: ledger == read model."""
         user_id = self.params.test_user_id
-        if self._skip_section("verify"):
+        if self.skip_section("verify"):
             return
         assert self.target is not None
         ledger = self.target.ledger
@@ -246,7 +237,7 @@ class ValidateCqrs:
     # --- 6. timings ----------------------------------------------------------------------------------------------
     def timings(self) -> None:
         """Per command: accepted → committed and committed → projected, against the SLOs."""
-        if self._skip_section("timings"):
+        if self.skip_section("timings"):
             return
         if not self.traces:
             self.rb.checks.skip("per-stage timings", "no command was posted in this run (dry run or already done)")

@@ -16,7 +16,7 @@ profile can stop the Gateway peer (a process of this machine), so off local the 
 ``breaker_drill=true`` and the section is skipped.
 
 On a Kubernetes env Prometheus and Alertmanager are reached as runbook 01 reaches Prometheus
-(:mod:`gxlib.runbook.monitoring_endpoints`: the given URLs, else the API server's proxy with the kubeconfig's
+(:mod:`gxlib.platform.endpoints`: the given URLs, else the API server's proxy with the kubeconfig's
 credentials); the SLO gauges, the lag, the alert rules and the report are the same queries for the env's backend
 namespace (``backend-<env>``). An SLO or chart without data there is skipped, not failed.
 
@@ -36,21 +36,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from gxlib.config import DevnetSettings, Environment, environment_profile
+from gxlib.config import Environment, environment_profile
 from gxlib.devnet import processes
-from gxlib.errors import GxError
+from gxlib.errors import GxError, Unavailable
 from gxlib.monitoring.catalog import projection_lag_query, slo
 from gxlib.monitoring.queries import PrometheusQueries, namespace_selector
 from gxlib.monitoring.report import collect_report, write_report
-from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
+from gxlib.monitoring.rules import Platform as RuleTarget
+from gxlib.monitoring.rules import alert_rules
+from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.monitoring.stack import LocalMonitoringStack
+from gxlib.platform.connect import local_platform
+from gxlib.platform.endpoints import MonitoringEndpoints, kubernetes_endpoints, local_endpoints
+from gxlib.platform.settings import platform_settings
 from gxlib.progress import WaitTimeout
 from gxlib.runbook.display import in_notebook, show_table
 from gxlib.runbook.drills import SUCCESS_RATE_WINDOW, Drill, DrillLog
-from gxlib.runbook.monitoring_endpoints import MonitoringEndpoints, kubernetes_endpoints, local_endpoints
 from gxlib.runbook.parameters import ValidateMonitoringParameters
+from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     TRACE_COLUMNS,
@@ -65,23 +68,7 @@ from gxlib.runbook.steps_backend import (
 RUNBOOK = "05-validate-monitoring"
 BREAKER_ALERT = "FabricCircuitBreakerOpen"
 DRILL_ACCOUNT = "gx-runbook-drill"
-EXPECTED_RULES = 18
 REPORT_FILE = "slo-report.html"
-
-
-def prometheus_alert_state(prometheus_url: str, alert: str) -> str:
-    """``firing``, ``pending`` or ``inactive``: the state of ``alert`` in Prometheus now."""
-    response = httpx.get(f"{prometheus_url}/api/v1/alerts", timeout=5.0)
-    response.raise_for_status()
-    states = {a.get("state") for a in response.json()["data"]["alerts"] if a["labels"].get("alertname") == alert}
-    return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
-
-
-def alertmanager_active(alertmanager_url: str, alert: str) -> list[dict[str, Any]]:
-    """The alerts named ``alert`` that Alertmanager holds as active."""
-    response = httpx.get(f"{alertmanager_url}/api/v2/alerts", params={"filter": f'alertname="{alert}"'}, timeout=5.0)
-    response.raise_for_status()
-    return [a for a in response.json() if a.get("status", {}).get("state") == "active"]
 
 
 def notified(notifications: list[dict[str, Any]], alert: str, status: str, since: datetime) -> bool:
@@ -101,37 +88,26 @@ def notified(notifications: list[dict[str, Any]], alert: str, status: str, since
     return False
 
 
-class ValidateMonitoring:
+class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
     """Runbook 05, section by section."""
+
+    parameters = ValidateMonitoringParameters
 
     def __init__(self, rb: Runbook, backend: BackendTarget | None = None,
                  stack: LocalMonitoringStack | None = None) -> None:
-        if not isinstance(rb.params, ValidateMonitoringParameters):
-            raise TypeError(f"{rb.name} is not {RUNBOOK}")
-        self.rb = rb
-        self.params: ValidateMonitoringParameters = rb.params
+        super().__init__(rb)
         self.backend = backend
         self.stack = stack
-        self.prometheus_url = ""
-        self.alertmanager_url = ""
         self.queries: PrometheusQueries | None = None
-        self.endpoints: MonitoringEndpoints | None = None  # Kubernetes: where Prometheus and Alertmanager are
-        self.stopped: str | None = None
+        self.endpoints: MonitoringEndpoints | None = None  # where Prometheus and Alertmanager are
         self.backend_missing: str | None = None
         self.config = MonitoringConfig()
         self.namespace = environment_profile(self.params.env).backend_namespace
         self.timeline: list[dict[str, Any]] = []
         self.report_file: Path | None = None
 
-    def _stop(self, name: str, reason: str) -> None:
-        self.stopped = reason
-        self.rb.record_stop(name, reason)
-
-    def _skip_section(self, what: str) -> bool:
-        if self.stopped is None and self.queries is not None:
-            return False
-        self.rb.progress.info(f"  {what}: not run — {self.stopped}")
-        return True
+    def ready(self) -> bool:
+        return self.queries is not None
 
     # --- 0. connect ----------------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -141,53 +117,51 @@ class ValidateMonitoring:
             self._connect_kubernetes()
             return
         if self.stack is None:
-            overrides = {"stack_state_dir": self.params.monitoring_state_dir} if self.params.monitoring_state_dir \
-                else {}
-            devnet_dir = {"state_dir": self.params.devnet_state_dir} if self.params.devnet_state_dir else {}
-            self.stack = LocalMonitoringStack(MonitoringSettings(**overrides), DevnetSettings(**devnet_dir))
+            self.stack = local_platform(monitoring_state_dir=self.params.monitoring_state_dir,
+                                        devnet_state_dir=self.params.devnet_state_dir).stack
         self.config = self.stack.config
-        self.prometheus_url = (self.params.prometheus_url or self.stack.prometheus_url).rstrip("/")
-        self.alertmanager_url = (self.params.alertmanager_url or self.stack.alertmanager_url).rstrip("/")
-        unready = local_endpoints(self.prometheus_url, self.alertmanager_url).prometheus.unready()
+        self.endpoints = local_endpoints(self.params.prometheus_url or self.stack.prometheus_url,
+                                         self.params.alertmanager_url or self.stack.alertmanager_url)
+        prometheus_url = self.endpoints.prometheus.url
+        unready = self.endpoints.prometheus_unready()
         if unready is not None:
             self.rb.progress.info(f"  {unready}")
-            self._stop("Prometheus reachable", f"Prometheus at {self.prometheus_url} is not ready (start the local "
-                                               "stack with `gx monitoring up`, or set prometheus_url)")
+            self.stop("Prometheus reachable", f"Prometheus at {prometheus_url} is not ready (start the local stack "
+                                              "with `gx monitoring up`, or set prometheus_url)")
             return
-        self.rb.checks.record("Prometheus reachable", True, measured=self.prometheus_url)
-        self.queries = PrometheusQueries(self.prometheus_url, namespace=self.namespace,
-                                         alert_group=self.config.alert_group)
+        self.rb.checks.record("Prometheus reachable", True, measured=prometheus_url)
+        self.queries = self.endpoints.prometheus.prometheus(namespace=self.namespace,
+                                                            alert_group=self.config.alert_group)
         if self.backend is None:
-            found = local_backend(self.params, self.rb.progress)
-            if isinstance(found, str):
-                self.backend_missing = found
-            else:
-                self.backend = found
+            try:
+                self.backend = local_backend(self.params, self.rb.progress)
+            except Unavailable as exc:
+                self.backend_missing = exc.reason
 
     def _connect_kubernetes(self) -> None:
-        env = self.params.env.value
-        found = kubernetes_endpoints(self.params)
-        if isinstance(found, str):
-            self._stop("Prometheus reachable", found)
+        params = self.params
+        with self.unless_unavailable("Prometheus reachable"):
+            self.endpoints = kubernetes_endpoints(params.env, platform_settings(params.kubeconfig, params.kube_context),
+                                                  prometheus_url=params.prometheus_url,
+                                                  alertmanager_url=params.alertmanager_url)
+        if self.endpoints is None:
             return
-        self.endpoints = found
-        prometheus, alertmanager = found.prometheus, found.alertmanager
-        self.prometheus_url, self.alertmanager_url = prometheus.url, alertmanager.url
-        unready = prometheus.unready()
+        prometheus, alertmanager = self.endpoints.prometheus, self.endpoints.alertmanager
+        unready = self.endpoints.prometheus_unready()
         if unready is not None:
-            self._stop("Prometheus reachable", f"{unready} (check kube_context / kubeconfig, or set prometheus_url)")
+            self.stop("Prometheus reachable", f"{unready} (check kube_context / kubeconfig, or set prometheus_url)")
             return
         self.rb.checks.record("Prometheus reachable", True, measured=prometheus.description)
-        unready = alertmanager.unready()
+        unready = self.endpoints.alertmanager_unready()
         self.rb.checks.record("Alertmanager reachable", unready is None, measured=alertmanager.description,
                               detail=unready or "")
         self.queries = prometheus.prometheus(namespace=self.namespace, alert_group=self.config.alert_group)
-        self.backend_missing = f"env={env}: the drill needs the local profile's Gateway peer process"
+        self.backend_missing = f"env={params.env.value}: the drill needs the local profile's Gateway peer process"
 
     # --- 1. SLO gauges -------------------------------------------------------------------------------------------
     def slo_gauges(self) -> None:
         """The four SLOs now, each against its target; an SLO without data is skipped, not passed."""
-        if self._skip_section("SLO gauges"):
+        if self.skip_section("SLO gauges"):
             return
         assert self.queries is not None
         values = self.queries.slo_values()
@@ -231,7 +205,7 @@ class ValidateMonitoring:
     # --- 2. lag over time ----------------------------------------------------------------------------------------
     def projection_lag(self) -> None:
         """``projector_lag_milliseconds`` over the last ``lag_window_minutes``: a chart and its maximum."""
-        if self._skip_section("projection lag over time"):
+        if self.skip_section("projection lag over time"):
             return
         assert self.queries is not None
         window = timedelta(minutes=self.params.lag_window_minutes)
@@ -274,7 +248,7 @@ class ValidateMonitoring:
 
     def breaker_drill(self) -> None:
         """Gateway unreachable → breaker open → alert pending → firing → Alertmanager → restore → closed."""
-        if self._skip_section("circuit-breaker drill"):
+        if self.skip_section("circuit-breaker drill"):
             return
         if not self.params.breaker_drill:
             reason = "breaker_drill is false"
@@ -296,7 +270,8 @@ class ValidateMonitoring:
         assert devnet is not None and submitter is not None and submitter.metrics_url is not None
         metrics_url = submitter.metrics_url
         peer = devnet.layout.peer_of("org1")
-        prometheus, alertmanager = self.prometheus_url, self.alertmanager_url
+        assert self.queries is not None and self.endpoints is not None
+        prometheus, alertmanager = self.queries, self.endpoints.alertmanager.alertmanager()
         state, seen = breaker_state(metrics_url)
         self.rb.step("make the gateway unreachable",
                             changes=f"stop {peer.name} ({peer.endpoint}), the submitter's Gateway peer",
@@ -325,7 +300,7 @@ class ValidateMonitoring:
 
             def alert_is(state: str) -> Callable[[], tuple[bool, str | None]]:
                 def probe() -> tuple[bool, str | None]:
-                    current = prometheus_alert_state(prometheus, BREAKER_ALERT)
+                    current = prometheus.alert_state(BREAKER_ALERT)
                     wanted = ("pending", "firing") if state == "pending" else (state,)
                     # The breaker's state says why an alert does not fire: half-open (0.5) restarts its `for`.
                     breaker = breaker_state(metrics_url)[1]
@@ -341,7 +316,7 @@ class ValidateMonitoring:
                 if (self._await(f"{BREAKER_ALERT} pending", alert_is("pending"), firing_timeout, started)
                         and self._await(f"{BREAKER_ALERT} firing", alert_is("firing"), firing_timeout, started)):
                     self._await(f"{BREAKER_ALERT} active in Alertmanager",
-                                lambda: (bool(alertmanager_active(alertmanager, BREAKER_ALERT)), "not yet"),
+                                lambda: (bool(alertmanager.active(BREAKER_ALERT)), "not yet"),
                                 firing_timeout, started)
                     stack = self.stack
                     if stack is not None and (self.params.alertmanager_url is None
@@ -351,6 +326,7 @@ class ValidateMonitoring:
                                              f"{len(stack.notifications())} notifications recorded"),
                                     firing_timeout, started)
         finally:
+            alertmanager.close()
             # Whatever happened above: the gateway comes back.
             self.rb.step("restore the gateway", changes=f"start {peer.name} again (`gx devnet up`)",
                          apply=lambda: devnet.up())
@@ -380,11 +356,13 @@ class ValidateMonitoring:
     # --- 4. alert rules ------------------------------------------------------------------------------------------
     def alert_rules(self) -> None:
         """Every rule of the group with its state; all loaded, none with an evaluation error."""
-        if self._skip_section("alert rules"):
+        if self.skip_section("alert rules"):
             return
         assert self.queries is not None
         frame = self.queries.alert_states()
-        self.rb.checks.equal("alert rules loaded", len(frame), EXPECTED_RULES, detail=self.config.alert_group)
+        target = RuleTarget.LOCAL if self.params.env is Environment.LOCAL else RuleTarget.KUBERNETES
+        expected = len(alert_rules(self.config, target))
+        self.rb.checks.equal("alert rules loaded", len(frame), expected, detail=self.config.alert_group)
         broken = [str(name) for name, row in frame.iterrows() if row["health"] not in ("ok", "")]
         self.rb.checks.record("alert rules evaluate without error", not broken, measured=len(broken),
                               expected=0, detail=", ".join(broken))
@@ -400,7 +378,7 @@ class ValidateMonitoring:
     # --- 5. the report -------------------------------------------------------------------------------------------
     def report(self) -> Path | None:
         """The plotly SLO report as one self-contained HTML file (``report_path``, default: in the record)."""
-        if self._skip_section("SLO report"):
+        if self.skip_section("SLO report"):
             return None
         path = (self.params.report_path or record_path(self.rb, REPORT_FILE)).resolve()
         window = timedelta(minutes=self.params.lag_window_minutes)

@@ -21,7 +21,7 @@ from gxlib.config import Environment, environment_profile
 from gxlib.k8sbuild.binaries import CONTROL_PLANE_TOOLS, KUSTOMIZE, ensure_k8s_tools
 from gxlib.k8sbuild.controlplane import LocalControlPlane
 from gxlib.k8sbuild.settings import K8sBuildSettings
-from gxlib.platform.kubernetes import KubernetesPlatform
+from gxlib.platform.kubernetes import KubernetesCluster
 from gxlib.platform.settings import KubernetesPlatformSettings
 from gxlib.progress import Progress
 
@@ -83,9 +83,9 @@ def overlay_objects(control_plane: LocalControlPlane, overlays: dict[Environment
     return overlays
 
 
-def make_platform(api: k8s_client.ApiClient, env: Environment) -> KubernetesPlatform:
+def make_platform(api: k8s_client.ApiClient, env: Environment) -> KubernetesCluster:
     settings = KubernetesPlatformSettings(poll_interval_s=0.2, request_timeout_s=10)
-    return KubernetesPlatform(api, environment_profile(env), settings=settings, progress=Progress())
+    return KubernetesCluster(api, environment_profile(env), settings=settings, progress=Progress())
 
 
 @pytest.fixture(scope="session")

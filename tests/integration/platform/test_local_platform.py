@@ -1,4 +1,4 @@
-"""The local counterpart of the platform: artifacts as files, and a reload of a real local Prometheus (Debian's
+"""The local platform: the monitoring artifacts as the stack's files, and a reload of a real local Prometheus (Debian's
 /usr/bin/prometheus, started on loopback with free ports) by its lifecycle endpoint and by SIGHUP."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gxlib.monitoring.render import committed_artifacts
 from gxlib.monitoring.settings import LocalStackSettings, MonitoringConfig, committed_devnet_settings
 from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.platform.base import ReloadMethod
@@ -49,6 +48,10 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMon
         assert stack.running_pid("prometheus") is None
 
 
+def _platform(stack: LocalMonitoringStack) -> LocalPlatform:
+    return LocalPlatform(stack.config, stack.devnet)
+
+
 def _last_reload(stack: LocalMonitoringStack) -> float:
     text = httpx.get(f"{stack.prometheus_url}/metrics", timeout=5).text
     match = re.search(r"^prometheus_config_last_reload_success_timestamp_seconds (\S+)$", text, re.MULTILINE)
@@ -61,7 +64,7 @@ def test_reload_makes_the_local_prometheus_reload(running_stack: LocalMonitoring
                                                   method: ReloadMethod) -> None:
     before = _last_reload(running_stack)
     time.sleep(1.1)  # the exported time has one-second resolution
-    LocalPlatform(tmp_path, running_stack).reload_prometheus(method)
+    _platform(running_stack).reload_prometheus(method)
     deadline = time.monotonic() + 15
     while _last_reload(running_stack) <= before:
         assert time.monotonic() < deadline, f"Prometheus did not reload after {method.value}"
@@ -70,22 +73,18 @@ def test_reload_makes_the_local_prometheus_reload(running_stack: LocalMonitoring
 
 def test_reload_without_a_running_prometheus_says_how_to_start_it(tmp_path: Path) -> None:
     with pytest.raises(PrometheusReloadError, match="gx monitoring up"):
-        LocalPlatform(tmp_path, _stack(tmp_path / "state")).reload_prometheus()
+        _platform(_stack(tmp_path / "state")).reload_prometheus()
 
 
-def test_apply_writes_the_artifacts_once_and_reports_what_changed(tmp_path: Path) -> None:
-    platform = LocalPlatform(tmp_path, _stack(tmp_path / "state"))
-    artifacts = committed_artifacts()
-    assert all(content is None for content in platform.deployed_artifacts(artifacts).values())
-    assert len(platform.monitoring_diff(artifacts)) == len(artifacts)
-    assert platform.apply_monitoring(artifacts, dry_run=True)[0].changed
-    assert not (tmp_path / artifacts[0].path).exists()
-    assert all(o.changed for o in platform.apply_monitoring(artifacts))
-    assert platform.monitoring_diff(artifacts) == []
-    assert not any(o.changed for o in platform.apply_monitoring(artifacts))
-    assert platform.deployed_artifacts(artifacts) == {str(a.path): a.content for a in artifacts}
+def test_write_deploys_the_artifacts_once_and_they_then_read_unchanged(tmp_path: Path) -> None:
+    platform = _platform(_stack(tmp_path / "state"))
+    artifacts = platform.artifacts()
+    assert [a.state for a in artifacts] == ["new", "new", "new"]
+    assert platform.write(artifacts) == [a.location for a in artifacts]
+    assert [a.state for a in platform.artifacts()] == ["unchanged", "unchanged", "unchanged"]
+    assert all(Path(a.location).read_text(encoding="utf-8") == a.rendered for a in artifacts)
 
 
 def test_local_platform_does_not_pretend_to_roll_chaincode(tmp_path: Path) -> None:
     with pytest.raises(PlatformError, match="no chaincode Deployments"):
-        LocalPlatform(tmp_path, _stack(tmp_path / "state")).roll_chaincode({"org1": "gxtv3_1.1:00"})
+        _platform(_stack(tmp_path / "state")).roll_chaincode({"org1": "gxtv3_1.1:00"})

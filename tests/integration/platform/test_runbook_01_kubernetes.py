@@ -38,13 +38,15 @@ from gxlib.monitoring.render import committed_artifacts, render_artifacts
 from gxlib.monitoring.settings import AlertThresholds, MonitoringConfig, committed_devnet_settings
 from gxlib.platform.base import ReloadMethod
 from gxlib.platform.errors import PrometheusReloadError
-from gxlib.platform.kubernetes import KubernetesPlatform
+from gxlib.platform.kubernetes import KubernetesCluster
+from gxlib.platform.kubernetes_platform import KubernetesPlatform
 from gxlib.platform.pod_proxy import ApiServerAccess
+from gxlib.platform.settings import platform_settings
 from gxlib.progress import Progress
 from gxlib.runbook import RunbookFailed, prepare, run, runbook
 from gxlib.runbook.checks import CheckStatus
 from gxlib.runbook.deploy_monitoring import DeployMonitoring
-from gxlib.runbook.kubernetes_monitoring import KubernetesMonitoringDeployment
+from gxlib.runbook.parameters import DeployMonitoringParameters
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.settings import RunbookSettings
 from tests.integration.platform.conftest import K8S_DIR, kustomize_build, make_platform
@@ -59,7 +61,7 @@ DRIFTED = MonitoringConfig(thresholds=AlertThresholds(outbox_pending_warning=150
 
 
 @pytest.fixture(scope="module")
-def platform(api: k8s_client.ApiClient, kustomize: Path, prometheus_volume: str) -> KubernetesPlatform:
+def platform(api: k8s_client.ApiClient, kustomize: Path, prometheus_volume: str) -> KubernetesCluster:
     """The devnet platform, with the monitoring stack applied and prometheus-0 Running on a kwok node."""
     platform = make_platform(api, Environment.DEVNET)
     platform.apply(kustomize_build(kustomize, K8S_DIR / "monitoring"))
@@ -73,7 +75,7 @@ def platform(api: k8s_client.ApiClient, kustomize: Path, prometheus_volume: str)
 
 
 @pytest.fixture(scope="module")
-def drifted(platform: KubernetesPlatform) -> Iterator[None]:
+def drifted(platform: KubernetesCluster) -> Iterator[None]:
     """The deployed rules ConfigMap drifted from the code (threshold 150, the code says 100); committed again after
     the module, as the other platform tests expect."""
     platform.apply_monitoring(render_artifacts(DRIFTED, committed_devnet_settings()))
@@ -82,7 +84,7 @@ def drifted(platform: KubernetesPlatform) -> Iterator[None]:
     platform.apply_monitoring(committed_artifacts())
 
 
-def _configmaps(platform: KubernetesPlatform) -> dict[str, tuple[dict[str, str], str]]:
+def _configmaps(platform: KubernetesCluster) -> dict[str, tuple[dict[str, str], str]]:
     """name → (data, resourceVersion) of the three monitoring ConfigMaps, read back from the API server."""
     found = {}
     for name in CONFIGMAPS:
@@ -130,10 +132,8 @@ def _proxy(control_plane: LocalControlPlane) -> str:
 
 # --- the access the runbook reads Prometheus with --------------------------------------------------------------
 def test_the_access_built_from_the_kubeconfig_authenticates_to_the_api_server(api: k8s_client.ApiClient,
-                                                                               platform: KubernetesPlatform) -> None:
+                                                                               platform: KubernetesCluster) -> None:
     access = ApiServerAccess.from_configuration(api.configuration)
-    with access.httpx_client(timeout_s=10) as client:
-        assert client.get(f"{access.server}/api/v1/namespaces/fabric").status_code == 200
     session = access.requests_session()
     assert session.get(f"{access.server}/api/v1/namespaces/fabric", timeout=10).status_code == 200
     session.headers.pop("authorization")
@@ -142,7 +142,7 @@ def test_the_access_built_from_the_kubeconfig_authenticates_to_the_api_server(ap
 
 # --- the runbook through papermill ---------------------------------------------------------------------------------
 def test_a_dry_run_lists_the_drifted_configmap_and_changes_nothing(control_plane: LocalControlPlane,
-                                                                   platform: KubernetesPlatform, drifted: None,
+                                                                   platform: KubernetesCluster, drifted: None,
                                                                    gx_kernel: str, tmp_path: Path) -> None:
     before = _configmaps(platform)
     summary, notebook, passed = _run(tmp_path, gx_kernel, _parameters(control_plane), dry_run=True)
@@ -163,7 +163,7 @@ def test_a_dry_run_lists_the_drifted_configmap_and_changes_nothing(control_plane
 
 
 def test_a_real_run_applies_the_configmap_and_fails_on_the_prometheus_kwok_cannot_run(
-        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, gx_kernel: str,
+        control_plane: LocalControlPlane, platform: KubernetesCluster, drifted: None, gx_kernel: str,
         tmp_path: Path) -> None:
     before = _configmaps(platform)
     summary, _, passed = _run(tmp_path, gx_kernel, _parameters(control_plane))
@@ -211,7 +211,7 @@ def ready_stand_in() -> Iterator[str]:
 
 
 def test_a_reload_refused_through_the_pod_proxy_is_a_check_naming_pod_namespace_and_status(
-        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, gx_kernel: str, tmp_path: Path,
+        control_plane: LocalControlPlane, platform: KubernetesCluster, drifted: None, gx_kernel: str, tmp_path: Path,
         ready_stand_in: str) -> None:
     platform.apply_monitoring(render_artifacts(DRIFTED, committed_devnet_settings()))  # something to reload
     summary, _, passed = _run(tmp_path, gx_kernel, _parameters(control_plane, prometheus_url=ready_stand_in))
@@ -225,7 +225,7 @@ def test_a_reload_refused_through_the_pod_proxy_is_a_check_naming_pod_namespace_
 
 
 def test_a_second_run_finds_the_configmaps_already_applied_and_writes_nothing(
-        control_plane: LocalControlPlane, platform: KubernetesPlatform, drifted: None, gx_kernel: str,
+        control_plane: LocalControlPlane, platform: KubernetesCluster, drifted: None, gx_kernel: str,
         tmp_path: Path) -> None:
     _run(tmp_path, gx_kernel, _parameters(control_plane))
     before = _configmaps(platform)
@@ -236,16 +236,19 @@ def test_a_second_run_finds_the_configmaps_already_applied_and_writes_nothing(
 
 
 # --- the same pieces without a notebook ----------------------------------------------------------------------------
-def _deployment(control_plane: LocalControlPlane, **parameters: object) -> KubernetesMonitoringDeployment | str:
+def _deployment(control_plane: LocalControlPlane, **parameters: object) -> KubernetesPlatform:
     _, params = prepare(RUNBOOK, _parameters(control_plane, **parameters), environ={})
-    return KubernetesMonitoringDeployment.from_parameters(params)  # type: ignore[arg-type]
+    assert isinstance(params, DeployMonitoringParameters)
+    return KubernetesPlatform.connect(params.env, platform_settings(params.kubeconfig, params.kube_context),
+                                      prometheus_url=params.prometheus_url, reload_method=params.reload_method,
+                                      reload_timeout_s=params.rules_timeout_s)
 
 
 def test_the_deployment_reload_names_the_pod_namespace_and_status(control_plane: LocalControlPlane,
-                                                                  platform: KubernetesPlatform) -> None:
+                                                                  platform: KubernetesCluster) -> None:
     deployment = _deployment(control_plane)
-    assert isinstance(deployment, KubernetesMonitoringDeployment)
-    assert deployment.unavailable() is None and deployment.cluster.context == "gx-test"
+    deployment.check_available()
+    assert deployment.cluster.context == "gx-test"
     with pytest.raises(PrometheusReloadError) as caught:
         deployment.reload_prometheus()
     assert caught.value.pod == "prometheus-0" and caught.value.namespace == "fabric"

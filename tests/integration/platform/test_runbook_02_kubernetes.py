@@ -6,7 +6,7 @@ What is real and what stands in:
   deployed by ``ChaincodeOperator``; its environment document (``gx devnet env --json``) is the runbook's
   ``fabric_network_file``. Install, approve, commit readiness and commit go to its peers over gRPC, as on a cluster.
 - The chaincode servers are the devnet overlay's Deployments ``gxtv3-orgN-devnet`` in namespace ``fabric``; the
-  runbook rolls them through ``KubernetesPlatform.roll_chaincode`` and the rollouts are real (ReplicaSets, pods
+  runbook rolls them through ``KubernetesCluster.roll_chaincode`` and the rollouts are real (ReplicaSets, pods
   scheduled on kwok nodes, the pod template's package-ID annotation, the ConfigMap's CHAINCODE_ID).
 - kwok pods run no process, so nothing in the cluster could answer the peers. For "the new version answers" the
   test starts stand-in chaincode servers — the local chaincode server processes of ``gxlib.chaincode.servers``,
@@ -33,12 +33,13 @@ from gxlib.chaincode.servers import ChaincodeServer
 from gxlib.config import ChaincodeSettings, Environment
 from gxlib.devnet.binaries import FabricInstall
 from gxlib.devnet.network import Devnet
+from gxlib.errors import Unavailable
 from gxlib.k8sbuild.controlplane import LocalControlPlane, free_port
-from gxlib.platform.kubernetes import KubernetesPlatform
-from gxlib.platform.settings import CHAINCODE_ID_KEY, PACKAGE_ID_ANNOTATION, chaincode_names
+from gxlib.platform.kubernetes import KubernetesCluster
+from gxlib.platform.kubernetes_chaincode import KubernetesChaincodeOperator, kubernetes_operator
+from gxlib.platform.settings import CHAINCODE_ID_KEY, PACKAGE_ID_ANNOTATION, chaincode_names, platform_settings
 from gxlib.progress import Progress
 from gxlib.runbook import InvalidParameter, RunbookFailed, prepare, run
-from gxlib.runbook.kubernetes_chaincode import KubernetesChaincodeOperator, kubernetes_operator
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
 from gxlib.runbook.settings import RunbookSettings
 from tests.conftest import BASE_TEST_OFFSET, make_devnet
@@ -63,7 +64,7 @@ class Fabric:
 @dataclass
 class World:
     fabric: Fabric
-    platform: KubernetesPlatform
+    platform: KubernetesCluster
     kubeconfig: Path
     addresses: dict[str, str]
     new_ids: dict[str, str]
@@ -98,7 +99,7 @@ def world(fabric: Fabric, control_plane: LocalControlPlane, api: k8s_client.ApiC
         platform.wait_for_rollout(names.deployment, names.namespace, timeout_s=120)
     addresses = {org: f"127.0.0.1:{free_port()}" for org in ORGS}
     params = _params(fabric, control_plane.kubeconfig, addresses)
-    operator = kubernetes_operator(params, Progress(quiet=True))
+    operator = _operator(params)
     assert isinstance(operator, KubernetesChaincodeOperator), operator
     new_ids = operator.plan(NEW_VERSION).package_ids
     root = tmp_path_factory.mktemp("stand-ins")
@@ -116,6 +117,21 @@ def _params(fabric: Fabric, kubeconfig: Path, addresses: dict[str, str], **extra
     _, params = prepare(RUNBOOK, _raw(fabric, kubeconfig, addresses, **extra), environ={})
     assert isinstance(params, UpgradeChaincodeParameters)
     return params
+
+
+def _operator(params: UpgradeChaincodeParameters) -> KubernetesChaincodeOperator:
+    assert params.fabric_network_file is not None
+    return kubernetes_operator(params.env, platform_settings(params.kubeconfig, params.kube_context),
+                               fabric_network_file=params.fabric_network_file, channel=params.channel_name(),
+                               chaincode_name=params.chaincode_name, chaincode_addresses=params.chaincode_addresses,
+                               restart_timeout_s=params.restart_timeout_s, progress=Progress(quiet=True))
+
+
+def _why(params: UpgradeChaincodeParameters) -> str:
+    """Why the operator of ``params`` cannot act."""
+    with pytest.raises(Unavailable) as caught:
+        _operator(params)
+    return caught.value.reason
 
 
 def _raw(fabric: Fabric, kubeconfig: Path, addresses: dict[str, str], **extra: object) -> dict[str, object]:
@@ -151,7 +167,7 @@ def _committed(fabric: Fabric) -> dict[str, tuple[str, int] | None]:
     return found
 
 
-def _cluster_state(platform: KubernetesPlatform) -> dict[str, tuple[str | None, dict[str, Any], int]]:
+def _cluster_state(platform: KubernetesCluster) -> dict[str, tuple[str | None, dict[str, Any], int]]:
     """org → (ConfigMap CHAINCODE_ID, Deployment pod template, Deployment generation)."""
     state = {}
     for org in ORGS:
@@ -179,22 +195,21 @@ def test_env_devnet_without_the_fabric_network_file_is_refused_naming_the_parame
 def test_what_cannot_be_reached_is_named_with_how_to_fix_it(world: World, tmp_path: Path) -> None:
     fabric, kubeconfig, addresses = world.fabric, world.kubeconfig, world.addresses
     missing = _params(fabric, kubeconfig, addresses, fabric_network_file=str(tmp_path / "nope.json"))
-    assert "cannot read the Fabric network file" in str(kubernetes_operator(missing, Progress(quiet=True)))
+    assert "cannot read the Fabric network file" in _why(missing)
     # A kubeconfig whose server is a closed loopback port.
     dead = tmp_path / "dead-kubeconfig.yaml"
     dead.write_text(kubeconfig.read_text().replace(world.platform.api.configuration.host,
                                                    f"https://127.0.0.1:{free_port()}"))
-    reason = kubernetes_operator(_params(fabric, dead, addresses), Progress(quiet=True))
-    assert isinstance(reason, str) and "does not answer" in reason and "kubeconfig" in reason
+    reason = _why(_params(fabric, dead, addresses))
+    assert "does not answer" in reason and "kubeconfig" in reason
     other = _params(fabric, kubeconfig, {}, chaincode_name="gxother")
-    reason = kubernetes_operator(other, Progress(quiet=True))
-    assert isinstance(reason, str)
+    reason = _why(other)
     assert "deployment fabric/gxother-org1-devnet does not exist" in reason and "k8s/overlays/devnet" in reason
 
 
 def test_the_default_package_address_is_the_orgs_service(world: World) -> None:
     params = _params(world.fabric, world.kubeconfig, {})
-    operator = kubernetes_operator(params, Progress(quiet=True))
+    operator = _operator(params)
     assert isinstance(operator, KubernetesChaincodeOperator), operator
     assert {s.org_key: s.address for s in operator.servers} == {
         "org1": "gxtv3-org1-devnet.fabric:9999", "org2": "gxtv3-org2-devnet.fabric:9999"}

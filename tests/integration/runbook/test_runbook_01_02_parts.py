@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from gxlib.chaincode.deploy import DeployPlan
+from gxlib.monitoring.artifacts import MonitoringArtifact
 from gxlib.monitoring.render import unified_diff
 from gxlib.runbook import runbook
 from gxlib.runbook.checks import CheckStatus
-from gxlib.runbook.deploy_monitoring import DeployMonitoring, MonitoringArtifact, dashboard_queries
+from gxlib.runbook.deploy_monitoring import DeployMonitoring, dashboard_queries
 from gxlib.runbook.parameters import validate_parameters
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.upgrade_chaincode import UpgradeChaincode, lists_function

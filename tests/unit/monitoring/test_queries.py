@@ -53,6 +53,11 @@ class FakePrometheus:
     rule_groups: list[dict[str, Any]] = field(default_factory=list)
     active_targets: list[dict[str, Any]] = field(default_factory=list)
     not_prometheus: bool = False  # answer every request with an HTML page (a wrong URL)
+    runtime_info: dict[str, Any] = field(default_factory=lambda: {"reloadConfigSuccess": True,
+                                                                  "lastConfigTime": "2026-11-25T12:00:00Z"})
+    scrape_pools: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    reload_refusal: str | None = None  # the body of a refused /-/reload (HTTP 500)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def answer(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
@@ -71,6 +76,17 @@ class FakePrometheus:
             return self._json(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
         if path == "/api/v1/rules":
             return self._json(200, {"status": "success", "data": {"groups": self.rule_groups}})
+        if path == "/api/v1/status/runtimeinfo":
+            return self._json(200, {"status": "success", "data": self.runtime_info})
+        if path == "/api/v1/scrape_pools":
+            return self._json(200, {"status": "success", "data": {"scrapePools": self.scrape_pools}})
+        if path == "/api/v1/alerts":
+            return self._json(200, {"status": "success", "data": {"alerts": self.alerts}})
+        if path == "/-/ready":
+            return 200, "text/plain", b"Prometheus Server is Ready.\n"
+        if path == "/-/reload":
+            refused = self.reload_refusal is not None
+            return (500 if refused else 200), "text/plain", (self.reload_refusal or "").encode()
         if path == "/api/v1/targets":
             return self._json(200, {"status": "success",
                                     "data": {"activeTargets": self.active_targets, "droppedTargets": []}})
@@ -377,3 +393,46 @@ def test_windows_are_read_as_prometheus_durations(text: str, seconds: int) -> No
 def test_a_malformed_window_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+# --- the server itself: ready, reload, what it runs with ---------------------------------------------------
+def test_ready_and_a_refused_reload_are_answers_the_operator_can_read(fake_prometheus: FakePrometheus) -> None:
+    with PrometheusQueries(fake_prometheus.url) as prometheus:
+        assert prometheus.unready() is None
+        prometheus.reload()
+        fake_prometheus.reload_refusal = "failed to reload config: parse error in rules.yml"
+        with pytest.raises(PrometheusResponseError, match=r"HTTP 500: failed to reload config: parse error"):
+            prometheus.reload()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with PrometheusQueries(url, retries=0) as nowhere:
+        assert (nowhere.unready() or "").startswith(f"Prometheus at {url} is unreachable (GET /-/ready)")
+
+
+def test_the_loaded_configuration_is_the_rendered_one_only_with_its_rules_and_jobs(
+        fake_prometheus: FakePrometheus) -> None:
+    rendered = [{"alert": "A", "for": "1m", "labels": {"severity": "critical"}, "annotations": {"summary": "a"}}]
+    fake_prometheus.rule_groups = [{"name": "gx", "rules": [
+        {"name": "A", "duration": 60, "labels": {"severity": "critical"}, "annotations": {"summary": "a"}}]}]
+    fake_prometheus.scrape_pools = ["gx-projector"]
+    with PrometheusQueries(fake_prometheus.url) as prometheus:
+        loaded = prometheus.loaded_configuration()
+    assert loaded.loaded_at == datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert loaded.state("gx", rendered, ["gx-projector"]) == (True, "last reload successful; 1 rules in gx")
+    ok, state = loaded.state("gx", rendered, ["gx-projector", "gx-outbox-submitter"])
+    assert not ok and state.endswith("scrape jobs missing: gx-outbox-submitter")
+    assert loaded.state("gx", rendered, None)[0], "jobs unchecked (Prometheus 2.42 lists no scrape pools)"
+    changed = [{**rendered[0], "annotations": {"summary": "a (new threshold)"}}]
+    assert loaded.state("gx", changed, None) == (False, "last reload successful; 1 rules in gx, not as rendered: A")
+    fake_prometheus.runtime_info["reloadConfigSuccess"] = False
+    with PrometheusQueries(fake_prometheus.url) as prometheus:
+        assert prometheus.loaded_configuration().state("gx", rendered, None)[1].startswith("last reload FAILED")
+
+
+def test_an_alerts_state_is_its_most_advanced_instances(fake_prometheus: FakePrometheus) -> None:
+    fake_prometheus.alerts = [{"labels": {"alertname": "B"}, "state": "pending"},
+                              {"labels": {"alertname": "B"}, "state": "firing"},
+                              {"labels": {"alertname": "C"}, "state": "pending"}]
+    with PrometheusQueries(fake_prometheus.url) as prometheus:
+        assert [prometheus.alert_state(name) for name in ("B", "C", "D")] == ["firing", "pending", "inactive"]

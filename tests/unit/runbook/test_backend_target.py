@@ -4,6 +4,7 @@ Prometheus, and the checks that have nowhere to read skipped with the reason —
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 from gxlib.chaincode.deploy import ChaincodeStatus
 from gxlib.chaincode.lifecycle import FabricNetwork
 from gxlib.config import Environment
+from gxlib.errors import Unavailable
 from gxlib.progress import Progress
 from gxlib.runbook import prepare, runbook
 from gxlib.runbook.bootstrap_system import BootstrapSystem
@@ -110,34 +112,42 @@ def _params(tmp_path: Path, document: dict[str, Any] | None = None, **extra: obj
     return params
 
 
+def _unavailable(find: Callable[[BootstrapSystemParameters, Progress], object],
+                 params: BootstrapSystemParameters) -> Unavailable:
+    """The Unavailable that finding the backend of ``params`` raises."""
+    with pytest.raises(Unavailable) as caught:
+        find(params, Progress(quiet=True))
+    return caught.value
+
+
 def test_an_unreadable_network_file_is_the_reason_naming_the_parameter(tmp_path: Path) -> None:
-    reason = remote_backend(_params(tmp_path), Progress(quiet=True))
-    assert isinstance(reason, str) and reason.startswith("fabric_network_file: cannot read the Fabric network file")
+    unavailable = _unavailable(remote_backend, _params(tmp_path))
+    assert unavailable.reason.startswith("fabric_network_file: cannot read the Fabric network file")
+    assert unavailable.parameter == "fabric_network_file"
 
 
 def test_a_network_file_of_another_channel_is_refused(tmp_path: Path) -> None:
-    reason = backend_target(_params(tmp_path, _document(channel="gxchannel-testnet")), Progress(quiet=True))
-    assert isinstance(reason, str)
+    reason = _unavailable(backend_target, _params(tmp_path, _document(channel="gxchannel-testnet"))).reason
     assert "channel 'gxchannel-devnet' is not the channel of the Fabric network" in reason
     assert "set the channel parameter" in reason
 
 
 def test_a_network_file_without_the_service_identity_is_refused(tmp_path: Path) -> None:
     document = _document(roles={"org_admins": {"org1": "admin1"}})
-    reason = remote_backend(_params(tmp_path, document), Progress(quiet=True))
-    assert isinstance(reason, str) and "names no service identity (roles.service)" in reason
+    reason = _unavailable(remote_backend, _params(tmp_path, document)).reason
+    assert "names no service identity (roles.service)" in reason
 
 
 def test_an_api_that_does_not_answer_is_the_reason_with_where_to_look(tmp_path: Path) -> None:
-    reason = remote_backend(_params(tmp_path, _document()), Progress(quiet=True))
-    assert isinstance(reason, str) and "the backend API does not answer" in reason
+    unavailable = _unavailable(remote_backend, _params(tmp_path, _document()))
+    reason = unavailable.reason
+    assert "the backend API does not answer" in reason and unavailable.parameter == "api_url"
     assert "the devnet ingress, or a `kubectl port-forward` of the API Service" in reason
 
 
 def test_an_empty_token_is_refused_although_the_parameter_is_set(tmp_path: Path) -> None:
     params = _params(tmp_path, _document()).model_copy(update={"api_token": SecretStr("")})
-    reason = remote_backend(params, Progress(quiet=True))
-    assert isinstance(reason, str) and "api_token" in reason
+    assert "api_token" in _unavailable(remote_backend, params).reason
 
 
 # --- the sections with a target that cannot see the submitter ------------------------------------------------

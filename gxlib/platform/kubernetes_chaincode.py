@@ -1,12 +1,12 @@
-"""Runbook 02 on Kubernetes (env=devnet|testnet|mainnet): the chaincode lifecycle over gRPC as each org's admin,
-the chaincode servers through the platform layer.
+"""The chaincode upgrade on Kubernetes (runbook 02 with env=devnet|testnet|mainnet): the chaincode lifecycle over
+gRPC as each org's admin, the chaincode servers through the platform layer.
 
 The lifecycle phases are :class:`gxlib.chaincode.lifecycle.ChaincodeLifecycle`'s — the same code the local
 profile runs — on the Fabric network of an environment document (``fabric_network_file``). Each org's CCaaS
 package points its peer at the org's chaincode Service, ``<deployment>.<namespace>:<port>`` (the overlays name
 the Service like its Deployment, ``<chaincode>-orgN-<env>`` in namespace ``fabric``), unless
 ``chaincode_addresses`` says otherwise. Restarting the servers is
-:meth:`gxlib.platform.kubernetes.KubernetesPlatform.roll_chaincode`: the org's ConfigMap gets the new
+:meth:`gxlib.platform.kubernetes.KubernetesCluster.roll_chaincode`: the org's ConfigMap gets the new
 ``CHAINCODE_ID``, the pod template the same ID as an annotation, and the rollout is awaited.
 
 No image is built here: CI builds the chaincode image from ``chaincode/Dockerfile``; the package only says where
@@ -17,20 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, DeployPlan, FabricNetwork, FabricNetworkError, peer_orgs
-from gxlib.config import ChaincodeSettings, EnvironmentProfile, environment_profile
+from gxlib.config import ChaincodeSettings, Environment, EnvironmentProfile, environment_profile
+from gxlib.errors import Unavailable
+from gxlib.platform.cluster import connect_cluster
 from gxlib.platform.errors import PlatformError
-from gxlib.platform.kubernetes import KubernetesPlatform, api_client_from_kubeconfig
+from gxlib.platform.kubernetes import KubernetesCluster
 from gxlib.platform.settings import PACKAGE_ID_ANNOTATION, ChaincodeNames, KubernetesPlatformSettings, chaincode_names
 from gxlib.progress import Progress
-from gxlib.runbook.parameters import UpgradeChaincodeParameters
 
 IMAGE_NOTE = ("not built by this runbook (no container engine here): CI builds the chaincode image from "
               "chaincode/Dockerfile; each org's package only points its peer at the org's chaincode Service")
@@ -80,7 +77,7 @@ def server_drift(wanted: Mapping[str, str], configured: Mapping[str, str | None]
 class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
     """The lifecycle phases on the env's Fabric network; the chaincode servers are the env's Deployments."""
 
-    def __init__(self, network: FabricNetwork, services: list[ChaincodeService], platform: KubernetesPlatform,
+    def __init__(self, network: FabricNetwork, services: list[ChaincodeService], platform: KubernetesCluster,
                  settings: ChaincodeSettings, progress: Progress, *, roll_timeout_s: float = 300.0) -> None:
         super().__init__(network, services, settings, progress)
         self.platform = platform
@@ -115,83 +112,59 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
         return True
 
 
-def platform_settings(params: UpgradeChaincodeParameters) -> KubernetesPlatformSettings:
-    """The platform settings of the parameters (kubeconfig/context given there win over GX_K8S_PLATFORM_*)."""
-    given: dict[str, Any] = {"kubeconfig": params.kubeconfig, "context": params.kube_context}
-    return KubernetesPlatformSettings(**{k: v for k, v in given.items() if v is not None})
-
-
-def _cluster(settings: KubernetesPlatformSettings) -> k8s_client.ApiClient | str:
-    """An API client whose server answered, or why there is none."""
-    which = f"kubeconfig {settings.kubeconfig or '$KUBECONFIG or ~/.kube/config'}" + (
-        f", context {settings.context}" if settings.context else "")
-    try:
-        api = api_client_from_kubeconfig(settings)
-    except (k8s_config.ConfigException, OSError, ValueError) as exc:
-        return f"no usable Kubernetes configuration ({which}): {exc}; set kubeconfig / kube_context"
-    try:
-        k8s_client.VersionApi(api).get_code(_request_timeout=settings.request_timeout_s)
-    except (ApiException, HTTPError, OSError) as exc:
-        api.close()
-        return (f"the Kubernetes API server of {which} ({api.configuration.host}) does not answer: "
-                f"{type(exc).__name__}: {exc}; check the cluster, the network path and kubeconfig / kube_context")
-    return api
-
-
-def _services(platform: KubernetesPlatform, profile: EnvironmentProfile, document: dict[str, Any],
-              addresses: Mapping[str, str]) -> list[ChaincodeService] | str:
-    """Each org's chaincode Service, checked to exist, or why the environment cannot take the upgrade."""
-    env, orgs = profile.env.value, peer_orgs(document)
-    unknown = sorted(set(addresses) - set(platform.settings.orgs))
+def _services(platform: KubernetesCluster, profile: EnvironmentProfile, document: dict[str, Any],
+              addresses: Mapping[str, str]) -> list[ChaincodeService]:
+    """Each org's chaincode Service, checked to exist; Unavailable when the environment cannot take the upgrade."""
+    env, orgs, known = profile.env.value, peer_orgs(document), platform.settings.orgs
+    unknown = sorted(set(addresses) - set(known))
     if unknown:
-        return (f"chaincode_addresses names org(s) {', '.join(unknown)}, which have no chaincode server in {env}; "
-                f"known: {', '.join(platform.settings.orgs)}")
-    without = sorted(set(orgs) - set(platform.settings.orgs))
+        raise Unavailable(f"chaincode_addresses names org(s) {', '.join(unknown)}, which have no chaincode server in "
+                          f"{env}; known: {', '.join(known)}", parameter="chaincode_addresses")
+    without = sorted(set(orgs) - set(known))
     if without:
-        return (f"the Fabric network has peer org(s) {', '.join(without)} without a chaincode server in {env} "
-                f"(known: {', '.join(platform.settings.orgs)}): set GX_K8S_PLATFORM_ORGS")
+        raise Unavailable(f"the Fabric network has peer org(s) {', '.join(without)} without a chaincode server in "
+                          f"{env} (known: {', '.join(known)}): set GX_K8S_PLATFORM_ORGS")
     services: list[ChaincodeService] = []
-    for org in platform.settings.orgs:
+    for org in known:
         names = chaincode_names(profile, org)
         if org not in orgs:
-            return (f"fabric_network_file has no peer of {org} (its peer orgs: {', '.join(orgs) or 'none'}): "
-                    f"give the {env} network's environment document")
+            raise Unavailable(f"fabric_network_file has no peer of {org} (its peer orgs: {', '.join(orgs) or 'none'}):"
+                              f" give the {env} network's environment document", parameter="fabric_network_file")
         for kind, api_version in (("Deployment", "apps/v1"), ("Service", "v1")):
             if platform.get(api_version, kind, names.deployment, names.namespace) is None:
-                return (f"{kind.lower()} {names.namespace}/{names.deployment} does not exist: apply the {env} "
-                        f"overlay (kubectl apply -k k8s/overlays/{env}) or check kubeconfig / kube_context")
+                raise Unavailable(f"{kind.lower()} {names.namespace}/{names.deployment} does not exist: apply the "
+                                  f"{env} overlay (kubectl apply -k k8s/overlays/{env}) or check kubeconfig / "
+                                  "kube_context", parameter="kube_context")
         port = service_port(platform.get("v1", "Service", names.deployment, names.namespace) or {})
         if port is None:
-            return f"service {names.namespace}/{names.deployment} has no port: re-apply the {env} overlay"
+            raise Unavailable(f"service {names.namespace}/{names.deployment} has no port: re-apply the {env} overlay")
         services.append(ChaincodeService(name=names.deployment, org_key=org, msp_id=orgs[org],
                                          namespace=names.namespace,
                                          address=addresses.get(org) or service_address(names, port)))
     return services
 
 
-def kubernetes_operator(params: UpgradeChaincodeParameters, progress: Progress
-                        ) -> KubernetesChaincodeOperator | str:
-    """The operator for ``params.env``'s cluster and Fabric network, or why it cannot act: the network file
+def kubernetes_operator(env: Environment, settings: KubernetesPlatformSettings, *, fabric_network_file: Path,
+                        channel: str, chaincode_name: str, chaincode_addresses: Mapping[str, str],
+                        restart_timeout_s: float, progress: Progress) -> KubernetesChaincodeOperator:
+    """The operator for ``env``'s cluster and Fabric network; Unavailable when it cannot act: the network file
     unreadable, the API server not answering, the chaincode Deployments or Services missing. Reads only."""
-    if params.fabric_network_file is None:
-        return f"fabric_network_file is not set: env={params.env.value} needs its Fabric network's document"
-    channel = params.channel_name()
     try:
-        network = FabricNetwork.from_file(params.fabric_network_file, channel)
+        network = FabricNetwork.from_file(fabric_network_file, channel)
     except FabricNetworkError as exc:
-        return f"fabric_network_file: {exc}"
+        raise Unavailable(f"fabric_network_file: {exc}", parameter="fabric_network_file") from exc
     document = network.environment()
-    settings = platform_settings(params)
-    api = _cluster(settings)
-    if isinstance(api, str):
-        return api
-    profile = environment_profile(params.env).model_copy(update={"chaincode_name": params.chaincode_name})
-    platform = KubernetesPlatform(api, profile, settings=settings, progress=progress)
+    cluster = connect_cluster(settings)
     try:
-        services = _services(platform, profile, document, params.chaincode_addresses)
+        cluster.check_answers(settings.request_timeout_s)
+    except Unavailable:
+        cluster.close()
+        raise
+    profile = environment_profile(env).model_copy(update={"chaincode_name": chaincode_name})
+    platform = KubernetesCluster(cluster.api, profile, settings=settings, progress=progress)
+    try:
+        services = _services(platform, profile, document, chaincode_addresses)
     except PlatformError as exc:
-        return str(exc)
-    if isinstance(services, str):
-        return services
-    return KubernetesChaincodeOperator(network, services, platform, ChaincodeSettings(name=params.chaincode_name),
-                                       progress, roll_timeout_s=params.restart_timeout_s)
+        raise Unavailable(str(exc)) from exc
+    return KubernetesChaincodeOperator(network, services, platform, ChaincodeSettings(name=chaincode_name),
+                                       progress, roll_timeout_s=restart_timeout_s)

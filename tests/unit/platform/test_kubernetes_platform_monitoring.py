@@ -1,4 +1,4 @@
-"""Runbook 01 on Kubernetes without a cluster: the deployment's view of the ConfigMaps (new / changed / unchanged),
+"""The Kubernetes platform of runbook 01 without a cluster: its view of the ConfigMaps (new / changed / unchanged),
 what it applies, how it compares the rules Prometheus loaded, and how the runbook records a Prometheus that does
 not answer or refuses the reload — as checks an operator reads, not tracebacks. The platform is a stand-in that
 records what it was asked; the real API server is in tests/integration/platform/test_runbook_01_kubernetes.py."""
@@ -12,23 +12,22 @@ import pytest
 import yaml
 
 from gxlib.config import Environment, environment_profile
+from gxlib.errors import Unavailable
+from gxlib.monitoring.artifacts import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG
+from gxlib.monitoring.queries import rules_differing
 from gxlib.monitoring.render import K8S_ALERTS_FILE, K8S_DASHBOARD_FILE, K8S_SCRAPE_FILE, Artifact
 from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.platform.base import AppliedObject, ReloadMethod
+from gxlib.platform.cluster import ClusterConnection
 from gxlib.platform.errors import KubernetesApiError, PrometheusReloadError
+from gxlib.platform.kubernetes_platform import KUBERNETES_FABRIC_JOBS, KubernetesPlatform
 from gxlib.platform.pod_proxy import ApiServerAccess
 from gxlib.platform.settings import KubernetesPlatformSettings
 from gxlib.progress import Progress
 from gxlib.runbook import InvalidParameter, MainnetNotConfirmed, prepare, runbook
 from gxlib.runbook.checks import CheckStatus
-from gxlib.runbook.deploy_monitoring import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG, DeployMonitoring
-from gxlib.runbook.kubernetes_monitoring import (
-    KUBERNETES_FABRIC_JOBS,
-    Cluster,
-    KubernetesMonitoringDeployment,
-    rules_differing,
-)
+from gxlib.runbook.deploy_monitoring import DeployMonitoring
 from gxlib.runbook.parameters import DeployMonitoringParameters
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps import StepOutcome
@@ -40,7 +39,7 @@ PROXY = f"{SERVER}/api/v1/namespaces/fabric/pods/prometheus-0:9090/proxy"
 
 
 class FakePlatform:
-    """What KubernetesMonitoringDeployment uses of KubernetesPlatform; ``deployed``: path → deployed content
+    """What KubernetesPlatform uses of KubernetesCluster; ``deployed``: path → deployed content
     (missing: deployed as rendered)."""
 
     def __init__(self, deployed: dict[str, str | None] | None = None, reload_error: Exception | None = None,
@@ -80,9 +79,18 @@ class FakePlatform:
             raise self.reload_error
 
 
-def _deployment(platform: FakePlatform, **kwargs: Any) -> KubernetesMonitoringDeployment:
-    cluster = Cluster(SERVER, "ops", "/home/op/.kube/config")
-    return KubernetesMonitoringDeployment(platform, cluster, ApiServerAccess(SERVER), **kwargs)  # type: ignore[arg-type]
+def _deployment(platform: FakePlatform, **kwargs: Any) -> KubernetesPlatform:
+    cluster = ClusterConnection(None, SERVER, "ops", "/home/op/.kube/config")  # type: ignore[arg-type]
+    return KubernetesPlatform(platform, cluster, ApiServerAccess(SERVER), **kwargs)  # type: ignore[arg-type]
+
+
+def _unavailable(platform: KubernetesPlatform) -> str | None:
+    """Why ``platform`` cannot be used (None: it can)."""
+    try:
+        platform.check_available()
+    except Unavailable as exc:
+        return exc.reason
+    return None
 
 
 def _session(dry_run: bool = False, **parameters: object) -> Runbook:
@@ -131,14 +139,14 @@ def test_prometheus_is_reached_through_the_pod_proxy_unless_a_url_is_given() -> 
 
 
 def test_the_cluster_is_unavailable_without_its_monitoring_namespace_or_when_the_api_server_refuses() -> None:
-    assert _deployment(FakePlatform()).unavailable() is None
-    missing = _deployment(FakePlatform(namespaces=())).unavailable() or ""
+    assert _unavailable(_deployment(FakePlatform())) is None
+    missing = _unavailable(_deployment(FakePlatform(namespaces=()))) or ""
     assert missing.startswith(f"namespace fabric does not exist on {SERVER} (context ops, kubeconfig ")
     assert "`gx k8s apply devnet`" in missing and "kube_context" in missing
     refused = KubernetesApiError("reading", "Namespace", "fabric", None, 403, "namespaces \"fabric\" is forbidden")
-    reason = _deployment(FakePlatform(read_error=refused)).unavailable() or ""
+    reason = _unavailable(_deployment(FakePlatform(read_error=refused))) or ""
     assert f"{SERVER} (context ops" in reason and "HTTP 403" in reason and "RBAC" in reason
-    down = _deployment(FakePlatform(read_error=ConnectionRefusedError(111, "Connection refused"))).unavailable() or ""
+    down = _unavailable(_deployment(FakePlatform(read_error=ConnectionRefusedError(111, "Connection refused")))) or ""
     assert "does not answer (ConnectionRefusedError" in down and "kube_context / kubeconfig" in down
 
 
@@ -239,7 +247,10 @@ def test_a_dry_run_with_prometheus_not_answering_changes_nothing_and_says_what_a
 def test_an_unreachable_cluster_stops_every_section_before_reading_anything() -> None:
     platform = FakePlatform()
     deployment = _deployment(platform)
-    deployment.unavailable = lambda: f"the Kubernetes API server {SERVER} does not answer"  # type: ignore[method-assign]
+    def unreachable() -> None:
+        raise Unavailable(f"the Kubernetes API server {SERVER} does not answer")
+
+    deployment.check_available = unreachable  # type: ignore[method-assign]
     rb = _session(dry_run=True)
     deploy = DeployMonitoring(rb, deployment)
     deploy.check_target()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from gxlib.platform.endpoints import MonitoringEndpoints, kubernetes_endpoints
 from gxlib.platform.pod_proxy import service_proxy_url
-from gxlib.platform.settings import KubernetesPlatformSettings
+from gxlib.platform.settings import KubernetesPlatformSettings, platform_settings
 from gxlib.progress import Progress
 from gxlib.runbook import prepare, runbook
 from gxlib.runbook.checks import CheckStatus
-from gxlib.runbook.monitoring_endpoints import kubernetes_endpoints
 from gxlib.runbook.parameters import ValidateMonitoringParameters
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.validate_monitoring import ValidateMonitoring
@@ -38,6 +38,11 @@ def _params(**raw: object) -> ValidateMonitoringParameters:
     return params
 
 
+def _endpoints(params: ValidateMonitoringParameters) -> MonitoringEndpoints:
+    return kubernetes_endpoints(params.env, platform_settings(params.kubeconfig, params.kube_context),
+                                prometheus_url=params.prometheus_url, alertmanager_url=params.alertmanager_url)
+
+
 def test_a_service_is_proxied_under_its_name_and_port() -> None:
     assert (service_proxy_url("https://k8s.test:6443/", "fabric", "alertmanager", 9093)
             == "https://k8s.test:6443/api/v1/namespaces/fabric/services/alertmanager:9093/proxy")
@@ -52,24 +57,21 @@ def test_the_alertmanager_settings_are_the_manifests_service() -> None:
 
 
 def test_with_both_urls_given_no_cluster_is_asked() -> None:
-    found = kubernetes_endpoints(_params(prometheus_url="http://127.0.0.1:29090/",
+    found = _endpoints(_params(prometheus_url="http://127.0.0.1:29090/",
                                          alertmanager_url="http://127.0.0.1:29093"))
-    assert not isinstance(found, str)
     assert (found.prometheus.url, found.prometheus.access) == ("http://127.0.0.1:29090", None)
     assert found.alertmanager.description == "Alertmanager at http://127.0.0.1:29093"
 
 
 def test_otherwise_both_are_reached_through_the_api_server_as_the_kubeconfigs_user(tmp_path: Path) -> None:
     server = "https://k8s.gx.test:6443"
-    found = kubernetes_endpoints(_params(kubeconfig=str(_kubeconfig(tmp_path / "config", server)),
+    found = _endpoints(_params(kubeconfig=str(_kubeconfig(tmp_path / "config", server)),
                                          alertmanager_url="http://127.0.0.1:29093"))
-    assert not isinstance(found, str)
     assert found.prometheus.url == f"{server}/api/v1/namespaces/fabric/pods/prometheus-0:9090/proxy"
     assert found.prometheus.access is not None and TOKEN in str(dict(found.prometheus.access.headers))
     assert "fabric/prometheus-0 (through the API server's pod proxy)" in found.prometheus.description
     assert found.alertmanager.access is None, "a given URL is plain HTTP"
-    proxied = kubernetes_endpoints(_params(kubeconfig=str(tmp_path / "config")))
-    assert not isinstance(proxied, str)
+    proxied = _endpoints(_params(kubeconfig=str(tmp_path / "config")))
     assert proxied.alertmanager.url == f"{server}/api/v1/namespaces/fabric/services/alertmanager:9093/proxy"
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from gxlib.chaincode.lifecycle import FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import Environment, environment_profile
+from gxlib.platform.kubernetes_chaincode import server_drift, service_address, service_port
 from gxlib.platform.settings import chaincode_names
 from gxlib.runbook import InvalidParameter, MainnetNotConfirmed, prepare
-from gxlib.runbook.kubernetes_chaincode import server_drift, service_address, service_port
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
 
 RUNBOOK = "02-upgrade-chaincode"
