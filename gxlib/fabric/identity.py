@@ -38,7 +38,8 @@ class Identity:
 
     def serialize(self) -> bytes:
         """The ``SerializedIdentity`` bytes Fabric uses as the creator of a proposal or request."""
-        return identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate).SerializeToString()
+        serialized = identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate)
+        return bytes(serialized.SerializeToString())
 
     @property
     def x509(self) -> x509.Certificate:
@@ -65,9 +66,11 @@ def load_environment(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         return source
     text = str(source)
     if text.lstrip().startswith("{"):
-        return json.loads(text)
+        environment: dict[str, Any] = json.loads(text)
+        return environment
     try:
-        return json.loads(Path(source).read_text())
+        environment = json.loads(Path(source).read_text())
+        return environment
     except (OSError, ValueError) as exc:
         raise IdentityError(f"cannot read the devnet environment from {source}: {exc}") from exc
 

@@ -40,13 +40,13 @@ class ChaincodeDefinition:
         source_type = lifecycle_pb2.ChaincodeSource
         source = (source_type(local_package=source_type.Local(package_id=package_id)) if package_id
                   else source_type(unavailable=source_type.Unavailable()))
-        return lifecycle_pb2.ApproveChaincodeDefinitionForMyOrgArgs(source=source, **self._common())  # type: ignore[arg-type]
+        return lifecycle_pb2.ApproveChaincodeDefinitionForMyOrgArgs(source=source, **self._common())
 
     def readiness_args(self) -> lifecycle_pb2.CheckCommitReadinessArgs:
-        return lifecycle_pb2.CheckCommitReadinessArgs(**self._common())  # type: ignore[arg-type]
+        return lifecycle_pb2.CheckCommitReadinessArgs(**self._common())
 
     def commit_args(self) -> lifecycle_pb2.CommitChaincodeDefinitionArgs:
-        return lifecycle_pb2.CommitChaincodeDefinitionArgs(**self._common())  # type: ignore[arg-type]
+        return lifecycle_pb2.CommitChaincodeDefinitionArgs(**self._common())
 
 
 @dataclass(frozen=True)
