@@ -33,7 +33,7 @@ class Caller:
     cert_pem: bytes
 
     def serialized(self) -> bytes:
-        return bytes(identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.cert_pem).SerializeToString())
+        return identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.cert_pem).SerializeToString()
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class _TxLink:
         if msg_type == MsgType.GET_STATE_BY_RANGE:
             query = shim_pb2.GetStateByRange()
             query.ParseFromString(payload)
-            return bytes(self._range(query).SerializeToString())
+            return self._range(query).SerializeToString()
         raise NotImplementedError(f"the in-memory peer does not answer {shim_pb2.ChaincodeMessage.Type.Name(msg_type)}")
 
     def _range(self, query: shim_pb2.GetStateByRange) -> shim_pb2.QueryResponse:

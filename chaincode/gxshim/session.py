@@ -22,7 +22,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeAlias
 
 from fabric_protos.peer import chaincode_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim_pb2
@@ -33,7 +32,7 @@ from gxshim.stub import ChaincodeStub
 
 log = logging.getLogger(__name__)
 
-Msg: TypeAlias = shim_pb2.ChaincodeMessage
+Msg = shim_pb2.ChaincodeMessage
 T = Msg.Type
 TxKey = tuple[str, str]  # (channel ID, transaction ID)
 
@@ -192,7 +191,7 @@ class StreamSession:
                                        channel=channel_id, txid=txid) from None
         if answer is _CLOSED:
             raise StreamClosedError(f"{request_name} failed: {self.close_reason}", channel=channel_id, txid=txid)
-        assert isinstance(answer, Msg)  # type: ignore[misc]  # Msg is Any to mypy: fabric_protos has no stubs
+        assert isinstance(answer, Msg)
         if answer.type == T.ERROR:
             raise PeerError(request_name, answer.payload.decode("utf-8", errors="replace"),
                             channel=channel_id, txid=txid)

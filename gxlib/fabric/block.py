@@ -27,7 +27,7 @@ class BlockTransaction:
 
     @property
     def is_endorser_transaction(self) -> bool:
-        return bool(self.header_type == common_pb2.ENDORSER_TRANSACTION)
+        return self.header_type == common_pb2.ENDORSER_TRANSACTION
 
 
 def block_transactions(block: common_pb2.Block) -> list[BlockTransaction]:

@@ -12,7 +12,7 @@ from gxlib.fabric.errors import CommitError
 def validation_code_name(code: int) -> str:
     """``TxValidationCode`` name (``VALID``, ``MVCC_READ_CONFLICT``, …) for a numeric code."""
     try:
-        return str(transaction_pb2.TxValidationCode.Name(code))
+        return transaction_pb2.TxValidationCode.Name(code)
     except ValueError:
         return f"UNKNOWN_CODE_{code}"
 
@@ -31,7 +31,7 @@ class CommitStatus:
 
     @property
     def successful(self) -> bool:
-        return bool(self.code == transaction_pb2.VALID)
+        return self.code == transaction_pb2.VALID
 
     def raise_for_status(self) -> CommitStatus:
         """Return self if VALID, else raise :class:`~gxlib.fabric.errors.CommitError` with the code name."""

@@ -38,8 +38,7 @@ class Identity:
 
     def serialize(self) -> bytes:
         """The ``SerializedIdentity`` bytes Fabric uses as the creator of a proposal or request."""
-        serialized = identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate)
-        return bytes(serialized.SerializeToString())
+        return identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate).SerializeToString()
 
     @property
     def x509(self) -> x509.Certificate:

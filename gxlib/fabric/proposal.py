@@ -42,7 +42,7 @@ class TransactionContext:
         return transaction_id(self.nonce, self.creator)
 
     def signature_header(self) -> bytes:
-        return bytes(common_pb2.SignatureHeader(creator=self.creator, nonce=self.nonce).SerializeToString())
+        return common_pb2.SignatureHeader(creator=self.creator, nonce=self.nonce).SerializeToString()
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:

@@ -68,16 +68,16 @@ class PreparedTransaction:
 
     @property
     def tx_id(self) -> str:
-        return str(self.channel_header.tx_id)
+        return self.channel_header.tx_id
 
     @property
     def channel(self) -> str:
-        return str(self.channel_header.channel_id)
+        return self.channel_header.channel_id
 
     @property
     def result(self) -> bytes:
         """The payload the chaincode returned when it was endorsed (what ``submit`` gives back)."""
-        return bytes(chaincode_action(self._payload().data).response.payload)
+        return chaincode_action(self._payload().data).response.payload
 
 
 def chaincode_action(transaction_data: bytes) -> proposal_pb2.ChaincodeAction:

@@ -49,6 +49,15 @@ checkpointer: Checkpointer = DriftedCheckpointer()
 
 MATCHING_FAKE = DRIFTED_FAKE.replace("checkpoint: int", "checkpoint: Checkpoint")
 
+# fabric_protos has no types of its own; typings/ holds stubs written from its descriptors.
+WRONG_PROTO_FIELD = """
+from fabric_protos.common import common_pb2
+
+envelope = common_pb2.Envelope(payload="not bytes", signature=b"")
+"""
+
+RIGHT_PROTO_FIELD = WRONG_PROTO_FIELD.replace('"not bytes"', 'b"bytes"')
+
 
 def _mypy(*targets: Path) -> tuple[int, str]:
     """mypy with the project's configuration (strict defs, plugins, overrides) on ``targets`` only."""
@@ -100,6 +109,19 @@ def test_a_fake_whose_method_drifted_from_its_protocol_is_reported_though_isinst
 
 def test_a_fake_that_matches_its_protocol_passes(tmp_path: Path) -> None:
     status, output = _check_snippet(tmp_path, MATCHING_FAKE)
+
+    assert status == 0, output
+
+
+def test_a_wrong_field_type_in_a_fabric_protobuf_message_is_reported(tmp_path: Path) -> None:
+    status, output = _check_snippet(tmp_path, WRONG_PROTO_FIELD)
+
+    assert status == 1, output
+    assert 'Argument "payload" to "Envelope" has incompatible type "str"; expected "bytes | None"' in output
+
+
+def test_the_same_message_with_the_right_field_types_passes(tmp_path: Path) -> None:
+    status, output = _check_snippet(tmp_path, RIGHT_PROTO_FIELD)
 
     assert status == 0, output
 

@@ -78,7 +78,7 @@ class Lifecycle:
             raise
         result = lifecycle_pb2.InstallChaincodeResult()
         result.ParseFromString(raw)
-        return str(result.package_id)
+        return result.package_id
 
     async def query_installed(self, peer: Endorser | None = None) -> list[InstalledChaincode]:
         """Every package installed on ``peer`` (default: the Gateway peer)."""
