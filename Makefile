@@ -11,11 +11,11 @@ BIN := $(VENV)/bin
 GX := $(BIN)/gx
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo test lint unit integration down lab clean
+.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo test lint typecheck unit integration down lab clean
 
 help:
 	@echo "make demo   set everything up, bring up devnet + chaincode + backend + monitoring, run the five runbooks"
-	@echo "make test   set everything up and run the whole test suite (lint, unit, integration)"
+	@echo "make test   set everything up and run the whole test suite (lint, typecheck, unit, integration)"
 	@echo "make lab    open JupyterLab on notebooks/ with the project's kernel (loopback only)"
 	@echo "make down   stop the local network        make clean   remove .venv"
 
@@ -55,13 +55,17 @@ lint: venv
 	@echo "==> ruff"
 	@$(BIN)/ruff check .
 
+typecheck: venv
+	@echo "==> mypy"
+	@$(BIN)/mypy
+
 unit: venv fabric
 	@$(BIN)/pytest tests/unit
 
 integration: setup
 	@$(BIN)/pytest tests/integration
 
-test: test-setup lint
+test: test-setup lint typecheck
 	@echo "==> pytest (unit + integration against a real local Fabric network)"
 	@$(BIN)/pytest
 

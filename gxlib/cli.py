@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
@@ -23,6 +24,9 @@ from gxlib.monitoring.cli import monitoring
 from gxlib.platform.cli import k8s
 from gxlib.progress import Progress
 from gxlib.runbook.cli import runbook
+
+if TYPE_CHECKING:
+    from gxlib.devnet.network import Devnet, DevnetStatus
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -71,11 +75,11 @@ def fabric_where() -> None:
 
 
 # --- gx devnet -------------------------------------------------------------------------------------------
-def _devnet(state_dir: Path | None, quiet: bool = False):  # type: ignore[no-untyped-def]
+def _devnet(state_dir: Path | None, quiet: bool = False) -> Devnet:
     from gxlib.devnet.network import Devnet
 
-    overrides = {"state_dir": state_dir} if state_dir else {}
-    return Devnet(DevnetSettings(**overrides), FabricBuildSettings(), Progress(err, quiet=quiet))
+    settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
+    return Devnet(settings, FabricBuildSettings(), Progress(err, quiet=quiet))
 
 
 state_dir_option = click.option(
@@ -198,7 +202,7 @@ def demo() -> None:
     sys.exit(0 if report.passed else 1)
 
 
-def _print_status(status) -> None:  # type: ignore[no-untyped-def]
+def _print_status(status: DevnetStatus) -> None:
     table = Table(title=f"devnet · channel {status.channel} · Fabric {status.fabric_release} · {status.state_dir}")
     for column in ("node", "role", "MSP", "pid", "healthy", "height", "endpoints"):
         table.add_column(column)

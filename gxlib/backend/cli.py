@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gxlib.backend.settings import BackendSettings
 
+if TYPE_CHECKING:
+    from gxlib.backend.local import LocalBackend
+
 
 def _settings(database_url: str | None) -> BackendSettings:
-    return BackendSettings(**({"database_url": database_url} if database_url else {}))
+    return BackendSettings(database_url=database_url) if database_url else BackendSettings()
 
 
 database_option = click.option("--database-url", default=None,
@@ -102,14 +105,14 @@ def _with_outbox(database_url: str | None, action: Any) -> Any:
         engine.dispose()
 
 
-def _local_backend(state_dir: Path | None, database_url: str | None, quiet: bool = False):  # type: ignore[no-untyped-def]
+def _local_backend(state_dir: Path | None, database_url: str | None, quiet: bool = False) -> LocalBackend:
     from gxlib.backend.local import LocalBackend
     from gxlib.config import DevnetSettings
     from gxlib.devnet.network import Devnet
     from gxlib.progress import Progress
 
     progress = Progress(quiet=quiet)
-    devnet = Devnet(DevnetSettings(**({"state_dir": state_dir} if state_dir else {})), progress=progress)
+    devnet = Devnet(DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings(), progress=progress)
     return LocalBackend(devnet, _settings(database_url), progress)
 
 

@@ -4,6 +4,7 @@ so that nothing the chaincode would reject for its shape ever reaches the outbox
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class CommandSpec:
     function: str  # Contract:Function
     identity: FabricIdentity
     api_role: ApiRole  # the least API role that may submit it
-    payload_model: type[Payload]
+    payload_model: builtins.type[Payload]  # `type` alone is the field above
     to_args: Callable[[Any], list[str]]
 
     def chaincode_args(self, payload: dict[str, Any]) -> list[str]:

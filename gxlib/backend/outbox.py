@@ -10,9 +10,9 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Engine, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,9 @@ from gxlib.backend.errors import CommandNotFoundError, IdempotencyConflictError,
 from gxlib.backend.models import CommandStatus, DeadLetter, OutboxCommand
 from gxlib.backend.sqltypes import utcnow
 
-COMMANDS = OutboxCommand.__table__
-DLQ = DeadLetter.__table__
+# A declarative class's table; SQLAlchemy types __table__ as the wider FromClause.
+COMMANDS = cast(Table, OutboxCommand.__table__)
+DLQ = cast(Table, DeadLetter.__table__)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Outbox:
         kind = CommandType(command_type)
         canonical = validate_payload(kind, payload)
         now = self.clock()
-        values = {"id": str(uuid.uuid4()), "command_type": kind.value, "payload": canonical,
+        values: dict[str, Any] = {"id": str(uuid.uuid4()), "command_type": kind.value, "payload": canonical,
                   "idempotency_key": idempotency_key, "status": CommandStatus.PENDING.value, "attempts": 0,
                   "next_attempt_at": now, "created_at": now, "updated_at": now}
         dialect = self.engine.dialect.name
@@ -167,7 +168,8 @@ class Outbox:
                                        COMMANDS.c.status == CommandStatus.PROCESSING.value,
                                        COMMANDS.c.lease_owner == owner).values(**values))
         with Session(self.engine) as session, session.begin():
-            if session.execute(stmt).rowcount != 1:
+            # An UPDATE runs on a cursor; Session.execute is typed as returning the plain Result.
+            if cast(CursorResult[Any], session.execute(stmt)).rowcount != 1:
                 raise LeaseLostError(command_id, owner)
 
     def extend_lease(self, command_id: str, owner: str, lease_s: float) -> None:

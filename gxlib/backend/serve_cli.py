@@ -4,13 +4,14 @@ and what a container runs). SIGTERM drains gracefully; logs are JSON lines on st
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import click
 
 from gxlib.backend.settings import BackendSettings
 
 
-def _fabric_context() -> tuple[dict, str, str]:  # type: ignore[type-arg]
+def _fabric_context() -> tuple[dict[str, Any], str, str]:
     """The devnet's client environment, channel and chaincode name (GX_DEVNET_*, GX_CHAINCODE_*)."""
     from gxlib.config import ChaincodeSettings, DevnetSettings
     from gxlib.devnet.network import Devnet

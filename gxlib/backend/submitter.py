@@ -107,6 +107,11 @@ class Submitter:
         On stop, claims nothing more and waits for the commands in flight (graceful drain)."""
         log.info("submitter started", extra={"worker_id": self.worker_id})
         wake = asyncio.Event()
+
+        def finished(task: asyncio.Task[Outcome]) -> None:
+            self._in_flight.discard(task)
+            wake.set()
+
         while not stop.is_set():
             await self._refresh_gauges()
             if self._may_probe():
@@ -125,7 +130,7 @@ class Submitter:
             for command in claimed:
                 task = asyncio.create_task(self.process(command))
                 self._in_flight.add(task)
-                task.add_done_callback(lambda t: (self._in_flight.discard(t), wake.set()))
+                task.add_done_callback(finished)
             if len(claimed) < wanted or wanted == 0:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):

@@ -54,8 +54,8 @@ def gateway(concurrency: int, seconds: float, function: str, args: tuple[str, ..
     spec = GatewayBenchSpec(concurrency=concurrency, seconds=seconds, chaincode=chaincode.name,
                             function=function, args=args, identity=identity)
     progress = Progress(err)
-    overrides = {"state_dir": state_dir} if state_dir else {}
-    devnet = Devnet(DevnetSettings(**overrides), FabricBuildSettings(), Progress(err, quiet=True))
+    settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
+    devnet = Devnet(settings, FabricBuildSettings(), Progress(err, quiet=True))
     with progress.task(f"checking the devnet in {devnet.layout.root} and {chaincode.name}"):
         check_ready(devnet, chaincode)
 
@@ -130,9 +130,9 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
                              gateway_seconds=gateway_seconds, headroom_commands=headroom_commands)
     chaincode = ChaincodeSettings()
     progress = Progress(err)
-    overrides = {"state_dir": state_dir} if state_dir else {}
-    devnet = Devnet(DevnetSettings(**overrides), FabricBuildSettings(), Progress(err, quiet=True))
-    local = LocalBackend(devnet, BackendSettings(**({"database_url": database_url} if database_url else {})),
+    settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
+    devnet = Devnet(settings, FabricBuildSettings(), Progress(err, quiet=True))
+    local = LocalBackend(devnet, BackendSettings(database_url=database_url) if database_url else BackendSettings(),
                          Progress(err, quiet=True))
     with progress.task(f"checking the devnet in {devnet.layout.root}, {chaincode.name} and the backend"):
         check_ready(devnet, chaincode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,17 +14,20 @@ from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, FabricB
 from gxlib.errors import GxError
 from gxlib.progress import Progress
 
+if TYPE_CHECKING:
+    from gxlib.chaincode.deploy import ChaincodeOperator
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _operator(state_dir: Path | None, quiet: bool = False):  # type: ignore[no-untyped-def]
+def _operator(state_dir: Path | None, quiet: bool = False) -> ChaincodeOperator:
     from gxlib.chaincode.deploy import ChaincodeOperator
     from gxlib.devnet.network import Devnet
 
-    overrides = {"state_dir": state_dir} if state_dir else {}
+    settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
     progress = Progress(err, quiet=quiet)
-    devnet = Devnet(DevnetSettings(**overrides), FabricBuildSettings(), progress)
+    devnet = Devnet(settings, FabricBuildSettings(), progress)
     if not devnet.status().all_healthy:
         raise GxError(f"the devnet in {devnet.layout.root} is not up", hint="run `gx devnet up` first")
     return ChaincodeOperator(devnet, ChaincodeSettings(), progress)

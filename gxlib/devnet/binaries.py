@@ -109,9 +109,10 @@ class FabricInstall:
 
     def manifest(self) -> dict[str, object] | None:
         try:
-            return json.loads(self.manifest_file.read_text())
+            manifest: dict[str, object] = json.loads(self.manifest_file.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+        return manifest
 
     def is_complete(self) -> bool:
         manifest = self.manifest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -166,7 +167,7 @@ class Devnet:
         for peer in layout.peers:
             self.progress.wait_until(
                 f"{peer.name} to learn the other orgs' peers through the anchor peers",
-                lambda peer=peer: self._knows_other_peers(peer), timeout_s=self.settings.startup_timeout_s,
+                partial(self._knows_other_peers, peer), timeout_s=self.settings.startup_timeout_s,
             )
         return report
 

@@ -29,7 +29,8 @@ def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _load_template(install: FabricInstall, name: str) -> dict[str, Any]:
-    return yaml.safe_load((install.config_dir / name).read_text())
+    template: dict[str, Any] = yaml.safe_load((install.config_dir / name).read_text())
+    return template
 
 
 def peer_core_config(install: FabricInstall, layout: DevnetLayout, node: Node) -> dict[str, Any]:

@@ -18,7 +18,7 @@ class PeerCliError(GxError):
     def __init__(self, peer: str, args: list[str], output: str) -> None:
         super().__init__(f"`peer {' '.join(args)}` against {peer} failed:\n{output.strip()}")
         self.peer = peer
-        self.args = args
+        self.command = args  # not `args`: that is the exception's own (message,) tuple
         self.output = output
 
 

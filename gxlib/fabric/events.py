@@ -17,11 +17,12 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import grpc
 from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
-from fabric_protos.peer import chaincode_event_pb2, events_pb2_grpc, transaction_pb2
+from fabric_protos.peer import chaincode_event_pb2, events_pb2, events_pb2_grpc, transaction_pb2
 
 from gxlib.fabric.block import block_transactions
 from gxlib.fabric.checkpoint import Checkpoint, Checkpointer
@@ -196,14 +197,17 @@ async def read_blocks(channel: grpc.aio.Channel, endpoint: PeerEndpoint, channel
             return
 
 
-async def _deliver(call: grpc.aio.StreamStreamCall, request: common_pb2.Envelope, endpoint: PeerEndpoint,
+async def _deliver(call: grpc.aio.StreamStreamCall[common_pb2.Envelope, events_pb2.DeliverResponse],
+                   request: common_pb2.Envelope, endpoint: PeerEndpoint,
                    channel_name: str) -> AsyncIterator[common_pb2.Block]:
     try:
         await call.write(request)
         while True:
-            response = await call.read()
-            if response is grpc.aio.EOF:
+            answer = await call.read()
+            if answer is grpc.aio.EOF:
                 raise error_from_rpc(_Ended(), "events", endpoint=endpoint.address)
+            # read() is typed `object | DeliverResponse` (EOF is a bare object); past the check it is a response.
+            response = cast(events_pb2.DeliverResponse, answer)
             kind = response.WhichOneof("Type")
             if kind == "block":
                 yield response.block

@@ -65,9 +65,11 @@ def load_environment(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         return source
     text = str(source)
     if text.lstrip().startswith("{"):
-        return json.loads(text)
+        environment: dict[str, Any] = json.loads(text)
+        return environment
     try:
-        return json.loads(Path(source).read_text())
+        environment = json.loads(Path(source).read_text())
+        return environment
     except (OSError, ValueError) as exc:
         raise IdentityError(f"cannot read the devnet environment from {source}: {exc}") from exc
 

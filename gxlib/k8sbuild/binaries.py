@@ -133,7 +133,9 @@ class K8sInstall:
 
     def has(self, tool: Tool) -> bool:
         record = self.manifest().get(tool.name)
-        return bool(record) and record.get("pin") == pin_digest(tool) and self.binary(tool).exists()
+        if not record:
+            return False
+        return record.get("pin") == pin_digest(tool) and self.binary(tool).exists()
 
     def missing(self, tools: Iterable[Tool]) -> list[Tool]:
         return [tool for tool in tools if not self.has(tool)]

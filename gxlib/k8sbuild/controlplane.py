@@ -228,7 +228,7 @@ class LocalControlPlane:
         core = k8s_client.CoreV1Api(api)
         capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
         for name in self.fake_node_names():
-            core.create_node({
+            core.create_node({  # type: ignore[arg-type]  # the client sends a plain manifest dict as it is
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": name, "annotations": {KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1]},
                              "labels": {"kubernetes.io/hostname": name, "type": "kwok"}},
@@ -239,8 +239,8 @@ class LocalControlPlane:
             if kwok.popen.poll() is not None:
                 raise ControlPlaneError(f"kwok exited with {kwok.popen.returncode}; last lines of {kwok.log_file}:\n"
                                         f"{self._tail(kwok)}")
-            ready = [n.metadata.name for n in core.list_node().items
-                     if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))]
+            ready = [n.metadata.name for n in core.list_node().items if n.metadata and n.status
+                     and any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))]
             if len(ready) == self.nodes:
                 return
             if time.monotonic() >= deadline:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from gxlib.errors import GxError
+
+if TYPE_CHECKING:
+    from gxlib.monitoring.stack import LocalMonitoringStack, StackStatus
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -69,14 +73,14 @@ def monitoring_render(root: Path | None, check: bool) -> None:
 
 
 # --- the local stack -------------------------------------------------------------------------------------
-def _stack(state_dir: Path | None, quiet: bool = False):  # type: ignore[no-untyped-def]
+def _stack(state_dir: Path | None, quiet: bool = False) -> LocalMonitoringStack:
     from gxlib.config import DevnetSettings
     from gxlib.monitoring.settings import MonitoringSettings
     from gxlib.monitoring.stack import LocalMonitoringStack
     from gxlib.progress import Progress
 
-    overrides = {"stack_state_dir": state_dir} if state_dir else {}
-    return LocalMonitoringStack(MonitoringSettings(**overrides), DevnetSettings(), Progress(err, quiet=quiet))
+    settings = MonitoringSettings(stack_state_dir=state_dir) if state_dir else MonitoringSettings()
+    return LocalMonitoringStack(settings, DevnetSettings(), Progress(err, quiet=quiet))
 
 
 stack_dir_option = click.option(
@@ -137,7 +141,7 @@ def monitoring_down(state_dir: Path | None, purge: bool) -> None:
         err.print(f"removed {stack.layout.root}")
 
 
-def _print_stack_status(status) -> None:  # type: ignore[no-untyped-def]
+def _print_stack_status(status: StackStatus) -> None:
     from rich.table import Table
 
     table = Table(title=f"monitoring stack · {status.state_dir}")

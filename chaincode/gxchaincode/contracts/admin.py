@@ -33,8 +33,7 @@ def parse_countries(raw: str) -> list[tuple[str, str]]:
     for entry in value:
         code, name = (entry, entry) if isinstance(entry, str) else (
             (entry.get("code"), entry.get("name") or entry.get("code")) if isinstance(entry, dict) else (None, None))
-        valid = isinstance(code, str) and len(code) == 2 and code.isascii() and code.isalpha() and code.isupper()
-        if not valid:
+        if not (isinstance(code, str) and len(code) == 2 and code.isascii() and code.isalpha() and code.isupper()):
             raise ChaincodeError(f"country code {code!r} is not a two-letter upper-case ISO 3166 code")
         if code in {c for c, _ in found}:
             raise ChaincodeError(f"country {code} is listed twice")

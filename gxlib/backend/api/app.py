@@ -37,8 +37,8 @@ from gxlib.backend.settings import ApiRole, BackendSettings
 PRECISION = 100_000_000
 API = "/api/v1"
 ID_PATTERN = r"^[^\s\x00-\x1f\x7f]{1,256}$"
-PROBLEM = {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}}
-PROBLEMS = {code: PROBLEM for code in (400, 401, 403, 404, 409, 413, 422)}
+PROBLEM: dict[str, Any] = {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (400, 401, 403, 404, 409, 413, 422)}
 
 bearer = HTTPBearer(auto_error=False, description="token mapped to a role: reader, operator or admin")
 
@@ -85,7 +85,7 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
 
     @app.post(f"{API}/commands", status_code=202, response_model=CommandAccepted, responses=PROBLEMS,
               tags=["commands"])
-    def submit_command(body: CommandRequest, role: Role, response: Response) -> CommandAccepted:  # type: ignore[valid-type]
+    def submit_command(body: CommandRequest, role: Role, response: Response) -> CommandAccepted:
         """Accept a command into the outbox. A repeated idempotency key returns the original command."""
         kind = CommandType(body.type)
         needed = COMMANDS[kind].api_role
@@ -182,7 +182,7 @@ def _exact_uint64_bounds_in_openapi(app: FastAPI) -> None:
             fix(original())
         return app.openapi_schema or {}
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to adjust the schema
 
 
 def _user(u: object) -> UserView:

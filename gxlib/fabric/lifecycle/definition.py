@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from fabric_protos.peer import collection_pb2
 from fabric_protos.peer.lifecycle import lifecycle_pb2
+
+
+class _DefinitionFields(TypedDict, total=False):
+    """The fields the approve, readiness and commit arguments share."""
+
+    sequence: int
+    name: str
+    version: str
+    endorsement_plugin: str
+    validation_plugin: str
+    validation_parameter: bytes
+    init_required: bool
+    collections: collection_pb2.CollectionConfigPackage
 
 
 @dataclass(frozen=True)
@@ -25,8 +39,8 @@ class ChaincodeDefinition:
     init_required: bool = False
     collections: collection_pb2.CollectionConfigPackage | None = field(default=None, compare=False)
 
-    def _common(self) -> dict[str, object]:
-        fields: dict[str, object] = {
+    def _common(self) -> _DefinitionFields:
+        fields: _DefinitionFields = {
             "sequence": self.sequence, "name": self.name, "version": self.version,
             "endorsement_plugin": self.endorsement_plugin, "validation_plugin": self.validation_plugin,
             "validation_parameter": self.validation_parameter, "init_required": self.init_required,
@@ -40,13 +54,13 @@ class ChaincodeDefinition:
         source_type = lifecycle_pb2.ChaincodeSource
         source = (source_type(local_package=source_type.Local(package_id=package_id)) if package_id
                   else source_type(unavailable=source_type.Unavailable()))
-        return lifecycle_pb2.ApproveChaincodeDefinitionForMyOrgArgs(source=source, **self._common())  # type: ignore[arg-type]
+        return lifecycle_pb2.ApproveChaincodeDefinitionForMyOrgArgs(source=source, **self._common())
 
     def readiness_args(self) -> lifecycle_pb2.CheckCommitReadinessArgs:
-        return lifecycle_pb2.CheckCommitReadinessArgs(**self._common())  # type: ignore[arg-type]
+        return lifecycle_pb2.CheckCommitReadinessArgs(**self._common())
 
     def commit_args(self) -> lifecycle_pb2.CommitChaincodeDefinitionArgs:
-        return lifecycle_pb2.CommitChaincodeDefinitionArgs(**self._common())  # type: ignore[arg-type]
+        return lifecycle_pb2.CommitChaincodeDefinitionArgs(**self._common())
 
 
 @dataclass(frozen=True)

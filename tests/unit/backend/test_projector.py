@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gxlib.backend.errors import MalformedEventError, ProjectionError
-from gxlib.backend.eventsource import ChaincodeEvent, EventSource
+from gxlib.backend.eventsource import ChaincodeEvent
 from gxlib.backend.metrics import projector_metrics
 from gxlib.backend.models import Account, Country, MintEvent, Pool, Proposal, Transfer, UserProfile
 from gxlib.backend.projector import ApplyResult, Projector
@@ -38,8 +38,8 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
-def test_list_source_implements_the_protocol() -> None:
-    assert isinstance(ListEventSource([]), EventSource)
+# That ListEventSource (and FabricEventSource) implement EventSource is checked statically:
+# tests/unit/static_protocols.py, run by tests/unit/test_typecheck.py.
 
 
 def test_recorded_history_builds_read_models_that_match_the_ledger(engine: Engine,

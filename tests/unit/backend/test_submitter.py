@@ -17,7 +17,7 @@ from gxlib.backend.models import CommandStatus
 from gxlib.backend.outbox import Outbox
 from gxlib.backend.settings import SubmitterSettings
 from gxlib.backend.submitter import Outcome, Submitter
-from gxlib.backend.txgateway import TransportError, TxGateway, TxRequest
+from gxlib.backend.txgateway import TransportError, TxRequest
 from tests.unit.backend.fakefabric import Crash, FakeFabric, crash, deadline, transport_down
 from tests.unit.backend.helpers import FakeClock, FakeMonotonic, mint_payload
 
@@ -57,8 +57,8 @@ class Harness:
         return 0.0 if value is None else value
 
 
-def test_fake_fabric_implements_the_protocol() -> None:
-    assert isinstance(FakeFabric(), TxGateway)
+# That FakeFabric (and FabricTxGateway) implement TxGateway is checked statically:
+# tests/unit/static_protocols.py, run by tests/unit/test_typecheck.py.
 
 
 def test_command_commits_once_with_its_tx_id_stored_before_the_submit(engine: Engine) -> None:

@@ -6,7 +6,6 @@ import pytest
 
 from gxlib.fabric.checkpoint import (
     Checkpoint,
-    Checkpointer,
     CheckpointError,
     FileCheckpointer,
     InMemoryCheckpointer,
@@ -30,8 +29,7 @@ def test_negative_positions_are_refused() -> None:
 
 
 def test_in_memory_checkpointer_keeps_the_last_saved_position() -> None:
-    checkpointer = InMemoryCheckpointer()
-    assert isinstance(checkpointer, Checkpointer)
+    checkpointer = InMemoryCheckpointer()  # a Checkpointer: checked statically in tests/unit/static_protocols.py
     assert checkpointer.checkpoint is None
     checkpointer.save(Checkpoint(2, 1))
     assert checkpointer.checkpoint == Checkpoint(2, 1)
@@ -39,8 +37,8 @@ def test_in_memory_checkpointer_keeps_the_last_saved_position() -> None:
 
 def test_file_checkpointer_survives_a_restart_and_leaves_no_temporary_files(tmp_path) -> None:
     path = tmp_path / "state" / "projector.checkpoint"
-    first = FileCheckpointer(path)
-    assert isinstance(first, Checkpointer) and first.checkpoint is None
+    first = FileCheckpointer(path)  # a Checkpointer: checked statically in tests/unit/static_protocols.py
+    assert first.checkpoint is None
     first.save(Checkpoint(10, 3))
     first.save(Checkpoint(11, 0))
     assert FileCheckpointer(path).checkpoint == Checkpoint(11, 0)

@@ -5,7 +5,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature, encode_dss_signature
 
-from gxlib.fabric.signer import P256_ORDER, EcdsaSigner, Signer, SignerError, digest, is_low_s, to_low_s
+from gxlib.fabric.signer import P256_ORDER, EcdsaSigner, SignerError, digest, is_low_s, to_low_s
 
 from .builders import key_pem, new_key
 
@@ -38,12 +38,11 @@ def test_a_high_s_signature_is_flipped_to_the_low_s_twin_which_still_verifies() 
     assert to_low_s(normalised) == normalised
 
 
-def test_signer_loads_the_pem_of_an_msp_keystore_and_satisfies_the_protocol(tmp_path) -> None:
+def test_signer_loads_the_pem_of_an_msp_keystore(tmp_path) -> None:
     key = new_key()
     path = tmp_path / "priv_sk"
     path.write_bytes(key_pem(key))
-    signer = EcdsaSigner.from_file(path)
-    assert isinstance(signer, Signer)
+    signer = EcdsaSigner.from_file(path)  # a Signer: checked statically in tests/unit/static_protocols.py
     _verify(key, b"x", signer.sign(digest(b"x")))
 
 
