@@ -362,8 +362,9 @@ class LocalMonitoringStack:
         if prometheus.ready:
             with contextlib.suppress(PrometheusError), PrometheusQueries(self.prometheus_url, timeout_s=5.0) as client:
                 rule_groups = {g["name"]: len(g["rules"]) for g in client.rule_groups()}
-                targets = [TargetStatus(job=t.job, instance=t.instance, health=t.health, last_error=t.last_error)
-                           for t in client.target_health().itertuples()]
+                targets = [TargetStatus(job=str(t["job"]), instance=str(t["instance"]), health=str(t["health"]),
+                                        last_error=str(t["last_error"]))
+                           for t in client.target_health().to_dict("records")]
                 alerts = [AlertStatus(name=a["labels"]["alertname"], state=a["state"], labels=a["labels"])
                           for a in client.alerts()]
         return StackStatus(state_dir=str(self.layout.root), components=components, rule_groups=rule_groups,

@@ -8,7 +8,6 @@ the local monitoring stack on ``local``, the cluster of the kubeconfig on devnet
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from gxlib.config import DevnetSettings, Environment
 from gxlib.devnet.network import Devnet
@@ -24,11 +23,11 @@ def local_platform(*, monitoring_state_dir: Path | None = None, devnet_state_dir
                    prometheus_url: str | None = None, alertmanager_url: str | None = None) -> LocalPlatform:
     """The local monitoring stack, rendered with the devnet's settings in force (port offset, channel: its state
     directory has them) so that an unchanged checkout finds the stack's own files unchanged."""
-    overrides: dict[str, Any] = {"stack_state_dir": monitoring_state_dir} if monitoring_state_dir else {}
-    devnet_overrides = {"state_dir": devnet_state_dir} if devnet_state_dir else {}
-    devnet = Devnet(DevnetSettings(**devnet_overrides), progress=Progress(quiet=True)).settings
-    return LocalPlatform(MonitoringSettings(**overrides), devnet, prometheus_url=prometheus_url,
-                         alertmanager_url=alertmanager_url)
+    monitoring = MonitoringSettings(stack_state_dir=monitoring_state_dir) if monitoring_state_dir \
+        else MonitoringSettings()
+    given = DevnetSettings(state_dir=devnet_state_dir) if devnet_state_dir else DevnetSettings()
+    devnet = Devnet(given, progress=Progress(quiet=True)).settings
+    return LocalPlatform(monitoring, devnet, prometheus_url=prometheus_url, alertmanager_url=alertmanager_url)
 
 
 def connect(env: Environment, *, kubeconfig: Path | None = None, kube_context: str | None = None,

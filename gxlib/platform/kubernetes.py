@@ -363,7 +363,7 @@ def _spec_changed(before: dict[str, Any], after: Any) -> bool:
         return (before["generation"] != after.generation
                 or (before.get("labels") or {}) != dict(getattr(after, "labels", None) or {})
                 or _own_annotations(before.get("annotations")) != _own_annotations(getattr(after, "annotations", None)))
-    return before.get("resourceVersion") != after.resourceVersion
+    return bool(before.get("resourceVersion") != after.resourceVersion)
 
 
 def _own_annotations(annotations: Any) -> dict[str, str]:

@@ -16,6 +16,7 @@ import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ from gxlib.platform.errors import PlatformError, PrometheusReloadError
 
 class LocalPlatform:
     env = Environment.LOCAL
-    fabric_jobs = (FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
+    fabric_jobs: tuple[str, ...] = (FABRIC_ORDERER_JOB, FABRIC_PEER_JOB)
     # The stack reads its files when it starts: with Prometheus down there is nothing to gain from writing them now.
     deploys_without_prometheus = False
 
@@ -97,8 +98,8 @@ class LocalPlatform:
         layout = self.stack.layout
         rules = yaml.safe_load(layout.rules_file.read_text(encoding="utf-8")) if layout.rules_file.is_file() else {}
         group = self.config.alert_group
-        rendered_rules = next((g.get("rules", []) for g in (rules or {}).get("groups", []) if g.get("name") == group),
-                              [])
+        groups: list[dict[str, Any]] = (rules or {}).get("groups", [])
+        rendered_rules: list[dict[str, Any]] = next((g.get("rules", []) for g in groups if g.get("name") == group), [])
         with self.prometheus() as prometheus:
             loaded = prometheus.loaded_configuration()
         ok, state = loaded.state(group, rendered_rules, None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import quote
 
 import requests
@@ -51,7 +52,8 @@ class ApiServerAccess:
         """What ``configuration`` (as ``load_kube_config`` or ``load_incluster_config`` filled it) authenticates with.
 
         The token is read through ``auth_settings()``, which runs the client's refresh hook (exec plugins)."""
-        headers = {str(entry["key"]): str(entry["value"]) for entry in configuration.auth_settings().values()
+        auth: dict[str, dict[str, Any]] = cast(dict[str, dict[str, Any]], configuration.auth_settings())
+        headers = {str(entry["key"]): str(entry["value"]) for entry in auth.values()
                    if entry.get("in") == "header" and entry.get("value")}
         if not headers and configuration.username and configuration.password:
             headers["authorization"] = str(configuration.get_basic_auth_token())

@@ -60,4 +60,5 @@ def prometheus_pod(settings: KubernetesPlatformSettings) -> str:
 def platform_settings(kubeconfig: Path | None = None, context: str | None = None) -> KubernetesPlatformSettings:
     """``GX_K8S_PLATFORM_*``, with a runbook's ``kubeconfig`` / ``kube_context`` taking precedence when given."""
     given = {"kubeconfig": kubeconfig, "context": context}
-    return KubernetesPlatformSettings(**{key: value for key, value in given.items() if value is not None})
+    return KubernetesPlatformSettings().model_copy(update={key: value for key, value in given.items()
+                                                           if value is not None})

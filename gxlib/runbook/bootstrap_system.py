@@ -22,19 +22,17 @@ from gxlib.errors import GxError
 from gxlib.monitoring.catalog import slo
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, BootstrapSystemParameters
-from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     BOOTSTRAP_POOLS,
     TRACE_COLUMNS,
+    BackendSection,
     BackendTarget,
     CommandTrace,
-    backend_target,
     follow_to_block,
     idempotency_key,
     no_submitter_probe,
     pool_units,
-    reachable_check,
     submit_command,
     wait_projected,
 )
@@ -43,14 +41,13 @@ RUNBOOK = "03-bootstrap-system"
 PROJECTION_SLO_MS = float(slo("projection_lag").target)
 
 
-class BootstrapSystem(RunbookSection[BootstrapSystemParameters]):
+class BootstrapSystem(BackendSection[BootstrapSystemParameters]):
     """Runbook 03, section by section."""
 
     parameters = BootstrapSystemParameters
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
-        super().__init__(rb)
-        self.target = target
+        super().__init__(rb, target)
         self.bootstrapped_before: bool | None = None
         self.trace: CommandTrace | None = None
 
@@ -63,19 +60,12 @@ class BootstrapSystem(RunbookSection[BootstrapSystemParameters]):
         else:
             self.rb.checks.record(name, False, measured=measured, expected=expected, detail=why)
 
-    def ready(self) -> bool:
-        return self.target is not None
-
     # --- 1. pre-checks -----------------------------------------------------------------------------------------
     def pre_checks(self) -> None:
         """Devnet and backend reachable, chaincode committed and answering, submitter healthy, breaker closed."""
-        if self.target is None:
-            with self.unless_unavailable(reachable_check(self.params.env)):
-                self.target = backend_target(self.params, self.rb.progress)
-            if self.target is None:
-                return
-        target = self.target
-        self.rb.checks.record(reachable_check(self.params.env), True, measured=target.api.base_url)
+        target = self.find_backend()
+        if target is None:
+            return
 
         status = target.chaincode_status(self.rb.progress)
         committed = status.committed and status.answering
@@ -227,7 +217,3 @@ class BootstrapSystem(RunbookSection[BootstrapSystemParameters]):
             if self.trace.committed_to_projected_ms is not None:
                 self.rb.checks.below("BOOTSTRAP_SYSTEM committed → projected", self.trace.committed_to_projected_ms,
                                      PROJECTION_SLO_MS, unit="ms", detail="SLO: projection lag")
-
-    def close(self) -> None:
-        if self.target is not None:
-            self.target.close()

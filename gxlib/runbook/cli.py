@@ -38,7 +38,7 @@ def runbook() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def runbook_list(as_json: bool) -> None:
     """Each runbook: name, what it does, and its parameters with defaults and descriptions."""
-    listing = [{"name": spec.name, "title": spec.title, "description": spec.description,
+    listing: list[dict[str, Any]] = [{"name": spec.name, "title": spec.title, "description": spec.description,
                 "parameters": [{"name": n, "default": d, "description": t} for n, d, t in spec.describe_parameters()]}
                for spec in runbooks()]
     if as_json:
@@ -86,7 +86,7 @@ def runbook_run(name: str, parameters: tuple[tuple[str, str], ...], dry_run: boo
     from gxlib.runbook.execute import run
     from gxlib.runbook.settings import RunbookSettings
 
-    settings = RunbookSettings(**({"runs_dir": runs_dir} if runs_dir else {}))
+    settings = RunbookSettings(runs_dir=runs_dir) if runs_dir else RunbookSettings()
     try:
         record = run(name, dict(parameters), dry_run=True if dry_run else None, settings=settings,
                      progress=Progress(err), progress_bar=progress_bar)

@@ -22,6 +22,7 @@ still returns nothing.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pandas as pd
 
@@ -57,6 +58,11 @@ def backend_target_settled(health: str, last_error: str, last_scrape: pd.Timesta
         return True
     refused = health == "down" and any(text in last_error.lower() for text in _NOTHING_LISTENS)
     return refused and last_scrape is not None and last_scrape >= since
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as a table's rows."""
+    return [{str(key): value for key, value in row.items()} for row in frame.to_dict("records")]
 
 
 def platform_of(params: DeployMonitoringParameters, rb: Runbook) -> Platform:
@@ -254,8 +260,9 @@ class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
                 backend = frame[frame["job"].isin(BACKEND_JOBS)]
                 seen = set(frame["job"])
                 # A backend target refusing connections now has nothing listening: waiting longer will not help.
-                backend_settled = all(backend_target_settled(row.health, row.last_error, row.last_scrape, since)
-                                      for row in backend.itertuples())
+                backend_settled = all(backend_target_settled(str(row["health"]), str(row["last_error"]),
+                                                             row["last_scrape"], since)
+                                      for row in backend.to_dict("records"))
                 state = ", ".join(f"{row.job} {row.instance} {row.health}" for row in frame.itertuples())
                 done = (seen >= set(jobs) and not fabric.empty and bool((fabric["health"] == "up").all())
                         and backend_settled)
@@ -268,7 +275,7 @@ class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
                 self.rb.progress.info(f"  {exc}")
             every_target = prometheus.target_health()
         frame = of_this_env(every_target)
-        show_table("Scrape targets", every_target.to_dict("records"),
+        show_table("Scrape targets", _records(every_target),
                    ("job", "instance", "namespace", "health", "last_error"))
         for job in jobs:
             rows = frame[frame["job"] == job]
@@ -300,7 +307,7 @@ class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
                 self.rb.progress.info(f"  {exc}")
             frame = prometheus.alert_states()
             group = prometheus.alert_group
-        show_table(f"Alert rules of {group}", frame.reset_index().to_dict("records"),
+        show_table(f"Alert rules of {group}", _records(frame.reset_index()),
                    ("alert", "state", "severity", "for_s", "health", "last_error"))
         self.rb.checks.equal(f"alert rules loaded ({group})", len(frame), len(expected), unit="rules")
         missing = sorted(set(expected) - set(frame.index))

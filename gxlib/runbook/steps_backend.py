@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
@@ -41,6 +41,7 @@ from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
 from gxlib.progress import Progress
 from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters, UpgradeChaincodeParameters
+from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 
 # SPEC §2.3: the pools BootstrapSystem mints, in coins.
@@ -271,8 +272,8 @@ def backend_target(params: BackendParameters, progress: Progress) -> BackendTarg
 def local_devnet(params: BackendParameters | UpgradeChaincodeParameters, progress: Progress) -> Devnet:
     """The devnet ``params`` point at (its settings in force); Unavailable when it cannot be used now: missing, not
     every node healthy, or not on the ``channel`` asked for."""
-    overrides = {"state_dir": params.devnet_state_dir} if params.devnet_state_dir else {}
-    devnet = Devnet(DevnetSettings(**overrides), progress=progress)
+    settings = DevnetSettings(state_dir=params.devnet_state_dir) if params.devnet_state_dir else DevnetSettings()
+    devnet = Devnet(settings, progress=progress)
     if not devnet.layout.settings_file.exists():
         raise Unavailable(f"there is no devnet in {devnet.layout.root} (create it with `gx devnet up`, or set "
                           "devnet_state_dir)", parameter="devnet_state_dir")
@@ -350,6 +351,34 @@ def ledger_height(devnet: Devnet) -> int | None:
     """The channel's height on the devnet's peers (the lowest, while a block is still propagating)."""
     heights = [n.ledger_height for n in devnet.status().nodes if n.ledger_height is not None]
     return min(heights) if heights else None
+
+
+C = TypeVar("C", bound=CommandParameters)
+
+
+class BackendSection(RunbookSection[C]):
+    """The sections of a runbook that posts commands to the backend (03, 04): ``target`` is the backend found."""
+
+    def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
+        super().__init__(rb)
+        self.target = target
+
+    def ready(self) -> bool:
+        return self.target is not None
+
+    def find_backend(self) -> BackendTarget | None:
+        """The backend of ``params.env`` (recorded as reachable), or None after the run stopped on why not."""
+        check = reachable_check(self.params.env)
+        if self.target is None:
+            with self.unless_unavailable(check):
+                self.target = backend_target(self.params, self.rb.progress)
+        if self.target is not None:
+            self.rb.checks.record(check, True, measured=self.target.api.base_url)
+        return self.target
+
+    def close(self) -> None:
+        if self.target is not None:
+            self.target.close()
 
 
 # --- following a command ---------------------------------------------------------------------------------------

@@ -21,17 +21,15 @@ from gxlib.backend.client import BackendClient
 from gxlib.errors import GxError
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, ValidateCqrsParameters
-from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
 from gxlib.runbook.steps_backend import (
     TRACE_COLUMNS,
+    BackendSection,
     BackendTarget,
     CommandTrace,
-    backend_target,
     follow_to_block,
     idempotency_key,
     no_submitter_probe,
-    reachable_check,
     submit_command,
     wait_projected,
 )
@@ -49,18 +47,14 @@ class CommandNotCommitted(GxError):
         self.trace = trace
 
 
-class ValidateCqrs(RunbookSection[ValidateCqrsParameters]):
+class ValidateCqrs(BackendSection[ValidateCqrsParameters]):
     """Runbook 04, section by section; after a stop later sections do nothing."""
 
     parameters = ValidateCqrsParameters
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
-        super().__init__(rb)
-        self.target = target
+        super().__init__(rb, target)
         self.traces: list[CommandTrace] = []
-
-    def ready(self) -> bool:
-        return self.target is not None
 
     @property
     def api(self) -> BackendClient:
@@ -88,12 +82,9 @@ class ValidateCqrs(RunbookSection[ValidateCqrsParameters]):
     def connect(self) -> None:
         """Find the backend and the ledger; the ledger must be bootstrapped (runbook 03) and the breaker closed
         (off local without submitter_metrics_url or prometheus_url that check is skipped, saying why)."""
-        if self.target is None:
-            with self.unless_unavailable(reachable_check(self.params.env)):
-                self.target = backend_target(self.params, self.rb.progress)
-            if self.target is None:
-                return
-        self.rb.checks.record(reachable_check(self.params.env), True, measured=self.target.api.base_url)
+        if self.find_backend() is None:
+            return
+        assert self.target is not None
         bootstrapped = bool(self.target.ledger.system_status()["bootstrapped"])
         if not bootstrapped:
             self.stop("system bootstrapped", "the ledger is not bootstrapped: run 03-bootstrap-system first")
@@ -251,7 +242,3 @@ class ValidateCqrs(RunbookSection[ValidateCqrsParameters]):
             if projected is not None:
                 self.rb.checks.below(f"{trace.command_type} committed → projected", projected,
                                      self.params.projection_slo_ms, unit="ms", detail="SLO: projection lag")
-
-    def close(self) -> None:
-        if self.target is not None:
-            self.target.close()
