@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gxlib.backend.commands import CommandType, validate_payload
 from gxlib.backend.errors import CommandNotFoundError, IdempotencyConflictError, LeaseLostError
+from gxlib.backend.ids import is_ledger_id
 from gxlib.backend.models import CommandStatus, DeadLetter, OutboxCommand
 from gxlib.backend.sqltypes import utcnow
 
@@ -108,6 +109,9 @@ class Outbox:
         return EnqueueResult(existing, created=inserted is not None)
 
     def get(self, command_id: str) -> CommandRecord:
+        if not is_ledger_id(command_id):
+            # Never issued (IDs are UUIDs), and not worth a query: PostgreSQL text cannot even hold a NUL.
+            raise CommandNotFoundError(command_id)
         with Session(self.engine) as session:
             row = session.execute(select(COMMANDS).where(COMMANDS.c.id == command_id)).mappings().first()
         if row is None:
