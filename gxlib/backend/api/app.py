@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from gxlib import __version__
 from gxlib.backend.api.intake import CommandIntakeRoute, authorize_command
 from gxlib.backend.api.middleware import (
+    CALLER_SCOPE_KEY,
     ROLE_SCOPE_KEY,
     BearerAuthMiddleware,
     BodyLimitMiddleware,
@@ -88,14 +89,16 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
     app.state.registry = registry
     _exact_uint64_bounds_in_openapi(app)
 
-    def submit_command(body: CommandRequest, role: Role, response: Response) -> CommandAccepted:  # type: ignore[valid-type]
+    def submit_command(body: CommandRequest, role: Role, request: Request,  # type: ignore[valid-type]
+                       response: Response) -> CommandAccepted:
         """Accept a command into the outbox. A repeated idempotency key returns the original command.
 
         Checked in this order: the token's role (403), the media type (415, only UTF-8 application/json), the
         JSON itself (400: unique keys, no NaN), then the command's schema (422)."""
         kind = CommandType(body.type)
         authorize_command(role, kind)  # CommandIntakeRoute checked it already; kept beside the write it guards
-        result = outbox.enqueue(kind, body.payload.model_dump(mode="json"), body.idempotencyKey)
+        result = outbox.enqueue(kind, body.payload.model_dump(mode="json"), body.idempotencyKey,
+                                caller=request.scope[CALLER_SCOPE_KEY])
         command = result.command
         location = f"{API}/commands/{command.id}"
         response.headers["Location"] = location

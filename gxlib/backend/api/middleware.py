@@ -6,6 +6,7 @@ before the body is parsed: a bad token gets 401 even when the body is malformed.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
@@ -20,6 +21,7 @@ from gxlib.backend.metrics import HttpMetrics
 from gxlib.backend.settings import ApiRole
 
 ROLE_SCOPE_KEY = "gx.api_role"
+CALLER_SCOPE_KEY = "gx.api_caller"
 access_log = logging.getLogger("gxlib.backend.api.access")
 
 
@@ -130,16 +132,24 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+def caller_of_token(token: str) -> str:
+    """The caller a bearer token stands for, as stored with its commands (idempotency keys are per caller): a
+    fingerprint, never the token. Tokens are random secrets, so the fingerprint reveals nothing usable."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:24]
+
+
 class BearerAuthMiddleware:
     """Maps ``Authorization: Bearer <token>`` to a role for every path under ``protected_prefix``; 401 otherwise.
-    The role is left in the scope for the endpoints' role checks (403)."""
+    The role is left in the scope for the endpoints' role checks (403), and the caller (``caller_of_token``) for
+    the outbox's per-caller idempotency keys."""
 
     def __init__(self, app: ASGIApp, *, tokens: dict[str, ApiRole], protected_prefix: str = "/api/") -> None:
         self.app = app
-        self.tokens = [(token.encode(), role) for token, role in tokens.items()]
+        self.tokens = [(token.encode(), role, caller_of_token(token)) for token, role in tokens.items()]
         self.prefix = protected_prefix
 
-    def role_of(self, header: bytes | None) -> ApiRole | None:
+    def identify(self, header: bytes | None) -> tuple[ApiRole, str] | None:
+        """The role and caller of the token in an ``Authorization`` header; ``None``: no valid bearer token."""
         if not header:
             return None
         scheme, _, presented = header.partition(b" ")
@@ -147,9 +157,9 @@ class BearerAuthMiddleware:
             return None
         presented = presented.strip()
         found = None
-        for token, role in self.tokens:  # compare with every token in constant time
+        for token, role, caller in self.tokens:  # compare with every token in constant time
             if hmac.compare_digest(token, presented):
-                found = role
+                found = (role, caller)
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -157,11 +167,11 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         headers: dict[bytes, Any] = dict(scope.get("headers") or [])
-        role = self.role_of(headers.get(b"authorization"))
-        if role is None:
+        identity = self.identify(headers.get(b"authorization"))
+        if identity is None:
             detail = "missing bearer token" if b"authorization" not in headers else "invalid bearer token"
             await problem(401, detail, instance=scope["path"],
                           headers={"WWW-Authenticate": 'Bearer realm="gx-backend"'})(scope, receive, send)
             return
-        scope[ROLE_SCOPE_KEY] = role
+        scope[ROLE_SCOPE_KEY], scope[CALLER_SCOPE_KEY] = identity
         await self.app(scope, receive, send)
