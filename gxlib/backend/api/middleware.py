@@ -21,7 +21,10 @@ from gxlib.backend.metrics import HttpMetrics
 from gxlib.backend.settings import ApiRole
 
 ROLE_SCOPE_KEY = "gx.api_role"
+READ_TIMEOUT_SCOPE_KEY = "gx.read_timed_out"  # api/server.py sets it when it drops a client as too slow
 CALLER_SCOPE_KEY = "gx.api_caller"
+CLIENT_CLOSED_REQUEST = 499  # nginx's convention: the client went away before it was answered
+REQUEST_TIMEOUT = 408
 access_log = logging.getLogger("gxlib.backend.api.access")
 
 
@@ -39,7 +42,11 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """Counts and times every request (SPEC §4 http_* metrics) and writes one access-log line per request."""
+    """Counts and times every request (SPEC §4 http_* metrics) and writes one access-log line per request.
+
+    A client that goes away before it is answered is not a server error and says nothing about the server's
+    latency (SPEC §9): it is counted as status 499 (408 when the server dropped it as too slow, see
+    ``api/server.py``) and left out of ``http_request_duration_ms``, the latency SLO's histogram."""
 
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, service: str,
                  routes: Callable[[], Sequence[BaseRoute]]) -> None:
@@ -55,18 +62,22 @@ class MetricsMiddleware:
         started = time.perf_counter()
         received = sent = 0
         status = 500
+        answered = client_left = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, client_left
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+            elif message["type"] == "http.disconnect" and not answered:
+                client_left = True
             return message
 
         async def counting_send(message: Message) -> None:
-            nonlocal sent, status
+            nonlocal sent, status, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                answered = True
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -77,13 +88,17 @@ class MetricsMiddleware:
             endpoint = route_template(self.routes(), scope)
             method = scope["method"]
             elapsed_ms = (time.perf_counter() - started) * 1000
+            if client_left:
+                status = REQUEST_TIMEOUT if scope.get(READ_TIMEOUT_SCOPE_KEY) else CLIENT_CLOSED_REQUEST
             m = self.metrics
             m.requests.labels(service=self.service, endpoint=endpoint, method=method, status=str(status)).inc()
-            m.duration_ms.labels(service=self.service, endpoint=endpoint, method=method).observe(elapsed_ms)
+            if not client_left:
+                m.duration_ms.labels(service=self.service, endpoint=endpoint, method=method).observe(elapsed_ms)
             m.request_size.labels(service=self.service, endpoint=endpoint).observe(received)
             m.response_size.labels(service=self.service, endpoint=endpoint).observe(sent)
             access_log.info("request", extra={"method": method, "path": scope["path"], "endpoint": endpoint,
-                                              "status": status, "duration_ms": round(elapsed_ms, 2),
+                                              "status": status, "client_left": client_left,
+                                              "duration_ms": round(elapsed_ms, 2),
                                               "request_bytes": received, "response_bytes": sent})
 
 
