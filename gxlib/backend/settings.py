@@ -73,7 +73,7 @@ class BackendSettings(BaseSettings):
                                                   "this long, else 408 and the connection is closed")
     api_max_connections: int = Field(default=512, ge=1, le=100_000,
                                      description="open connections at most; one more is answered 503 and closed")
-    api_keep_alive_s: float = Field(default=5.0, gt=0, le=600, description="idle time allowed between requests")
+    api_keep_alive_s: int = Field(default=5, ge=1, le=600, description="idle seconds allowed between requests")
     service_name: str = "gx-backend-api"
     metrics_host: str = "127.0.0.1"
     submitter_metrics_port: int = Field(default=9101, ge=1, le=65535)

@@ -165,7 +165,7 @@ class CommandIntakeRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if "POST" not in self.methods:
+        if "POST" not in (self.methods or ()):
             return handler
 
         async def intake(request: Request) -> Response:
