@@ -17,7 +17,6 @@ from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION, MAX_LED
 from gxlib.backend.settings import ApiRole
 
 UINT64_MAX = 2**64 - 1
-MAX_ID_LENGTH = MAX_LEDGER_ID_LENGTH
 MAX_TEXT = 1000
 
 # 1 ≤ amount ≤ 2**64-1 in precision units, a JSON integer (not a string, float or boolean). JSON's grammar gives
@@ -27,7 +26,7 @@ MAX_TEXT = 1000
 Amount = Annotated[StrictInt, Field(ge=1, le=UINT64_MAX, description="precision units (1 coin = 10^8), uint64; "
                                                                       "a JSON integer")]
 # Ledger IDs: the one rule of gxlib.backend.ids (SPEC §9).
-LedgerId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=LEDGER_ID_ANCHORED,
+LedgerId = Annotated[str, Field(min_length=1, max_length=MAX_LEDGER_ID_LENGTH, pattern=LEDGER_ID_ANCHORED,
                                 description=LEDGER_ID_DESCRIPTION)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2, upper case")]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]

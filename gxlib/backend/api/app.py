@@ -31,7 +31,7 @@ from gxlib.backend.api.schemas import (
 )
 from gxlib.backend.commands import UINT64_MAX, CommandType
 from gxlib.backend.db import current_revision, head_revision, is_reachable, make_engine, migrate
-from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION
+from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION, MAX_LEDGER_ID_LENGTH
 from gxlib.backend.metrics import http_metrics
 from gxlib.backend.outbox import Outbox
 from gxlib.backend.readmodel import ReadModel
@@ -44,7 +44,8 @@ PROBLEMS = {code: PROBLEM for code in (400, 401, 403, 404, 409, 413, 422)}
 COMMAND_PROBLEMS = {**PROBLEMS, 403: {**PROBLEM, "description": "the token's role may not submit this command "
                                                                 "(checked before the body is validated)"},
                     415: {**PROBLEM, "description": "the body is not application/json (UTF-8)"}}
-LedgerIdPath = Annotated[str, Path(pattern=LEDGER_ID_ANCHORED, max_length=128, description=LEDGER_ID_DESCRIPTION)]
+LedgerIdPath = Annotated[str, Path(pattern=LEDGER_ID_ANCHORED, max_length=MAX_LEDGER_ID_LENGTH,
+                                   description=LEDGER_ID_DESCRIPTION)]
 
 bearer = HTTPBearer(auto_error=False, description="token mapped to a role: reader, operator or admin")
 

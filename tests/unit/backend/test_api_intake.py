@@ -169,6 +169,7 @@ HOMOGLYPH_AND_INVISIBLE_IDS = [
     ("slash", "a/b"),
     ("space", "a b"),
     ("129 characters", "a" * 129),
+    ("trailing newline", "alice\n"),
 ]
 
 
