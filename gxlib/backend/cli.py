@@ -50,15 +50,13 @@ def migrate_command(database_url: str | None) -> None:
 @click.option("--port", type=int, default=None, help="listen port [env GX_BACKEND_API_PORT; default 8000]")
 def api_command(database_url: str | None, host: str | None, port: int | None) -> None:
     """Serve the HTTP API (JSON logs on stderr; SIGTERM stops it gracefully)."""
-    import uvicorn
-
     from gxlib.backend.api import create_app
+    from gxlib.backend.api.server import serve
     from gxlib.backend.logs import configure_logging
 
     settings = _settings(database_url)
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                log_config=None, access_log=False, timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings, host=host, port=port)
 
 
 @backend.command("outbox")

@@ -14,16 +14,21 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from gxlib.backend.errors import InvalidPayloadError
+from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION, MAX_LEDGER_ID_LENGTH
 from gxlib.backend.settings import ApiRole
 
 UINT64_MAX = 2**64 - 1
-MAX_ID_LENGTH = 128
 MAX_TEXT = 1000
 
-# 1 ≤ amount ≤ 2**64-1 in precision units, a JSON integer (not a string, float or boolean).
-Amount = Annotated[StrictInt, Field(ge=1, le=UINT64_MAX, description="precision units (1 coin = 10^8), uint64")]
-# Ledger IDs: non-empty, no whitespace or control characters.
-LedgerId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+# 1 ≤ amount ≤ 2**64-1 in precision units, a JSON integer (not a string, float or boolean). JSON's grammar gives
+# an integer one canonical decimal form (no "+", no leading zeros, no spaces inside; "-0" and "1e2" are not
+# integers here), which is the form the chaincode gets (str(int)); amount strings are refused, so "0500" or
+# " 500" never arrive.
+Amount = Annotated[StrictInt, Field(ge=1, le=UINT64_MAX, description="precision units (1 coin = 10^8), uint64; "
+                                                                      "a JSON integer")]
+# Ledger IDs: the one rule of gxlib.backend.ids (SPEC §9).
+LedgerId = Annotated[str, Field(min_length=1, max_length=MAX_LEDGER_ID_LENGTH, pattern=LEDGER_ID_ANCHORED,
+                                description=LEDGER_ID_DESCRIPTION)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2, upper case")]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 NonEmptyText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=r"\S")]

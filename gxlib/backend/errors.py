@@ -18,7 +18,7 @@ class DatabaseMigrationError(BackendError):
 
 class CommandNotFoundError(BackendError):
     def __init__(self, command_id: str) -> None:
-        super().__init__(f"command {command_id} does not exist")
+        super().__init__(f"command {command_id!r} does not exist")
         self.command_id = command_id
 
 

@@ -44,6 +44,11 @@ class CommandStatus(StrEnum):
 
 TERMINAL_STATUSES = (CommandStatus.COMMITTED, CommandStatus.FAILED, CommandStatus.DLQ)
 
+# The caller of commands enqueued before idempotency keys were scoped per caller (migration 0002): their keys
+# stay one namespace that every caller's repeat still finds, so an upgrade never turns a retry into a second
+# command.
+UNSCOPED_CALLER = "-"
+
 
 # --- write side ------------------------------------------------------------------------------------------------
 class OutboxCommand(Base):
@@ -53,12 +58,17 @@ class OutboxCommand(Base):
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_outbox_commands_claim", "status", "next_attempt_at"),
         Index("ix_outbox_commands_lease", "status", "lease_expires_at"),
+        # An idempotency key is unique per caller: two callers' equal keys are two commands.
+        UniqueConstraint("caller", "idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     command_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    # Who enqueued it: the API's token fingerprint (``token:…``), ``UNSCOPED_CALLER`` for commands older than
+    # migration 0002, or the name an in-process caller passes.
+    caller: Mapped[str] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(16), default=CommandStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

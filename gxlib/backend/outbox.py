@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from gxlib.backend.commands import CommandType, validate_payload
 from gxlib.backend.errors import CommandNotFoundError, IdempotencyConflictError, LeaseLostError
-from gxlib.backend.models import CommandStatus, DeadLetter, OutboxCommand
+from gxlib.backend.ids import is_ledger_id
+from gxlib.backend.models import UNSCOPED_CALLER, CommandStatus, DeadLetter, OutboxCommand
 from gxlib.backend.sqltypes import utcnow
 
 # A declarative class's table; SQLAlchemy types __table__ as the wider FromClause.
 COMMANDS = cast(Table, OutboxCommand.__table__)
 DLQ = cast(Table, DeadLetter.__table__)
+LOCAL_CALLER = "local"  # the caller of in-process enqueues (benchmarks, tools) that name none
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class CommandRecord:
     command_type: str
     payload: dict[str, Any]
     idempotency_key: str
+    caller: str
     status: str
     attempts: int
     next_attempt_at: dt.datetime
@@ -78,46 +81,73 @@ class Outbox:
     def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self._unscoped_commands_exist: bool | None = None
 
     # --- API side ---------------------------------------------------------------------------------------------
-    def enqueue(self, command_type: CommandType | str, payload: Any, idempotency_key: str) -> EnqueueResult:
-        """Store a validated command as PENDING. A known idempotency key returns the original command and
-        writes nothing, also when two requests with the same key race (the unique key decides)."""
+    def enqueue(self, command_type: CommandType | str, payload: Any, idempotency_key: str, *,
+                caller: str = LOCAL_CALLER) -> EnqueueResult:
+        """Store a validated command as PENDING. An idempotency key is ``caller``'s own: a key this caller used
+        before returns the original command and writes nothing, also when two requests with the same key race
+        (the unique (caller, key) decides); another caller's equal key is another command. A key of a command
+        older than per-caller keys (``UNSCOPED_CALLER``) is found by every caller, as it was then."""
         kind = CommandType(command_type)
         canonical = validate_payload(kind, payload)
+        unscoped = self._unscoped_command(idempotency_key)
+        if unscoped is not None:
+            return self._repeat(unscoped, kind, canonical)
         now = self.clock()
         values: dict[str, Any] = {"id": str(uuid.uuid4()), "command_type": kind.value, "payload": canonical,
-                  "idempotency_key": idempotency_key, "status": CommandStatus.PENDING.value, "attempts": 0,
-                  "next_attempt_at": now, "created_at": now, "updated_at": now}
+                                  "idempotency_key": idempotency_key, "caller": caller,
+                                  "status": CommandStatus.PENDING.value, "attempts": 0, "next_attempt_at": now,
+                                  "created_at": now, "updated_at": now}
+        unique = ["caller", "idempotency_key"]
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
-            stmt: Any = postgresql.insert(COMMANDS).values(values).on_conflict_do_nothing(
-                index_elements=["idempotency_key"])
+            stmt: Any = postgresql.insert(COMMANDS).values(values).on_conflict_do_nothing(index_elements=unique)
         elif dialect == "sqlite":
-            stmt = sqlite.insert(COMMANDS).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            stmt = sqlite.insert(COMMANDS).values(values).on_conflict_do_nothing(index_elements=unique)
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             stmt = insert(COMMANDS).values(values)
         with Session(self.engine) as session, session.begin():
             inserted = session.execute(stmt.returning(*COMMANDS.c)).mappings().first()
         if inserted is not None:  # the common case: the new row, without a second round trip
             return EnqueueResult(CommandRecord.from_mapping(inserted), created=True)
-        existing = self.get_by_key(idempotency_key)
+        existing = self.get_by_key(idempotency_key, caller)
         if existing is None:  # pragma: no cover - the row was inserted or conflicted, so it exists
             raise CommandNotFoundError(values["id"])
-        if inserted is None and (existing.command_type != kind.value or existing.payload != canonical):
-            raise IdempotencyConflictError(idempotency_key, existing.id)
-        return EnqueueResult(existing, created=inserted is not None)
+        return self._repeat(existing, kind, canonical)
+
+    @staticmethod
+    def _repeat(existing: CommandRecord, kind: CommandType, canonical: dict[str, Any]) -> EnqueueResult:
+        if existing.command_type != kind.value or existing.payload != canonical:
+            raise IdempotencyConflictError(existing.idempotency_key, existing.id)
+        return EnqueueResult(existing, created=False)
+
+    def _unscoped_command(self, idempotency_key: str) -> CommandRecord | None:
+        """The pre-0002 command with this key, if any. Whether such commands exist is asked once: no new ones
+        are ever written, so most databases skip this lookup for good."""
+        if self._unscoped_commands_exist is None:
+            with Session(self.engine) as session:
+                self._unscoped_commands_exist = session.execute(
+                    select(COMMANDS.c.id).where(COMMANDS.c.caller == UNSCOPED_CALLER).limit(1)).first() is not None
+        if not self._unscoped_commands_exist:
+            return None
+        return self.get_by_key(idempotency_key, UNSCOPED_CALLER)
 
     def get(self, command_id: str) -> CommandRecord:
+        if not is_ledger_id(command_id):
+            # Never issued (IDs are UUIDs), and not worth a query: PostgreSQL text cannot even hold a NUL.
+            raise CommandNotFoundError(command_id)
         with Session(self.engine) as session:
             row = session.execute(select(COMMANDS).where(COMMANDS.c.id == command_id)).mappings().first()
         if row is None:
             raise CommandNotFoundError(command_id)
         return CommandRecord.from_mapping(row)
 
-    def get_by_key(self, idempotency_key: str) -> CommandRecord | None:
+    def get_by_key(self, idempotency_key: str, caller: str = LOCAL_CALLER) -> CommandRecord | None:
         with Session(self.engine) as session:
-            row = session.execute(select(COMMANDS).where(COMMANDS.c.idempotency_key == idempotency_key)
+            row = session.execute(select(COMMANDS).where(COMMANDS.c.caller == caller,
+                                                         COMMANDS.c.idempotency_key == idempotency_key)
                                   ).mappings().first()
         return None if row is None else CommandRecord.from_mapping(row)
 

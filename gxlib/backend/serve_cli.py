@@ -29,15 +29,13 @@ def serve() -> None:
 @serve.command("api")
 def serve_api() -> None:
     """The HTTP API (commands, command status, read models, /healthz, /readyz, /metrics)."""
-    import uvicorn
-
     from gxlib.backend.api import create_app
+    from gxlib.backend.api.server import serve
     from gxlib.backend.logs import configure_logging
 
     settings = BackendSettings()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 @serve.command("submitter")

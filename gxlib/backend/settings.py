@@ -68,6 +68,12 @@ class BackendSettings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
+    api_read_timeout_s: float = Field(default=10.0, gt=0, le=600,
+                                      description="a client must send a whole request (headers and body) within "
+                                                  "this long, else 408 and the connection is closed")
+    api_max_connections: int = Field(default=512, ge=1, le=100_000,
+                                     description="open connections at most; one more is answered 503 and closed")
+    api_keep_alive_s: int = Field(default=5, ge=1, le=600, description="idle seconds allowed between requests")
     service_name: str = "gx-backend-api"
     metrics_host: str = "127.0.0.1"
     submitter_metrics_port: int = Field(default=9101, ge=1, le=65535)

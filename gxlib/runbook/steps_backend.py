@@ -19,7 +19,9 @@ has to start or give, instead of failing somewhere later:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
+from gxlib.backend.ids import MAX_LEDGER_ID_LENGTH
 from gxlib.backend.settings import BackendSettings
 from gxlib.chaincode.deploy import ChaincodeOperator, ChaincodeStatus
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, FabricNetwork, FabricNetworkError, peer_orgs
@@ -61,9 +64,15 @@ def pool_units(pool: str) -> int:
 
 def idempotency_key(runbook: str, *parts: object) -> str:
     """A fixed key for a runbook's command: the same parameters give the same key, so a re-run never enqueues a
-    second command (the API returns the original). Printable ASCII, no spaces, at most 200 characters."""
+    second command (the API returns the caller's original). It is a ledger ID (SPEC §9: letters, digits and
+    ``_ - . :``, at most 128 characters): other characters become ``_``, and a key that had to be changed or cut
+    ends in a digest of the whole text, so two different parameter sets never share a key."""
     text = ":".join([runbook, *(str(p) for p in parts)])
-    return "".join(c if 0x21 <= ord(c) <= 0x7E else "_" for c in text)[:200]
+    safe = re.sub(r"[^A-Za-z0-9_.:-]", "_", text)
+    if safe == text and len(text) <= MAX_LEDGER_ID_LENGTH:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{safe[:MAX_LEDGER_ID_LENGTH - len(digest) - 1]}.{digest}"
 
 
 # --- the ledger ------------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 
 from gxlib import __version__
+from gxlib.backend.api.intake import CommandIntakeRoute, authorize_command
 from gxlib.backend.api.middleware import (
+    CALLER_SCOPE_KEY,
     ROLE_SCOPE_KEY,
     BearerAuthMiddleware,
     BodyLimitMiddleware,
@@ -27,8 +29,9 @@ from gxlib.backend.api.schemas import (
     SystemStatusView,
     UserView,
 )
-from gxlib.backend.commands import COMMANDS, UINT64_MAX, CommandType
+from gxlib.backend.commands import UINT64_MAX, CommandType
 from gxlib.backend.db import current_revision, head_revision, is_reachable, make_engine, migrate
+from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION, MAX_LEDGER_ID_LENGTH
 from gxlib.backend.metrics import http_metrics
 from gxlib.backend.outbox import Outbox
 from gxlib.backend.readmodel import ReadModel
@@ -36,9 +39,15 @@ from gxlib.backend.settings import ApiRole, BackendSettings
 
 PRECISION = 100_000_000
 API = "/api/v1"
-ID_PATTERN = r"^[^\s\x00-\x1f\x7f]{1,256}$"
 PROBLEM: dict[str, Any] = {"description": "problem details (RFC 9457)", "content": {PROBLEM_JSON: {}}}
 PROBLEMS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (400, 401, 403, 404, 409, 413, 422)}
+COMMAND_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEMS,
+    403: {**PROBLEM, "description": "the token's role may not submit this command (checked before the body is "
+                                    "validated)"},
+    415: {**PROBLEM, "description": "the body is not application/json (UTF-8)"}}
+LedgerIdPath = Annotated[str, Path(pattern=LEDGER_ID_ANCHORED, max_length=MAX_LEDGER_ID_LENGTH,
+                                   description=LEDGER_ID_DESCRIPTION)]
 
 bearer = HTTPBearer(auto_error=False, description="token mapped to a role: reader, operator or admin")
 
@@ -83,21 +92,26 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
     app.state.registry = registry
     _exact_uint64_bounds_in_openapi(app)
 
-    @app.post(f"{API}/commands", status_code=202, response_model=CommandAccepted, responses=PROBLEMS,
-              tags=["commands"])
-    def submit_command(body: CommandRequest, role: Role, response: Response) -> CommandAccepted:
-        """Accept a command into the outbox. A repeated idempotency key returns the original command."""
+    def submit_command(body: CommandRequest, role: Role, request: Request,
+                       response: Response) -> CommandAccepted:
+        """Accept a command into the outbox. A repeated idempotency key returns the original command.
+
+        Checked in this order: the token's role (403), the media type (415, only UTF-8 application/json), the
+        JSON itself (400: unique keys, no NaN), then the command's schema (422)."""
         kind = CommandType(body.type)
-        needed = COMMANDS[kind].api_role
-        if not role.includes(needed):
-            raise HTTPException(403, f"command {kind.value} needs role {needed.value}; the token has {role.value}")
-        result = outbox.enqueue(kind, body.payload.model_dump(mode="json"), body.idempotencyKey)
+        authorize_command(role, kind)  # CommandIntakeRoute checked it already; kept beside the write it guards
+        result = outbox.enqueue(kind, body.payload.model_dump(mode="json"), body.idempotencyKey,
+                                caller=request.scope[CALLER_SCOPE_KEY])
         command = result.command
         location = f"{API}/commands/{command.id}"
         response.headers["Location"] = location
         return CommandAccepted(commandId=command.id, type=kind, status=command.status,
                                idempotencyKey=command.idempotency_key, duplicate=not result.created,
                                location=location)
+
+    app.router.add_api_route(f"{API}/commands", submit_command, methods=["POST"], status_code=202,
+                             response_model=CommandAccepted, responses=COMMAND_PROBLEMS, tags=["commands"],
+                             route_class_override=CommandIntakeRoute)
 
     @app.get(f"{API}/commands/{{command_id}}", response_model=CommandView, responses=PROBLEMS, tags=["commands"])
     def get_command(command_id: Annotated[str, Path(max_length=64)], _role: Role) -> CommandView:
@@ -108,7 +122,7 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
         return [_user(u) for u in reads.users(limit, offset)]
 
     @app.get(f"{API}/users/{{user_id}}", response_model=UserView, responses=PROBLEMS, tags=["read models"])
-    def get_user(user_id: Annotated[str, Path(pattern=ID_PATTERN)], _role: Role) -> UserView:
+    def get_user(user_id: LedgerIdPath, _role: Role) -> UserView:
         user = reads.user(user_id)
         if user is None:
             raise HTTPException(404, f"user {user_id} is not in the read model")
@@ -120,7 +134,7 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
 
     @app.get(f"{API}/accounts/{{account_id}}", response_model=AccountView, responses=PROBLEMS,
              tags=["read models"])
-    def get_account(account_id: Annotated[str, Path(pattern=ID_PATTERN)], _role: Role) -> AccountView:
+    def get_account(account_id: LedgerIdPath, _role: Role) -> AccountView:
         account = reads.account(account_id)
         if account is None:
             raise HTTPException(404, f"account {account_id} is not in the read model")

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gxlib.backend.errors import CommandNotFoundError, IdempotencyConflictError
+from gxlib.backend.errors import BackendError, CommandNotFoundError, IdempotencyConflictError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("gxlib.backend.api")
@@ -19,6 +19,18 @@ log = logging.getLogger("gxlib.backend.api")
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
           409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class RequestRefusedError(BackendError):
+    """A request the API refuses with ``status``; ``context`` (operator-facing fields such as the content type
+    or the duplicate key) goes into the problem body."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message, hint=hint)
+        self.context = context
 
 
 class ProblemResponse(JSONResponse):
@@ -65,6 +77,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
         return problem(exc.status_code, str(exc.detail), instance=request.url.path,
                        headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(RequestRefusedError)
+    async def _refused(request: Request, exc: RequestRefusedError) -> ProblemResponse:
+        return problem(exc.status, exc.message, title=exc.title, instance=request.url.path, **exc.context)
 
     @app.exception_handler(CommandNotFoundError)
     async def _not_found(request: Request, exc: CommandNotFoundError) -> ProblemResponse:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gxlib.backend.commands import COMMANDS, CommandType
+from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION, MAX_LEDGER_ID_LENGTH
 from gxlib.backend.outbox import CommandRecord
 
-IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
-                                      description="client-chosen; a repeat returns the original command")]
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=MAX_LEDGER_ID_LENGTH, pattern=LEDGER_ID_ANCHORED,
+                                      description="client-chosen, " + LEDGER_ID_DESCRIPTION + "; a repeat by the "
+                                                  "same caller returns the original command")]
 
 
 def _command_model(kind: CommandType) -> type[BaseModel]:

@@ -15,6 +15,7 @@ Run: ``GX_TEST_PORT_OFFSET=21800 .venv/bin/pytest tests/integration/runbook/test
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from sqlalchemy import func, inspect, select, table
 
 from gxlib.backend.client import BackendApiError, BackendClient, BackendUnreachable
 from gxlib.backend.db import make_engine
+from gxlib.backend.ids import LEDGER_ID_PATTERN
 from gxlib.backend.local import LocalBackend
 from gxlib.backend.settings import BackendSettings, SubmitterSettings
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployError, DeployReport
@@ -260,8 +262,11 @@ def test_idempotency_keys_are_fixed_by_the_parameters_and_fit_the_api() -> None:
     key = idempotency_key("04-validate-cqrs", "gxchannel-local", "MINT", "user 1", 250)
     assert key == idempotency_key("04-validate-cqrs", "gxchannel-local", "MINT", "user 1", 250)
     assert key != idempotency_key("04-validate-cqrs", "gxchannel-local", "MINT", "user 1", 251)
-    assert " " not in key and all(0x21 <= ord(c) <= 0x7E for c in key)
-    assert len(idempotency_key("x", "y" * 500)) == 200
+    assert re.fullmatch(LEDGER_ID_PATTERN, key), "a key is a ledger ID (SPEC §9), as the API requires"
+    long_a, long_b = idempotency_key("x", "y" * 500), idempotency_key("x", "y" * 499)
+    assert len(long_a) == 128 and long_a != long_b and re.fullmatch(LEDGER_ID_PATTERN, long_a)
+    spaced = idempotency_key("04", "user 1")
+    assert spaced != idempotency_key("04", "user_1") and re.fullmatch(LEDGER_ID_PATTERN, spaced)
 
 
 def test_a_trace_times_each_stage_from_the_outbox_timestamps() -> None:

@@ -174,6 +174,14 @@ def test_unknown_command_id_and_unknown_path_are_404_problems(client: TestClient
     assert_problem(client.delete("/api/v1/commands/x", headers=auth(ADMIN)), 405)
 
 
+@pytest.mark.parametrize("raw_id", ["a%00b", "%00", "a%0Ab", "%E2%80%AEdi", "%C0%80", "a%20b"])
+def test_a_command_id_that_cannot_exist_is_a_404_problem_on_sqlite_and_postgresql(client: TestClient,
+                                                                                  raw_id: str) -> None:
+    # NUL reached psycopg ("PostgreSQL text fields cannot contain NUL") and answered 500 on PostgreSQL.
+    body = assert_problem(client.get(f"/api/v1/commands/{raw_id}", headers=auth(READER)), 404)
+    assert "does not exist" in body["detail"]
+
+
 def test_read_models_are_served(client: TestClient, engine: Engine, recorded_history: RecordedHistory) -> None:
     projector = Projector(engine)
     for event in recorded_history.events:

@@ -27,3 +27,21 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_roles_are_ordered() -> None:
     assert ApiRole.ADMIN.includes(ApiRole.OPERATOR) and ApiRole.OPERATOR.includes(ApiRole.READER)
     assert not ApiRole.READER.includes(ApiRole.OPERATOR)
+
+
+def test_the_api_bounds_on_slow_clients_and_connections_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gxlib.backend.api.server import server_config
+
+    defaults = BackendSettings()
+    assert defaults.api_read_timeout_s == 10.0 and defaults.api_max_connections == 512
+    monkeypatch.setenv("GX_BACKEND_API_READ_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("GX_BACKEND_API_MAX_CONNECTIONS", "64")
+    monkeypatch.setenv("GX_BACKEND_API_KEEP_ALIVE_S", "3")
+    settings = BackendSettings()
+    config = server_config(object(), settings)
+    assert config.http.read_timeout_s == 2.5 and config.http.max_connections == 64  # type: ignore[union-attr]
+    assert config.timeout_keep_alive == 3
+    monkeypatch.setenv("GX_BACKEND_API_READ_TIMEOUT_S", "0")
+    with pytest.raises(ValueError, match="api_read_timeout_s"):
+        BackendSettings()
