@@ -31,6 +31,7 @@ import pandas as pd
 
 from gxlib.config import DevnetSettings, Environment
 from gxlib.devnet.network import Devnet
+from gxlib.monitoring.alerts import DeploymentTarget, alert_rules
 from gxlib.monitoring.dashboard import (
     DASHBOARD_FILE_NAME,
     NAMESPACE_VARIABLE,
@@ -39,7 +40,6 @@ from gxlib.monitoring.dashboard import (
 )
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.render import unified_diff
-from gxlib.monitoring.rules import Platform, alert_rules
 from gxlib.monitoring.scrape import BACKEND_JOBS, FABRIC_ORDERER_JOB, FABRIC_PEER_JOB
 from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
 from gxlib.monitoring.stack import PROMETHEUS, LocalMonitoringStack
@@ -475,7 +475,7 @@ class DeployMonitoring:
     def verify_rules(self) -> None:
         if self._skip_section("rules") or self.deployment is None or self._dry_run_skip("alert rules loaded"):
             return
-        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), Platform.LOCAL))
+        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), DeploymentTarget.LOCAL))
         with self.deployment.prometheus() as prometheus:
             def loaded() -> tuple[bool, str]:
                 frame = prometheus.alert_states()

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from gxlib.monitoring.alerts import ALERT_NAMES
 from gxlib.monitoring.render import (
     K8S_ALERTS_FILE,
     K8S_SCRAPE_FILE,
@@ -25,7 +26,6 @@ from gxlib.monitoring.render import (
     config_map_file,
     write_artifacts,
 )
-from gxlib.monitoring.rules import ALERT_NAMES
 
 from .conftest import REPO_ROOT
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from gxlib.config import Environment, environment_profile
+from gxlib.monitoring.alerts import DeploymentTarget, rule_groups_document
 from gxlib.monitoring.render import K8S_ALERTS_FILE, K8S_DASHBOARD_FILE, K8S_SCRAPE_FILE, Artifact
-from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.platform.base import AppliedObject, ReloadMethod
 from gxlib.platform.errors import KubernetesApiError, PrometheusReloadError
@@ -156,7 +156,7 @@ def _loaded(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_loaded_rules_are_compared_by_name_for_labels_and_annotations() -> None:
-    rendered = rule_groups_document(MonitoringConfig(), Platform.KUBERNETES)["groups"][0]["rules"]
+    rendered = rule_groups_document(MonitoringConfig(), DeploymentTarget.KUBERNETES)["groups"][0]["rules"]
     assert {r["for"] for r in rendered} <= {"1m", "2m", "5m", "10m", "15m", "30s", "3m"}
     loaded = _loaded(rendered)
     assert rules_differing(rendered, loaded) == []
