@@ -14,7 +14,7 @@ import platformdirs
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gxlib.config import APP_NAME
+from gxlib.config import APP_NAME, DEFAULT_BACKEND_PORTS
 
 
 class ApiRole(StrEnum):
@@ -65,13 +65,13 @@ class BackendSettings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     migrate_on_start: bool = True
     api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_port: int = Field(default=DEFAULT_BACKEND_PORTS.api, ge=1, le=65535)
     api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
     service_name: str = "gx-backend-api"
     metrics_host: str = "127.0.0.1"
-    submitter_metrics_port: int = Field(default=9101, ge=1, le=65535)
-    projector_metrics_port: int = Field(default=9102, ge=1, le=65535)
+    submitter_metrics_port: int = Field(default=DEFAULT_BACKEND_PORTS.submitter_metrics, ge=1, le=65535)
+    projector_metrics_port: int = Field(default=DEFAULT_BACKEND_PORTS.projector_metrics, ge=1, le=65535)
     log_level: str = "INFO"
     submitter: SubmitterSettings = SubmitterSettings()
     projector: ProjectorSettings = ProjectorSettings()
