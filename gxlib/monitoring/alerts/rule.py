@@ -43,8 +43,9 @@ def number(threshold: float) -> str:
 class AlertRule:
     """One alerting rule; ``to_prometheus`` gives its entry in a rule group.
 
-        rule = AlertRule("OutboxQueueCritical", "outbox_pending_commands > 500", "2m", Severity.CRITICAL, ...)
-        rule.to_prometheus("https://runbooks.example/OutboxQueueCritical.md")["labels"]["severity"]  # "critical"
+        rule = AlertRule("DeadLetterQueueCritical", "outbox_dlq_commands > 50", "1m", Severity.CRITICAL,
+                         "outbox-submitter", "DLQ is full", f"{value(0)} commands are in the DLQ")
+        rule.to_prometheus("https://runbooks.example/DeadLetterQueueCritical.md")  # {"alert": ..., "expr": ...}
     """
 
     name: str
