@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from gxlib.bench.stats import percentile
+from gxlib.bench.submits import bench_submits
 from gxlib.chaincode.deploy import ChaincodeOperator
 from gxlib.config import DevnetSettings
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
-from gxlib.fabric.bench import bench_submits, percentile
 from gxlib.fabric.gateway import Gateway
 from gxlib.progress import Progress
 

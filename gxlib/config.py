@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "gxlib"
@@ -178,6 +178,24 @@ class DevnetSettings(BaseSettings):
             if org.key == key:
                 return org
         raise KeyError(key)
+
+
+class BackendPorts(BaseModel):
+    """Where the backend services listen on one host by default: the API (it serves its own ``/metrics``) and the
+    ``/metrics`` endpoints of the outbox submitter and the projector. The backend binds these ports and the local
+    monitoring profile scrapes them, so both take their defaults from here.
+
+        DEFAULT_BACKEND_PORTS.submitter_metrics  # 9101: GX_BACKEND_SUBMITTER_METRICS_PORT's default
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    api: int = 8000
+    submitter_metrics: int = 9101
+    projector_metrics: int = 9102
+
+
+DEFAULT_BACKEND_PORTS = BackendPorts()
 
 
 class ChaincodeSettings(BaseSettings):

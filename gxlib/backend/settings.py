@@ -14,7 +14,7 @@ import platformdirs
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gxlib.config import APP_NAME
+from gxlib.config import APP_NAME, DEFAULT_BACKEND_PORTS
 
 
 class ApiRole(StrEnum):
@@ -65,7 +65,7 @@ class BackendSettings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     migrate_on_start: bool = True
     api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_port: int = Field(default=DEFAULT_BACKEND_PORTS.api, ge=1, le=65535)
     api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
     api_read_timeout_s: float = Field(default=10.0, gt=0, le=600,
@@ -76,8 +76,8 @@ class BackendSettings(BaseSettings):
     api_keep_alive_s: int = Field(default=5, ge=1, le=600, description="idle seconds allowed between requests")
     service_name: str = "gx-backend-api"
     metrics_host: str = "127.0.0.1"
-    submitter_metrics_port: int = Field(default=9101, ge=1, le=65535)
-    projector_metrics_port: int = Field(default=9102, ge=1, le=65535)
+    submitter_metrics_port: int = Field(default=DEFAULT_BACKEND_PORTS.submitter_metrics, ge=1, le=65535)
+    projector_metrics_port: int = Field(default=DEFAULT_BACKEND_PORTS.projector_metrics, ge=1, le=65535)
     log_level: str = "INFO"
     submitter: SubmitterSettings = SubmitterSettings()
     projector: ProjectorSettings = ProjectorSettings()

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gxlib.bench.cpu import cpu_snapshot, cpu_spent, own_cpu_seconds
+from gxlib.bench.submits import bench_submits
 from gxlib.errors import GxError
-from gxlib.fabric.bench import bench_submits
 from gxlib.fabric.gateway import Gateway
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select
 
 from gxlib.bench.cpu import cpu_snapshot, cpu_spent, own_cpu_seconds
 from gxlib.bench.gateway import GatewayBenchSpec, fabric_node_pids, run_gateway_bench
-from gxlib.fabric.bench import percentile
+from gxlib.bench.stats import percentile
 
 if TYPE_CHECKING:
     from gxlib.backend.local import LocalBackend

@@ -16,8 +16,8 @@ import yaml
 
 from gxlib.config import DevnetSettings
 from gxlib.monitoring.alertmanager import local_alertmanager_config
+from gxlib.monitoring.alerts import DeploymentTarget, rule_groups_document
 from gxlib.monitoring.dashboard import DASHBOARD_FILE_NAME, render_dashboard_json
-from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.scrape import kubernetes_scrape_document, local_prometheus_config
 from gxlib.monitoring.settings import MonitoringConfig, committed_devnet_settings
 
@@ -71,7 +71,7 @@ def render_artifacts(config: MonitoringConfig, devnet: DevnetSettings) -> list[A
     """Every artifact's content for ``config``; the devnet settings give the local Fabric targets."""
     k8s = config.kubernetes
     labels = {"app.kubernetes.io/part-of": "gx-monitoring", "app.kubernetes.io/managed-by": "gxlib"}
-    kubernetes_rules = GENERATED_HEADER + to_yaml(rule_groups_document(config, Platform.KUBERNETES))
+    kubernetes_rules = GENERATED_HEADER + to_yaml(rule_groups_document(config, DeploymentTarget.KUBERNETES))
     kubernetes_scrape = GENERATED_HEADER + to_yaml(kubernetes_scrape_document(config))
     local_rule_file = str(LOCAL_RULES_FILE.relative_to(LOCAL_PROMETHEUS_FILE.parent))
     return [
@@ -86,7 +86,7 @@ def render_artifacts(config: MonitoringConfig, devnet: DevnetSettings) -> list[A
         Artifact(LOCAL_PROMETHEUS_FILE,
                  GENERATED_HEADER + to_yaml(local_prometheus_config(config, devnet, [local_rule_file])),
                  "local Prometheus configuration"),
-        Artifact(LOCAL_RULES_FILE, GENERATED_HEADER + to_yaml(rule_groups_document(config, Platform.LOCAL)),
+        Artifact(LOCAL_RULES_FILE, GENERATED_HEADER + to_yaml(rule_groups_document(config, DeploymentTarget.LOCAL)),
                  "alert rules (local variant)"),
         Artifact(LOCAL_ALERTMANAGER_FILE, GENERATED_HEADER + to_yaml(local_alertmanager_config(config)),
                  "local Alertmanager configuration"),

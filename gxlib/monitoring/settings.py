@@ -18,8 +18,7 @@ import platformdirs
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gxlib.backend.settings import BackendSettings
-from gxlib.config import APP_NAME, DevnetSettings, Environment, environment_profile
+from gxlib.config import APP_NAME, DEFAULT_BACKEND_PORTS, DevnetSettings, Environment, environment_profile
 
 KUBERNETES_ENVIRONMENTS: tuple[Environment, ...] = (Environment.MAINNET, Environment.TESTNET, Environment.DEVNET)
 
@@ -92,10 +91,10 @@ class LocalTargets(BaseModel):
 
     host: str = "127.0.0.1"
     namespace: str = environment_profile(Environment.LOCAL).backend_namespace
-    # The backend's own settings are the source of these ports (a test keeps them equal).
-    api_metrics_port: int = BackendSettings.model_fields["api_port"].default
-    submitter_metrics_port: int = BackendSettings.model_fields["submitter_metrics_port"].default
-    projector_metrics_port: int = BackendSettings.model_fields["projector_metrics_port"].default
+    # Where the backend listens by default; BackendSettings takes the same defaults from gxlib.config.
+    api_metrics_port: int = DEFAULT_BACKEND_PORTS.api
+    submitter_metrics_port: int = DEFAULT_BACKEND_PORTS.submitter_metrics
+    projector_metrics_port: int = DEFAULT_BACKEND_PORTS.projector_metrics
 
 
 class LocalStackSettings(BaseModel):

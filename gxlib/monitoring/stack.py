@@ -34,9 +34,9 @@ from gxlib.config import DevnetSettings
 from gxlib.errors import GxError
 from gxlib.monitoring.alertmanager import WEBHOOK_PATH, local_alertmanager_config
 from gxlib.monitoring.alertmanager_client import AlertmanagerClient
+from gxlib.monitoring.alerts import DeploymentTarget, rule_groups_document
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.render import LOCAL_RULES_FILE, to_yaml
-from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.scrape import local_prometheus_config
 from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.monitoring.webhook import read_notifications
@@ -176,7 +176,7 @@ class LocalMonitoringStack:
         rule_file = str(layout.rules_file.relative_to(layout.config_dir))
         return {
             layout.prometheus_config: to_yaml(local_prometheus_config(self.config, self.devnet, [rule_file])),
-            layout.rules_file: to_yaml(rule_groups_document(self.config, Platform.LOCAL)),
+            layout.rules_file: to_yaml(rule_groups_document(self.config, DeploymentTarget.LOCAL)),
             layout.alertmanager_config: to_yaml(local_alertmanager_config(self.config)),
         }
 

@@ -28,10 +28,10 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 
 from gxlib.config import Environment, environment_profile
 from gxlib.errors import Unavailable
+from gxlib.monitoring.alerts import DeploymentTarget, rule_groups_document
 from gxlib.monitoring.artifacts import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG, MonitoringArtifact
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.render import K8S_ALERTS_FILE, K8S_DASHBOARD_FILE, K8S_SCRAPE_FILE, render_artifacts
-from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.scrape import kubernetes_scrape_document
 from gxlib.monitoring.settings import MonitoringConfig, committed_devnet_settings
 from gxlib.platform.base import ReloadMethod
@@ -85,7 +85,7 @@ class KubernetesPlatform:
         self._objects = {self._location(obj): obj for obj in objects}
         self._locations = dict(zip((K8S_ALERTS_FILE, K8S_SCRAPE_FILE, K8S_DASHBOARD_FILE), self._objects, strict=True))
         self._rendered_rules: list[dict[str, Any]] = rule_groups_document(
-            self.config, Platform.KUBERNETES)["groups"][0]["rules"]
+            self.config, DeploymentTarget.KUBERNETES)["groups"][0]["rules"]
         scrape_jobs = kubernetes_scrape_document(self.config)["scrape_configs"]
         self._rendered_jobs = [str(job["job_name"]) for job in scrape_jobs]
 

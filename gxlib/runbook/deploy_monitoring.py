@@ -27,11 +27,10 @@ from typing import Any
 import pandas as pd
 
 from gxlib.errors import Unavailable
+from gxlib.monitoring.alerts import DeploymentTarget, alert_rules
 from gxlib.monitoring.artifacts import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG, MonitoringArtifact
 from gxlib.monitoring.dashboard import NAMESPACE_VARIABLE, dashboard_json_model
 from gxlib.monitoring.queries import PrometheusError
-from gxlib.monitoring.rules import Platform as RuleTarget
-from gxlib.monitoring.rules import alert_rules
 from gxlib.monitoring.scrape import BACKEND_JOBS
 from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.platform import Platform
@@ -294,7 +293,7 @@ class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
     def verify_rules(self) -> None:
         if self.skip_section("rules") or self.platform is None or self._dry_run_skip("alert rules loaded"):
             return
-        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), RuleTarget.LOCAL))
+        expected = sorted(rule.name for rule in alert_rules(MonitoringConfig(), DeploymentTarget.LOCAL))
         with self.platform.prometheus() as prometheus:
             def loaded() -> tuple[bool, str]:
                 frame = prometheus.alert_states()

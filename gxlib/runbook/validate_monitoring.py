@@ -39,11 +39,10 @@ from typing import Any
 from gxlib.config import Environment, environment_profile
 from gxlib.devnet import processes
 from gxlib.errors import GxError, Unavailable
+from gxlib.monitoring.alerts import DeploymentTarget, alert_rules
 from gxlib.monitoring.catalog import projection_lag_query, slo
 from gxlib.monitoring.queries import PrometheusQueries, namespace_selector
 from gxlib.monitoring.report import collect_report, write_report
-from gxlib.monitoring.rules import Platform as RuleTarget
-from gxlib.monitoring.rules import alert_rules
 from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.platform.connect import local_platform
@@ -360,7 +359,7 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
             return
         assert self.queries is not None
         frame = self.queries.alert_states()
-        target = RuleTarget.LOCAL if self.params.env is Environment.LOCAL else RuleTarget.KUBERNETES
+        target = DeploymentTarget.LOCAL if self.params.env is Environment.LOCAL else DeploymentTarget.KUBERNETES
         expected = len(alert_rules(self.config, target))
         self.rb.checks.equal("alert rules loaded", len(frame), expected, detail=self.config.alert_group)
         broken = [str(name) for name, row in frame.iterrows() if row["health"] not in ("ok", "")]

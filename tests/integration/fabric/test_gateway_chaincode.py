@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from gxlib.bench.submits import bench_submits
 from gxlib.devnet.network import Devnet
-from gxlib.fabric.bench import bench_submits
 from gxlib.fabric.block import block_transactions
 from gxlib.fabric.checkpoint import Checkpoint, InMemoryCheckpointer
 from gxlib.fabric.contract import Contract

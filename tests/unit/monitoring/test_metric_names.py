@@ -15,6 +15,7 @@ import promql_parser
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gxlib.monitoring.alerts import DeploymentTarget, alert_rules
 from gxlib.monitoring.catalog import (
     KUBERNETES_EXPORTER_METRICS,
     PROMETHEUS_SYNTHETIC_METRICS,
@@ -22,7 +23,6 @@ from gxlib.monitoring.catalog import (
     registered_series_names,
 )
 from gxlib.monitoring.dashboard import dashboard_json_model
-from gxlib.monitoring.rules import Platform, alert_rules
 from gxlib.monitoring.settings import MonitoringConfig
 
 
@@ -65,8 +65,8 @@ def allowed_names() -> frozenset[str]:
 
 def alert_expressions() -> list[tuple[str, str]]:
     config = MonitoringConfig()
-    return [(f"{platform.value}:{rule.name}", rule.expr) for platform in Platform
-            for rule in alert_rules(config, platform)]
+    return [(f"{target.value}:{rule.name}", rule.expr) for target in DeploymentTarget
+            for rule in alert_rules(config, target)]
 
 
 def panel_expressions() -> list[tuple[str, str]]:

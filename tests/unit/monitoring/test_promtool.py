@@ -1,18 +1,19 @@
 """The rendered files pass promtool/amtool, and the promtool unit tests prove all 18 alerts (R6: 18/18).
 
+The promtool unit tests themselves run per alert area, one file each (``test_promtool_<area>.py``).
+
 promtool and amtool come from Debian's prometheus and prometheus-alertmanager packages; a missing binary is
 a failure, not a skip.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import importlib
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from gxlib.monitoring.alerts import ALERT_NAMES
 from gxlib.monitoring.render import (
     K8S_ALERTS_FILE,
     K8S_SCRAPE_FILE,
@@ -25,22 +26,8 @@ from gxlib.monitoring.render import (
     config_map_file,
     write_artifacts,
 )
-from gxlib.monitoring.rules import ALERT_NAMES
 
-from .conftest import REPO_ROOT
-
-TESTS_DIR = REPO_ROOT / "monitoring" / "tests"
-LOCAL_ALERT_TESTS = TESTS_DIR / "gx-backend-cqrs-alerts.test.yml"
-KUBERNETES_ALERT_TESTS = TESTS_DIR / "kubernetes-resource-alerts.test.yml"
-KUBERNETES_ONLY_VARIANTS = {"BackendHighCPU", "BackendHighMemory", "BackendPodRestartLoop"}
-
-
-def run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
-
-
-def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, f"{' '.join(result.args)} failed:\n{result.stdout}\n{result.stderr}"
+from .promtool_cases import AREAS, KUBERNETES_ALERT_TESTS, TESTS_DIR, area_tests, assert_ok, proven_alerts, run
 
 
 def test_promtool_check_config_passes_on_the_local_prometheus_config(promtool: str, tmp_path: Path,
@@ -86,57 +73,13 @@ def test_amtool_accepts_the_local_alertmanager_config(amtool: str, tmp_path: Pat
     assert_ok(run(amtool, "check-config", str(config)))
 
 
-def test_promtool_unit_tests_of_the_local_rules_pass(promtool: str, tmp_path: Path,
-                                                     rendered: dict[str, Artifact]) -> None:
-    # Run against a fresh render (laid out like the repository), so the tests prove the code, not a stale file.
-    write_artifacts(tmp_path, list(rendered.values()))
-    tests_copy = tmp_path / "monitoring" / "tests"
-    tests_copy.mkdir(parents=True)
-    shutil.copy(LOCAL_ALERT_TESTS, tests_copy)
-    result = run(promtool, "test", "rules", str(tests_copy / LOCAL_ALERT_TESTS.name))
-    assert_ok(result)
-
-
-def test_promtool_unit_tests_of_the_kubernetes_resource_rules_pass(promtool: str, tmp_path: Path,
-                                                                   rendered: dict[str, Artifact]) -> None:
-    (tmp_path / RULES_KEY).write_text(config_map_file(rendered[str(K8S_ALERTS_FILE)].content, RULES_KEY))
-    shutil.copy(KUBERNETES_ALERT_TESTS, tmp_path)
-    assert_ok(run(promtool, "test", "rules", KUBERNETES_ALERT_TESTS.name, cwd=tmp_path))
-
-
-def _cases(test_file: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Per alert name: the expected-firing and expected-silent checks of a promtool test file."""
-    cases: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for group in yaml.safe_load(test_file.read_text())["tests"]:
-        for check in group.get("alert_rule_test", []):
-            kind = "fires" if check.get("exp_alerts") else "silent"
-            cases.setdefault(check["alertname"], {"fires": [], "silent": []})[kind].append(check)
-    return cases
-
-
-def _assert_fully_checked(alert: str, check: dict[str, Any]) -> None:
-    for expected in check["exp_alerts"]:
-        assert {"severity", "component"} <= set(expected["exp_labels"]), alert
-        annotations = expected["exp_annotations"]
-        assert set(annotations) == {"summary", "description", "runbook_url"}, alert
-        assert annotations["runbook_url"].endswith(f"/{alert}.md"), alert
-
-
-def test_every_one_of_the_18_alerts_has_a_firing_and_a_silent_case() -> None:
-    cases = _cases(LOCAL_ALERT_TESTS)
-    proven = [name for name in ALERT_NAMES
-              if cases.get(name, {}).get("fires") and cases.get(name, {}).get("silent")]
-    for name in proven:
-        for check in cases[name]["fires"]:
-            _assert_fully_checked(name, check)
-    assert set(cases) <= set(ALERT_NAMES), f"tests for unknown alerts: {set(cases) - set(ALERT_NAMES)}"
+def test_every_one_of_the_18_alerts_has_a_firing_and_a_silent_case_in_the_file_of_its_area() -> None:
+    area_names = {area: importlib.import_module(f"gxlib.monitoring.alerts.{area}").ALERT_NAMES for area in AREAS}
+    assert tuple(name for area in AREAS for name in area_names[area]) == ALERT_NAMES, "an alert area is not tested"
+    proven = [name for area in AREAS for name in area_names[area] if name in proven_alerts(area_tests(area))]
     assert len(proven) == 18, f"{len(proven)}/18 alerts proven; missing: {sorted(set(ALERT_NAMES) - set(proven))}"
 
 
-def test_kubernetes_variants_of_the_resource_alerts_have_a_firing_and_a_silent_case() -> None:
-    cases = _cases(KUBERNETES_ALERT_TESTS)
-    assert set(cases) == KUBERNETES_ONLY_VARIANTS
-    for name, kinds in cases.items():
-        assert kinds["fires"] and kinds["silent"], name
-        for check in kinds["fires"]:
-            _assert_fully_checked(name, check)
+def test_every_promtool_test_file_is_run_by_a_unit_test() -> None:
+    run_by_pytest = {area_tests(area) for area in AREAS} | {KUBERNETES_ALERT_TESTS}
+    assert set(TESTS_DIR.glob("*.test.yml")) == run_by_pytest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gxlib.monitoring.rules import ALERT_NAMES, Platform, alert_rules, rule_groups_document
+from gxlib.monitoring.alerts import ALERT_NAMES, DeploymentTarget, alert_rules, rule_groups_document
 from gxlib.monitoring.settings import AlertThresholds, MonitoringConfig
 
 from .conftest import REPO_ROOT
@@ -31,16 +31,16 @@ SPEC_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("platform", list(Platform))
-def test_group_holds_the_18_spec_rules_in_order_with_for_and_severity(platform: Platform) -> None:
-    (group,) = rule_groups_document(MonitoringConfig(), platform)["groups"]
+@pytest.mark.parametrize("target", list(DeploymentTarget))
+def test_group_holds_the_18_spec_rules_in_order_with_for_and_severity(target: DeploymentTarget) -> None:
+    (group,) = rule_groups_document(MonitoringConfig(), target)["groups"]
     assert group["name"] == "gx_backend_cqrs_alerts"
     assert [(r["alert"], r["for"], r["labels"]["severity"]) for r in group["rules"]] == SPEC_TABLE
 
 
-@pytest.mark.parametrize("platform", list(Platform))
-def test_every_rule_has_summary_description_with_value_and_runbook(platform: Platform) -> None:
-    for rule in rule_groups_document(MonitoringConfig(), platform)["groups"][0]["rules"]:
+@pytest.mark.parametrize("target", list(DeploymentTarget))
+def test_every_rule_has_summary_description_with_value_and_runbook(target: DeploymentTarget) -> None:
+    for rule in rule_groups_document(MonitoringConfig(), target)["groups"][0]["rules"]:
         annotations = rule["annotations"]
         assert annotations["summary"], rule["alert"]
         assert "$value" in annotations["description"], rule["alert"]
@@ -60,7 +60,7 @@ def test_runbook_url_points_at_a_written_response_with_the_four_parts(alert: str
 
 
 def test_spec_expressions_in_their_essence() -> None:
-    rules = {r.name: r.expr for r in alert_rules(MonitoringConfig(), Platform.LOCAL)}
+    rules = {r.name: r.expr for r in alert_rules(MonitoringConfig(), DeploymentTarget.LOCAL)}
     assert rules["ProjectionLagCritical"] == 'projector_lag_milliseconds{namespace=~"backend-.*"} > 10000'
     assert rules["DeadLetterQueueAccumulating"] == 'delta(outbox_dlq_commands{namespace=~"backend-.*"}[5m]) > 10'
     assert rules["FabricCircuitBreakerOpen"] == 'min_over_time(circuit_breaker_state{namespace=~"backend-.*"}[1m]) > 0'
@@ -74,15 +74,15 @@ def test_thresholds_and_selectors_are_configuration() -> None:
     config = MonitoringConfig(thresholds=AlertThresholds(projection_lag_critical_ms=20000),
                               runbook_base_url="https://runbooks.internal/gx/")
     config.selectors.backend_series = 'namespace="backend-testnet"'
-    rules = {r["alert"]: r for r in rule_groups_document(config, Platform.KUBERNETES)["groups"][0]["rules"]}
+    rules = {r["alert"]: r for r in rule_groups_document(config, DeploymentTarget.KUBERNETES)["groups"][0]["rules"]}
     assert rules["ProjectionLagCritical"]["expr"] == 'projector_lag_milliseconds{namespace="backend-testnet"} > 20000'
     assert rules["ProjectionLagCritical"]["annotations"]["runbook_url"] == (
         "https://runbooks.internal/gx/ProjectionLagCritical.md")
 
 
 def test_resource_alerts_read_containers_on_kubernetes_and_processes_locally() -> None:
-    kubernetes = {r.name: r.expr for r in alert_rules(MonitoringConfig(), Platform.KUBERNETES)}
-    local = {r.name: r.expr for r in alert_rules(MonitoringConfig(), Platform.LOCAL)}
+    kubernetes = {r.name: r.expr for r in alert_rules(MonitoringConfig(), DeploymentTarget.KUBERNETES)}
+    local = {r.name: r.expr for r in alert_rules(MonitoringConfig(), DeploymentTarget.LOCAL)}
     assert "container_cpu_usage_seconds_total" in kubernetes["BackendHighCPU"]
     assert "kube_pod_container_resource_limits" in kubernetes["BackendHighMemory"]
     assert "kube_pod_container_status_restarts_total" in kubernetes["BackendPodRestartLoop"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gxlib.backend.settings import BackendSettings
 from gxlib.config import DevnetSettings
 from gxlib.monitoring.alertmanager import local_alertmanager_config
 from gxlib.monitoring.scrape import (
@@ -53,6 +54,16 @@ def test_local_jobs_have_the_same_names_and_the_backend_local_namespace() -> Non
         (static,) = by_name[name]["static_configs"]
         assert static["labels"] == {"namespace": "backend-local"}
     assert by_name["gx-outbox-submitter"]["static_configs"][0]["targets"] == ["127.0.0.1:9101"]
+
+
+def test_local_backend_jobs_scrape_the_ports_the_backend_listens_on_by_default() -> None:
+    backend = BackendSettings.model_construct()
+    by_name = jobs(local_scrape_configs(MonitoringConfig(), committed_devnet_settings()))
+    assert {name: by_name[name]["static_configs"][0]["targets"] for name in BACKEND_JOBS} == {
+        "gx-outbox-submitter": [f"127.0.0.1:{backend.submitter_metrics_port}"],
+        "gx-projector": [f"127.0.0.1:{backend.projector_metrics_port}"],
+        "gx-backend-services": [f"127.0.0.1:{backend.api_port}"],
+    }
 
 
 def test_local_fabric_jobs_follow_the_devnet_port_offset() -> None:

@@ -13,10 +13,10 @@ import yaml
 
 from gxlib.config import Environment, environment_profile
 from gxlib.errors import Unavailable
+from gxlib.monitoring.alerts import DeploymentTarget, rule_groups_document
 from gxlib.monitoring.artifacts import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG
 from gxlib.monitoring.queries import rules_differing
 from gxlib.monitoring.render import K8S_ALERTS_FILE, K8S_DASHBOARD_FILE, K8S_SCRAPE_FILE, Artifact
-from gxlib.monitoring.rules import Platform, rule_groups_document
 from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.platform.base import AppliedObject, ReloadMethod
 from gxlib.platform.cluster import ClusterConnection
@@ -164,7 +164,7 @@ def _loaded(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_loaded_rules_are_compared_by_name_for_labels_and_annotations() -> None:
-    rendered = rule_groups_document(MonitoringConfig(), Platform.KUBERNETES)["groups"][0]["rules"]
+    rendered = rule_groups_document(MonitoringConfig(), DeploymentTarget.KUBERNETES)["groups"][0]["rules"]
     assert {r["for"] for r in rendered} <= {"1m", "2m", "5m", "10m", "15m", "30s", "3m"}
     loaded = _loaded(rendered)
     assert rules_differing(rendered, loaded) == []

@@ -7,12 +7,12 @@ transactions back to back for ``seconds``; every submit is timed from proposal t
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from gxlib.bench.stats import percentile
 from gxlib.fabric.contract import Contract
 from gxlib.fabric.errors import FabricError
 
@@ -33,15 +33,6 @@ class BenchResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (``fraction`` in 0..1) of ``values``; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 async def bench_submits(contract: Contract, function: str, args_for: Callable[[int], Sequence[str]], *,

@@ -1,0 +1,105 @@
+"""A fake Gateway service on loopback TLS that checks every request the way a peer would, and a runner that
+connects a real :class:`~gxlib.fabric.gateway.Gateway` to it (shared by the Gateway and the benchmark tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from fabric_protos.common import common_pb2
+from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
+from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+
+from gxlib.fabric.connection import PeerEndpoint
+from gxlib.fabric.gateway import Gateway
+from gxlib.fabric.proposal import transaction_id
+from gxlib.fabric.signer import EcdsaSigner, digest
+
+from .builders import endorsed_envelope, key_pem, new_identity, new_key, self_signed_cert
+
+T = TypeVar("T")
+
+
+class FakeGateway(gateway_pb2_grpc.GatewayServicer):
+    """Checks every request the way a peer would (tx ID, signatures) and answers from a script."""
+
+    def __init__(self, public_key: ec.EllipticCurvePublicKey) -> None:
+        self.public_key = public_key
+        self.commit_codes: dict[str, int] = {}
+        self.submitted: list[common_pb2.Envelope] = []
+
+    def _verify(self, message: bytes, signature: bytes) -> None:
+        self.public_key.verify(signature, digest(message), ec.ECDSA(Prehashed(hashes.SHA256())))
+
+    def _open(self, signed: proposal_pb2.SignedProposal, tx_id: str) -> list[bytes]:
+        self._verify(signed.proposal_bytes, signed.signature)
+        proposal = proposal_pb2.Proposal()
+        proposal.ParseFromString(signed.proposal_bytes)
+        header = common_pb2.Header()
+        header.ParseFromString(proposal.header)
+        signature_header = common_pb2.SignatureHeader()
+        signature_header.ParseFromString(header.signature_header)
+        assert transaction_id(signature_header.nonce, signature_header.creator) == tx_id
+        payload = proposal_pb2.ChaincodeProposalPayload()
+        payload.ParseFromString(proposal.payload)
+        spec = chaincode_pb2.ChaincodeInvocationSpec()
+        spec.ParseFromString(payload.input)
+        return list(spec.chaincode_spec.input.args)
+
+    async def Evaluate(self, request, context):
+        args = self._open(request.proposed_transaction, request.transaction_id)
+        return gateway_pb2.EvaluateResponse(result=proposal_response_pb2.Response(status=200,
+                                                                                  payload=b"|".join(args)))
+
+    async def Endorse(self, request, context):
+        args = self._open(request.proposed_transaction, request.transaction_id)
+        if args[0] == b"Fail":
+            status = status_pb2.Status(code=grpc.StatusCode.ABORTED.value[0], message="failed to endorse")
+            packed = any_pb2.Any()
+            packed.Pack(gateway_pb2.ErrorDetail(address="peer0:7051", msp_id="Org1MSP",
+                                                message="chaincode response 500, " + args[1].decode()))
+            status.details.append(packed)
+            await context.abort(grpc.StatusCode.ABORTED, "failed to endorse transaction, see attached details",
+                                trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
+        return gateway_pb2.EndorseResponse(prepared_transaction=endorsed_envelope(
+            request.transaction_id, channel=request.channel_id, result=b"endorsed:" + args[-1]))
+
+    async def Submit(self, request, context):
+        envelope = request.prepared_transaction
+        self._verify(envelope.payload, envelope.signature)
+        self.submitted.append(envelope)
+        return gateway_pb2.SubmitResponse()
+
+    async def CommitStatus(self, request, context):
+        self._verify(request.request, request.signature)
+        inner = gateway_pb2.CommitStatusRequest()
+        inner.ParseFromString(request.request)
+        return gateway_pb2.CommitStatusResponse(result=self.commit_codes.get(inner.transaction_id, 0), block_number=7)
+
+
+def with_gateway(body: Callable[[Gateway, FakeGateway], Awaitable[T]]) -> T:
+    identity, key = new_identity()
+    tls_key = new_key()
+    cert = self_signed_cert(tls_key, "peer0.test.local", ("peer0.test.local",), ca=True)
+    fake = FakeGateway(key.public_key())
+
+    async def run() -> T:
+        server = grpc.aio.server()
+        gateway_pb2_grpc.add_GatewayServicer_to_server(fake, server)
+        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key_pem(tls_key), cert)]))
+        await server.start()
+        try:
+            endpoint = PeerEndpoint(f"127.0.0.1:{port}", cert, "peer0.test.local")
+            async with Gateway(endpoint, identity, EcdsaSigner(key)) as gateway:
+                return await body(gateway, fake)
+        finally:
+            await server.stop(None)
+
+    return asyncio.run(run())
