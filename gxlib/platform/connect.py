@@ -7,8 +7,10 @@ the local monitoring stack on ``local``, the cluster of the kubeconfig on devnet
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from gxlib.backend.settings import BackendSettings
 from gxlib.config import DevnetSettings, Environment
 from gxlib.devnet.network import Devnet
 from gxlib.monitoring.settings import MonitoringSettings
@@ -28,6 +30,21 @@ def local_platform(*, monitoring_state_dir: Path | None = None, devnet_state_dir
     given = DevnetSettings(state_dir=devnet_state_dir) if devnet_state_dir else DevnetSettings()
     devnet = Devnet(given, progress=Progress(quiet=True)).settings
     return LocalPlatform(monitoring, devnet, prometheus_url=prometheus_url, alertmanager_url=alertmanager_url)
+
+
+@dataclass(frozen=True)
+class LocalBackendEndpoints:
+    """Where the local backend (`gx backend up`) answers: its settings in force (``GX_BACKEND_*``)."""
+
+    api_url: str
+    submitter_metrics_url: str
+
+
+def local_backend_endpoints() -> LocalBackendEndpoints:
+    settings = BackendSettings()
+    return LocalBackendEndpoints(api_url=f"http://{settings.api_host}:{settings.api_port}",
+                                 submitter_metrics_url=f"http://{settings.metrics_host}:"
+                                                       f"{settings.submitter_metrics_port}")
 
 
 def connect(env: Environment, *, kubeconfig: Path | None = None, kube_context: str | None = None,

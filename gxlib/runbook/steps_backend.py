@@ -31,7 +31,6 @@ from typing import Any, TypeVar
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
 from gxlib.backend.ids import MAX_LEDGER_ID_LENGTH
-from gxlib.backend.settings import BackendSettings
 from gxlib.chaincode.deploy import ChaincodeOperator, ChaincodeStatus
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
@@ -42,6 +41,7 @@ from gxlib.fabric.sync import SyncContract, SyncGateway
 from gxlib.monitoring.exposition import metric_samples
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
+from gxlib.platform.connect import local_backend_endpoints
 from gxlib.progress import Progress
 from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters, UpgradeChaincodeParameters
 from gxlib.runbook.section import RunbookSection
@@ -303,9 +303,9 @@ def local_devnet(params: BackendParameters | UpgradeChaincodeParameters, progres
 def local_backend(params: BackendParameters, progress: Progress) -> BackendTarget:
     """Everything runbooks 03–05 talk to on the local profile; Unavailable when it is not there."""
     devnet = local_devnet(params, progress)
-    settings = BackendSettings()
-    api_url = params.api_url or f"http://{settings.api_host}:{settings.api_port}"
-    metrics_url = params.submitter_metrics_url or f"http://{settings.metrics_host}:{settings.submitter_metrics_port}"
+    local = local_backend_endpoints()
+    api_url = params.api_url or local.api_url
+    metrics_url = params.submitter_metrics_url or local.submitter_metrics_url
     token = params.api_token.get_secret_value() if params.api_token is not None else None
     token_file = devnet.layout.root / "backend" / "api-token"
     if not token and token_file.is_file():
