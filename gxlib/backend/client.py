@@ -71,9 +71,9 @@ class BackendClient:
 
     # --- plumbing ---------------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, *, json: Mapping[str, Any] | None = None,
-                 missing_ok: bool = False) -> httpx.Response | None:
+                 params: Mapping[str, str] | None = None, missing_ok: bool = False) -> httpx.Response | None:
         try:
-            response = self._http.request(method, path, json=json)
+            response = self._http.request(method, path, json=json, params=params)
         except httpx.TransportError as exc:
             raise BackendUnreachable(f"the backend API at {self.base_url} does not answer ({method} {path}): "
                                      f"{exc.__class__.__name__}: {exc}", url=self.base_url,
@@ -117,6 +117,13 @@ class BackendClient:
     def command(self, command_id: str) -> CommandView:
         """The command's state in the outbox: status, attempts, Fabric tx ID, block, error, timestamps."""
         return self._get_required(f"{API}/commands/{command_id}", CommandView)
+
+    def command_by_key(self, idempotency_key: str) -> CommandView | None:
+        """This token's command with ``idempotency_key`` (``None``: it was never submitted)."""
+        response = self._request("GET", f"{API}/commands", params={"idempotencyKey": idempotency_key})
+        assert response is not None
+        found = TypeAdapter(list[CommandView]).validate_python(response.json())
+        return found[0] if found else None
 
     # --- read models ------------------------------------------------------------------------------------------
     def user(self, user_id: str) -> UserView | None:

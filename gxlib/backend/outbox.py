@@ -151,6 +151,10 @@ class Outbox:
                                   ).mappings().first()
         return None if row is None else CommandRecord.from_mapping(row)
 
+    def find_by_key(self, idempotency_key: str, caller: str = LOCAL_CALLER) -> CommandRecord | None:
+        """The command a repeat of ``idempotency_key`` by ``caller`` would return (its own, else a pre-0002 one)."""
+        return self._unscoped_command(idempotency_key) or self.get_by_key(idempotency_key, caller)
+
     def counts(self) -> dict[str, int]:
         """Commands per status, plus ``dlq_rows`` (rows in the dead-letter table)."""
         with Session(self.engine) as session:

@@ -5,7 +5,8 @@ change is already in place (what makes a second run safe), and the action. The r
 
     already in place        → "already done", nothing called
     dry run                 → "would change", nothing called
-    otherwise               → the action runs → "changed" (or StepFailed, naming the step)
+    otherwise               → the action runs → "changed" (or StepFailed, naming the step);
+                              an action that finds its change made already returns ``AlreadyDone`` → "already done"
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class Step:
 
 
 @dataclass(frozen=True)
+class AlreadyDone:
+    """What an action returns when it finds its change already made (e.g. the API answered that this command was
+    submitted before): the step is then "already done", with ``detail`` saying how that was found."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class StepResult:
     name: str
     outcome: StepOutcome
@@ -54,4 +63,6 @@ def execute_step(step: Step, *, dry_run: bool) -> StepResult:
     if dry_run:
         return StepResult(step.name, StepOutcome.WOULD_CHANGE, step.changes, "dry run: nothing changed")
     result = step.apply()
+    if isinstance(result, AlreadyDone):
+        return StepResult(step.name, StepOutcome.ALREADY_DONE, step.changes, result.detail, result=result)
     return StepResult(step.name, StepOutcome.CHANGED, step.changes, result=result)

@@ -49,6 +49,9 @@ COMMAND_PROBLEMS: dict[int | str, dict[str, Any]] = {
 LedgerIdPath = Annotated[str, Path(pattern=LEDGER_ID_ANCHORED, max_length=MAX_LEDGER_ID_LENGTH,
                                    description=LEDGER_ID_DESCRIPTION)]
 
+LedgerIdQuery = Annotated[str, Query(pattern=LEDGER_ID_ANCHORED, max_length=MAX_LEDGER_ID_LENGTH,
+                                     description=LEDGER_ID_DESCRIPTION)]
+
 bearer = HTTPBearer(auto_error=False, description="token mapped to a role: reader, operator or admin")
 
 
@@ -112,6 +115,13 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
     app.router.add_api_route(f"{API}/commands", submit_command, methods=["POST"], status_code=202,
                              response_model=CommandAccepted, responses=COMMAND_PROBLEMS, tags=["commands"],
                              route_class_override=CommandIntakeRoute)
+
+    @app.get(f"{API}/commands", response_model=list[CommandView], responses=PROBLEMS, tags=["commands"])
+    def find_commands(idempotencyKey: LedgerIdQuery, request: Request, _role: Role) -> list[CommandView]:
+        """The caller's command with this idempotency key, as a list of at most one (empty: never submitted).
+        What a client asks before it decides whether a command it would submit is already done."""
+        found = outbox.find_by_key(idempotencyKey, request.scope[CALLER_SCOPE_KEY])
+        return [CommandView.of(found)] if found is not None else []
 
     @app.get(f"{API}/commands/{{command_id}}", response_model=CommandView, responses=PROBLEMS, tags=["commands"])
     def get_command(command_id: Annotated[str, Path(max_length=64)], _role: Role) -> CommandView:

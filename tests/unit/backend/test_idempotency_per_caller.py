@@ -139,3 +139,18 @@ def test_the_upgrade_can_be_undone_while_no_key_is_shared_by_two_callers(
         assert keys == {"old-key", "new-key"} and letters == [old_id]
     finally:
         engine.dispose()
+
+
+def test_a_caller_finds_its_own_command_by_key_and_not_another_callers(client: TestClient) -> None:
+    posted = client.post("/api/v1/commands", json=create_user("runbook-04.mint", "alice"),
+                         headers=auth(OPERATOR)).json()
+    found = client.get("/api/v1/commands", params={"idempotencyKey": "runbook-04.mint"}, headers=auth(OPERATOR))
+    assert found.status_code == 200 and [c["commandId"] for c in found.json()] == [posted["commandId"]]
+    assert found.json()[0]["status"] == "PENDING"
+    other = client.get("/api/v1/commands", params={"idempotencyKey": "runbook-04.mint"},
+                       headers=auth(OTHER_OPERATOR))
+    assert other.status_code == 200 and other.json() == [], "another caller's key says nothing about its command"
+    never = client.get("/api/v1/commands", params={"idempotencyKey": "never-used"}, headers=auth(OPERATOR))
+    assert never.json() == []
+    assert_problem(client.get("/api/v1/commands", params={"idempotencyKey": "а-cyrillic"}, headers=auth(OPERATOR)),
+                   422)
