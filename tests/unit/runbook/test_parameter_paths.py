@@ -204,6 +204,12 @@ SHARED = ["env", "dry_run", "confirm_mainnet", "channel", "kubeconfig", "kube_co
           "monitoring_state_dir", "fabric_network_file"]
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_every_model_starts_with_env_so_that_later_validators_can_read_it(name: str) -> None:
+    spec = next(spec for spec in runbooks() if spec.name == name)
+    assert list(spec.parameters.model_fields)[:3] == ["env", "dry_run", "confirm_mainnet"]
+
+
 @pytest.mark.parametrize("parameter", SHARED)
 def test_a_parameter_shared_by_runbooks_has_one_description(parameter: str) -> None:
     described = {spec.name: spec.parameters.model_fields[parameter].description for spec in runbooks()
