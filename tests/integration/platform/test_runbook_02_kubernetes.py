@@ -194,7 +194,11 @@ def test_env_devnet_without_the_fabric_network_file_is_refused_naming_the_parame
 
 def test_what_cannot_be_reached_is_named_with_how_to_fix_it(world: World, tmp_path: Path) -> None:
     fabric, kubeconfig, addresses = world.fabric, world.kubeconfig, world.addresses
-    missing = _params(fabric, kubeconfig, addresses, fabric_network_file=str(tmp_path / "nope.json"))
+    # Validation refuses a missing network file up front; this one goes away between validation and the run.
+    gone = tmp_path / "nope.json"
+    gone.write_text("{}")
+    missing = _params(fabric, kubeconfig, addresses, fabric_network_file=str(gone))
+    gone.unlink()
     assert "cannot read the Fabric network file" in _why(missing)
     # A kubeconfig whose server is a closed loopback port.
     dead = tmp_path / "dead-kubeconfig.yaml"

@@ -77,9 +77,13 @@ def test_on_kubernetes_without_a_cluster_runbook_01_records_why_and_every_sectio
     assert rb.steps == []
 
 
-def test_on_kubernetes_runbook_02_without_its_network_records_why_and_every_section_does_nothing() -> None:
-    rb = _session("02-upgrade-chaincode", env="mainnet", confirm_mainnet=True,
-                  fabric_network_file="/nonexistent/gx-mainnet-network.json")
+def test_on_kubernetes_runbook_02_without_its_network_records_why_and_every_section_does_nothing(
+        tmp_path: Path) -> None:
+    # Validation refuses a missing network file up front; this one goes away between validation and the run.
+    network_file = tmp_path / "gx-mainnet-network.json"
+    network_file.write_text("{}")
+    rb = _session("02-upgrade-chaincode", env="mainnet", confirm_mainnet=True, fabric_network_file=str(network_file))
+    network_file.unlink()
     upgrade = UpgradeChaincode(rb)
     assert upgrade.query_committed() is None
     for section in (upgrade.build_packages, upgrade.install, upgrade.approve, upgrade.check_commit_readiness,
@@ -87,7 +91,7 @@ def test_on_kubernetes_runbook_02_without_its_network_records_why_and_every_sect
         section()
     (check,) = list(rb.checks)
     assert check.name == "platform available" and check.status is CheckStatus.FAILED
-    assert "cannot read the Fabric network file /nonexistent/gx-mainnet-network.json" in check.detail
+    assert f"cannot read the Fabric network file {network_file}" in check.detail
     assert rb.steps == []
 
 

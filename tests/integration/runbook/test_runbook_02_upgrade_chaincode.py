@@ -149,12 +149,16 @@ def test_a_kubernetes_environment_needs_its_fabric_network_file(operator: Chainc
 
 
 def test_a_kubernetes_environment_whose_cluster_is_not_configured_stops_the_run(
-        operator: ChaincodeOperator, devnet: Devnet, settings: RunbookSettings, tmp_path: Path) -> None:
+        operator: ChaincodeOperator, devnet: Devnet, settings: RunbookSettings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     committed = _committed(operator)
     network_file = tmp_path / "network.json"
     network_file.write_text(json.dumps(devnet.environment()))
+    # A missing kubeconfig parameter is refused up front; one named by the platform's setting is found in the run.
+    monkeypatch.setenv("GX_K8S_PLATFORM_KUBECONFIG", str(tmp_path / "no-kubeconfig.yaml"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     summary = _run(settings, devnet, env="devnet", chaincode_version="3.0", channel=devnet.settings.channel,
-                   fabric_network_file=str(network_file), kubeconfig=str(tmp_path / "no-kubeconfig.yaml"))
+                   fabric_network_file=str(network_file))
     assert not summary["passed"] and summary["steps"] == []
     (check,) = summary["checks"]
     assert check["name"] == "platform available" and "kubeconfig" in check["detail"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gxlib.chaincode.lifecycle import FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import Environment, environment_profile
@@ -91,13 +92,17 @@ def test_unconfirmed_mainnet_is_refused_for_that_first() -> None:
     assert caught.value.parameter == "fabric_network_file"
 
 
-def test_kubernetes_parameters_parse_from_the_command_line() -> None:
-    _, params = prepare(RUNBOOK, {"env": "devnet", "fabric_network_file": "/etc/gx/devnet.json",
-                                  "kubeconfig": "/etc/gx/kubeconfig", "kube_context": "devnet",
+def test_kubernetes_parameters_parse_from_the_command_line(tmp_path: Path) -> None:
+    network_file = tmp_path / "devnet.json"
+    network_file.write_text(json.dumps(_document()))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({"contexts": [{"name": "devnet", "context": {}}]}))
+    _, params = prepare(RUNBOOK, {"env": "devnet", "fabric_network_file": str(network_file),
+                                  "kubeconfig": str(kubeconfig), "kube_context": "devnet",
                                   "chaincode_addresses": '{"org1": "127.0.0.1:7058"}'}, environ={})
     assert isinstance(params, UpgradeChaincodeParameters)
-    assert params.fabric_network_file == Path("/etc/gx/devnet.json") and params.kube_context == "devnet"
-    assert params.kubeconfig == Path("/etc/gx/kubeconfig")
+    assert params.fabric_network_file == network_file and params.kube_context == "devnet"
+    assert params.kubeconfig == kubeconfig
     assert params.chaincode_addresses == {"org1": "127.0.0.1:7058"}
     _, local = prepare(RUNBOOK, {}, environ={})
     assert isinstance(local, UpgradeChaincodeParameters) and local.fabric_network_file is None

@@ -121,7 +121,11 @@ def _unavailable(find: Callable[[BootstrapSystemParameters, Progress], object],
 
 
 def test_an_unreadable_network_file_is_the_reason_naming_the_parameter(tmp_path: Path) -> None:
-    unavailable = _unavailable(remote_backend, _params(tmp_path))
+    # Validation refuses a missing file up front; this is one that went away between validation and the run.
+    params = _params(tmp_path, _document())
+    assert params.fabric_network_file is not None
+    params.fabric_network_file.unlink()
+    unavailable = _unavailable(remote_backend, params)
     assert unavailable.reason.startswith("fabric_network_file: cannot read the Fabric network file")
     assert unavailable.parameter == "fabric_network_file"
 
@@ -180,16 +184,18 @@ def _target(submitter: SubmitterProbe | None) -> BackendTarget:
     return target
 
 
-def _session(name: str, **raw: object) -> Runbook:
+def _session(name: str, tmp_path: Path, **raw: object) -> Runbook:
+    network_file = tmp_path / "devnet.json"
+    network_file.write_text(json.dumps(_document()))
     raw = {"env": "devnet", "api_url": "http://api.devnet.test", "api_token": "t",
-           "fabric_network_file": "/etc/gx/devnet.json", **raw}
+           "fabric_network_file": str(network_file), **raw}
     spec = runbook(name)
     _, params = prepare(name, raw, environ={})
     return Runbook(spec, params, dry_run=False, progress=Progress(quiet=True))
 
 
-def test_03_without_a_way_to_see_the_submitter_skips_its_checks_saying_why() -> None:
-    rb = _session("03-bootstrap-system")
+def test_03_without_a_way_to_see_the_submitter_skips_its_checks_saying_why(tmp_path: Path) -> None:
+    rb = _session("03-bootstrap-system", tmp_path)
     bootstrap = BootstrapSystem(rb, _target(None))
     bootstrap.pre_checks()
     found = {c.name: c for c in rb.checks}
@@ -201,8 +207,8 @@ def test_03_without_a_way_to_see_the_submitter_skips_its_checks_saying_why() -> 
     assert bootstrap.stopped is None and bootstrap.bootstrapped_before is True
 
 
-def test_03_reads_the_breaker_from_prometheus_and_stops_when_it_is_open() -> None:
-    rb = _session("03-bootstrap-system")
+def test_03_reads_the_breaker_from_prometheus_and_stops_when_it_is_open(tmp_path: Path) -> None:
+    rb = _session("03-bootstrap-system", tmp_path)
     prometheus = FakePrometheus({UP: 1.0, STATE: 1.0})
     bootstrap = BootstrapSystem(rb, _target(SubmitterProbe(prometheus=prometheus,  # type: ignore[arg-type]
                                                            namespace=NAMESPACE)))
@@ -213,8 +219,8 @@ def test_03_reads_the_breaker_from_prometheus_and_stops_when_it_is_open() -> Non
     assert bootstrap.stopped == "the submitter is not healthy or its breaker is not closed: nothing is submitted"
 
 
-def test_04_without_a_way_to_see_the_submitter_goes_on_with_the_check_skipped() -> None:
-    rb = _session("04-validate-cqrs")
+def test_04_without_a_way_to_see_the_submitter_goes_on_with_the_check_skipped(tmp_path: Path) -> None:
+    rb = _session("04-validate-cqrs", tmp_path)
     cqrs = ValidateCqrs(rb, _target(None))
     cqrs.connect()
     found = {c.name: c for c in rb.checks}

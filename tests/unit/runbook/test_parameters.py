@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -75,13 +76,25 @@ def test_mainnet_is_refused_without_the_confirmation(name: str) -> None:
     assert "confirm_mainnet true" in (caught.value.hint or "")
 
 
-# What a runbook needs besides the confirmation to act on a Kubernetes environment.
+# What a runbook needs besides the confirmation to act on a Kubernetes environment. The network file must be an
+# existing JSON document (checked up front): NETWORK_FILE is written into it by the `network_file` fixture.
+NETWORK_FILE = "net.json"
 BACKEND_NEEDS = {"api_url": "https://api.devnet.example", "api_token": "s3cret-42",
-                 "fabric_network_file": "/etc/gx/net.json"}
-KUBERNETES_NEEDS: dict[str, dict[str, str]] = {"02-upgrade-chaincode": {"fabric_network_file": "/etc/gx/net.json"},
+                 "fabric_network_file": NETWORK_FILE}
+KUBERNETES_NEEDS: dict[str, dict[str, str]] = {"02-upgrade-chaincode": {"fabric_network_file": NETWORK_FILE},
                                                "03-bootstrap-system": BACKEND_NEEDS, "04-validate-cqrs": BACKEND_NEEDS}
 
 
+@pytest.fixture
+def network_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A Fabric network document at NETWORK_FILE, relative to the current directory (tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / NETWORK_FILE
+    path.write_text(json.dumps({"peers": []}))
+    return path
+
+
+@pytest.mark.usefixtures("network_file")
 @pytest.mark.parametrize("name", ALL)
 def test_mainnet_is_accepted_with_the_confirmation(name: str) -> None:
     raw = {"env": "mainnet", "confirm_mainnet": "true", **KUBERNETES_NEEDS.get(name, {})}
@@ -103,6 +116,7 @@ def test_dry_run_argument_overrides_the_parameter() -> None:
     assert params.dry_run is True
 
 
+@pytest.mark.usefixtures("network_file")
 def test_channel_defaults_to_the_environment_profile() -> None:
     _, params = prepare("02-upgrade-chaincode", {"env": "testnet", **KUBERNETES_NEEDS["02-upgrade-chaincode"]},
                         environ={})
@@ -139,6 +153,7 @@ def test_an_unknown_runbook_names_the_known_ones() -> None:
     assert "04-validate-cqrs" in (caught.value.hint or "")
 
 
+@pytest.mark.usefixtures("network_file")
 @pytest.mark.parametrize("name", ["03-bootstrap-system", "04-validate-cqrs"])
 @pytest.mark.parametrize("missing", ["api_url", "api_token", "fabric_network_file"])
 def test_off_local_the_backend_runbooks_need_api_token_and_network_file(name: str, missing: str) -> None:
@@ -150,6 +165,7 @@ def test_off_local_the_backend_runbooks_need_api_token_and_network_file(name: st
     assert "s3cret-42" not in caught.value.message
 
 
+@pytest.mark.usefixtures("network_file")
 @pytest.mark.parametrize("name", ["03-bootstrap-system", "04-validate-cqrs"])
 def test_off_local_the_api_token_may_come_from_its_environment_variable(name: str) -> None:
     raw = {"env": "devnet", **{k: v for k, v in BACKEND_NEEDS.items() if k != "api_token"}}
@@ -196,8 +212,7 @@ def test_a_kubeconfig_is_refused_on_local_for_runbook_05() -> None:
 
 
 def test_a_relative_network_file_is_made_absolute_before_the_notebook_runs_elsewhere(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
+        network_file: Path, tmp_path: Path) -> None:
     _, params = prepare("03-bootstrap-system", {**BACKEND_NEEDS, "env": "devnet", "fabric_network_file": "net.json"},
                         environ={})
     assert params.notebook_values()["fabric_network_file"] == str(tmp_path / "net.json")
