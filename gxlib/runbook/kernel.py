@@ -41,13 +41,20 @@ def kernel_manager_with_environment(extra_env: Mapping[str, str]) -> type[AsyncK
     """A kernel manager class whose kernels start with ``extra_env`` added to this process's environment.
 
     This is how a run hands the kernel its record directory and its secrets without writing them into the
-    notebook and without touching ``os.environ`` of the caller.
+    notebook and without touching ``os.environ`` of the caller. The kernel talks over Unix sockets (ipc).
     """
     from jupyter_client.manager import AsyncKernelManager
 
     env = dict(extra_env)
 
     class _GxKernelManager(AsyncKernelManager):
+        def __init__(self, **kw: Any) -> None:
+            # A runbook's kernel is a child of this process on this machine: Unix sockets (next to the connection
+            # file, in the Jupyter runtime directory) instead of loopback TCP, which nothing else can reach and
+            # which ipykernel would warn about in the operator's output ("running over TCP without encryption").
+            kw.setdefault("transport", "ipc")
+            super().__init__(**kw)
+
         async def start_kernel(self, **kw: Any) -> None:
             kw["env"] = {**os.environ, **kw.get("env", {}), **env}
             await super().start_kernel(**kw)
