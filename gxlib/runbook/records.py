@@ -140,11 +140,39 @@ def record_io() -> RecordIO:
         return _record_io
 
 
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def charts_as_html(node: Any) -> int:
+    """Give every plotly output of the notebook ``node`` an ``text/html`` rendering, in place; returns how many.
+
+    In JupyterLab a chart is the plotly MIME bundle alone, which nbconvert cannot show: the HTML record would
+    lose it. plotly.js is inlined once, with the first chart, so the record still opens without internet.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    charts = 0
+    for cell in node.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_MIME not in data or "text/html" in data:
+                continue
+            figure = go.Figure(data[PLOTLY_MIME], skip_invalid=True)
+            data["text/html"] = pio.to_html(figure, full_html=False, include_plotlyjs=charts == 0,
+                                            div_id=f"gx-chart-{charts + 1}", default_height="450px",
+                                            validate=False)
+            charts += 1
+    return charts
+
+
 def write_html(notebook: Path, html: Path, redactor: Redactor) -> None:
-    """Render the (already redacted) executed notebook to self-contained HTML; redact once more as a guard."""
+    """Render the (already redacted) executed notebook to self-contained HTML, charts included (see
+    ``charts_as_html``); redact once more as a guard."""
     import nbformat
     from nbconvert import HTMLExporter
 
     node = nbformat.read(notebook, as_version=4)
+    charts_as_html(node)
     body, _ = HTMLExporter().from_notebook_node(node)
     write_atomically(html, redactor.text(body))
