@@ -8,7 +8,9 @@ from the virtualenv all find it.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,11 +51,22 @@ def kernel_manager_with_environment(extra_env: Mapping[str, str]) -> type[AsyncK
 
     class _GxKernelManager(AsyncKernelManager):
         def __init__(self, **kw: Any) -> None:
-            # A runbook's kernel is a child of this process on this machine: Unix sockets (next to the connection
-            # file, in the Jupyter runtime directory) instead of loopback TCP, which nothing else can reach and
-            # which ipykernel would warn about in the operator's output ("running over TCP without encryption").
-            kw.setdefault("transport", "ipc")
+            # A runbook's kernel is a child of this process on this machine: Unix sockets in a private directory
+            # of its own (a short path: a socket's path is limited to ~100 bytes, which a Jupyter runtime directory
+            # under a deep $HOME or tmp dir can exceed) instead of loopback TCP, which ipykernel warns about in the
+            # operator's output ("running over TCP without encryption").
+            ipc_dir = None
+            if kw.setdefault("transport", "ipc") == "ipc" and "ip" not in kw:
+                ipc_dir = tempfile.mkdtemp(prefix="gx-kernel-")
+                kw["ip"] = os.path.join(ipc_dir, "k")
             super().__init__(**kw)
+            self._gx_ipc_dir = ipc_dir
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            # jupyter_client removes the sockets; the directory made for them goes with the kernel.
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and self._gx_ipc_dir is not None:
+                shutil.rmtree(self._gx_ipc_dir, ignore_errors=True)
 
         async def start_kernel(self, **kw: Any) -> None:
             kw["env"] = {**os.environ, **kw.get("env", {}), **env}
