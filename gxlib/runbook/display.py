@@ -112,7 +112,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         cell = "padding:3px 10px;text-align:left;vertical-align:top;white-space:pre-wrap;word-break:break-word"
-        head = "".join(f'<th style="{cell};border-bottom:1px solid #999">{html.escape(c)}</th>' for c in self.columns)
+        head = "".join(f'<th style="{cell};white-space:nowrap;border-bottom:1px solid #999">{html.escape(c)}</th>'
+                       for c in self.columns)
         body = []
         for row, cells in zip(self.rows, self.cells(), strict=True):
             tds = []
@@ -121,7 +122,7 @@ class Table:
                 if kind is None:
                     tds.append(f'<td style="{cell}">{html.escape(text)}</td>')
                 else:
-                    tds.append(f'<td class="gx-{kind}" style="{cell};{_STYLES[kind]}">'
+                    tds.append(f'<td class="gx-{kind}" style="{cell};white-space:nowrap;{_STYLES[kind]}">'
                                f"{_MARKS[kind]} {html.escape(text)}</td>")
             body.append(f"<tr>{''.join(tds)}</tr>")
         if not body:

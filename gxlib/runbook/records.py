@@ -141,6 +141,16 @@ def record_io() -> RecordIO:
 
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# An output marked so in its metadata acts in the live notebook only (e.g. a script that saves it) and is left
+# out of the HTML record.
+LIVE_ONLY = "gx_live_only"
+
+
+def drop_live_only_outputs(node: Any) -> None:
+    for cell in node.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = [output for output in cell["outputs"]
+                               if not output.get("metadata", {}).get(LIVE_ONLY)]
 
 
 def charts_as_html(node: Any) -> int:
@@ -173,6 +183,7 @@ def write_html(notebook: Path, html: Path, redactor: Redactor) -> None:
     from nbconvert import HTMLExporter
 
     node = nbformat.read(notebook, as_version=4)
+    drop_live_only_outputs(node)
     charts_as_html(node)
     body, _ = HTMLExporter().from_notebook_node(node)
     write_atomically(html, redactor.text(body))
