@@ -65,7 +65,8 @@ def format_units(units: int) -> str:
     whole, rest = divmod(abs(units), UNITS_PER_COIN)
     sign = "-" if units < 0 else ""
     fraction = f".{rest:08d}".rstrip("0") if rest else ""
-    return f"{sign}{whole:,}{fraction} coins ({units:,} units)"
+    noun = "coin" if abs(units) == UNITS_PER_COIN else "coins"
+    return f"{sign}{whole:,}{fraction} {noun} ({units:,} units)"
 
 
 def verdict(value: object) -> str | None:
@@ -111,7 +112,7 @@ class Table:
         return self.text()
 
     def _repr_html_(self) -> str:
-        cell = "padding:3px 10px;text-align:left;vertical-align:top;white-space:pre-wrap;word-break:break-word"
+        cell = "padding:3px 10px;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:break-word"
         head = "".join(f'<th style="{cell};white-space:nowrap;border-bottom:1px solid #999">{html.escape(c)}</th>'
                        for c in self.columns)
         body = []

@@ -53,7 +53,7 @@ def test_pass_fail_and_skip_are_marked_and_coloured_differently() -> None:
 
 def test_unit_amounts_are_shown_in_coins_with_separators() -> None:
     assert format_units(1_234_567_890_000_000) == "12,345,678.9 coins (1,234,567,890,000,000 units)"
-    assert format_units(100_000_000) == "1 coins (100,000,000 units)"
+    assert format_units(100_000_000) == "1 coin (100,000,000 units)"
     assert "12,345,678.9 coins (1,234,567,890,000,000 units)" in _cells(_checks_table()._repr_html_())[1][2]
     pools = Table("The pools on the ledger", [{"pool": "SYSTEM_LOAN_POOL", "ledger balance": 250_000_000}],
                   ("pool", "ledger balance"))
