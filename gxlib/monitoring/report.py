@@ -109,7 +109,7 @@ class ReportData:
         """The drill whose outage or aftermath ``moment`` lies in, if any."""
         if moment is None or moment is pd.NaT:
             return None
-        when = moment.to_pydatetime() if isinstance(moment, pd.Timestamp) else moment
+        when = moment.to_pydatetime(warn=False) if isinstance(moment, pd.Timestamp) else moment
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         return next((drill for drill in self.drills if drill.affects(when)), None)
