@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from jupyter_client.ioloop import AsyncIOLoopKernelManager
 from jupyter_server.services.contents.filecheckpoints import AsyncFileCheckpoints
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from tornado import web
 from traitlets import Unicode
 
+from gxlib.runbook.kernel import with_ipc_transport
 from gxlib.runbook.settings import RunbookSettings
 
 DEFAULT_PORT = 8888
@@ -34,6 +36,10 @@ def _checkpoint_store() -> str:
     import platformdirs
 
     return str(Path(platformdirs.user_state_dir("gxlib")) / "lab-checkpoints")
+
+
+class IpcKernelManager(with_ipc_transport(AsyncIOLoopKernelManager)):  # type: ignore[misc]
+    """The lab's kernels on Unix sockets, as under `gx runbook run` (no TCP warning in the lab's output)."""
 
 
 class RecordCheckpoints(AsyncFileCheckpoints):
@@ -136,6 +142,7 @@ class Lab:
             f"--RunbookContentsManager.templates_dir={settings.notebooks_dir.resolve()}",
             f"--ContentsManager.checkpoints_class={RecordCheckpoints.__module__}.RecordCheckpoints",
             f"--RecordCheckpoints.store={_checkpoint_store()}",
+            f"--MappingKernelManager.kernel_manager_class={IpcKernelManager.__module__}.IpcKernelManager",
             # Lets the cell that finishes a run save its notebook (gxlib.runbook.interactive.SAVE_SCRIPT).
             "--LabApp.expose_app_in_browser=True",
         ]

@@ -174,7 +174,8 @@ def test_a_runbook_run_in_jupyterlab_leaves_the_record_and_the_template_unchange
     assert _snapshot(NOTEBOOKS) == templates_before
     assert not list(REPO_ROOT.joinpath("notebooks").glob(".ipynb_checkpoints"))
     assert not (record / ".ipynb_checkpoints").exists()
-    assert "Running as root is not recommended" not in running_lab.log.read_text()
+    lab_output = running_lab.log.read_text()
+    assert "Running as root is not recommended" not in lab_output and "without encryption" not in lab_output
 
 
 def test_the_lab_listens_on_loopback_with_a_token(running_lab: RunningLab) -> None:
