@@ -110,13 +110,18 @@ def _start_lab(lab: Lab, settings: RunbookSettings) -> None:
     import subprocess
 
     out.print(f"JupyterLab (loopback only, stop it with Ctrl-C) — open:\n  {lab.url}", markup=False)
+    process = subprocess.Popen(lab.command(settings), env=lab.environment())
     try:
-        completed = subprocess.run(lab.command(settings), env=lab.environment(), check=False)
-    except KeyboardInterrupt:
+        status = process.wait()
+    except KeyboardInterrupt:  # the lab got the Ctrl-C too; make sure it stops with this command
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
         return
-    if completed.returncode not in (0, -2, 130):
-        err.print(f"[red]error:[/] JupyterLab exited with status {completed.returncode} (port {lab.port} taken? "
-                  "try --port)")
+    if status not in (0, -2, 130):
+        err.print(f"[red]error:[/] JupyterLab exited with status {status} (port {lab.port} taken? try --port)")
         sys.exit(1)
 
 

@@ -137,6 +137,7 @@ class Lab:
         args = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+            "--ServerApp.answer_yes=True",  # Ctrl-C stops it, without a y/n question
             f"--ServerApp.root_dir={self.root}",
             f"--ServerApp.contents_manager_class={RunbookContentsManager.__module__}.RunbookContentsManager",
             f"--RunbookContentsManager.templates_dir={settings.notebooks_dir.resolve()}",
