@@ -146,6 +146,8 @@ class Lab:
             f"--MappingKernelManager.kernel_manager_class={IpcKernelManager.__module__}.IpcKernelManager",
             # Lets the cell that finishes a run save its notebook (gxlib.runbook.interactive.SAVE_SCRIPT).
             "--LabApp.expose_app_in_browser=True",
+            # An operator's tool on loopback: no news feed or update check from the internet, no pop-up asking.
+            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
         if self.open_path:
             args.append(f"--ServerApp.default_url=/lab/tree/{quote(self.open_path)}")
