@@ -16,7 +16,7 @@ VENV_STAMP := $(VENV)/.installed
 help:
 	@echo "make demo   set everything up, bring up devnet + chaincode + backend + monitoring, run the five runbooks"
 	@echo "make test   set everything up and run the whole test suite (lint, typecheck, unit, integration)"
-	@echo "make lab    open JupyterLab on notebooks/ with the project's kernel (loopback only)"
+	@echo "make lab    JupyterLab on the runbooks (loopback only, token; 'gx runbook open NAME' runs one in it)"
 	@echo "make down   stop the local network        make clean   remove .venv"
 
 setup: system-packages venv fabric
@@ -70,8 +70,8 @@ test: test-setup lint typecheck
 	@$(BIN)/pytest
 
 lab: setup
-	@echo "==> JupyterLab on notebooks/ (kernel: gxlib); stop it with Ctrl-C"
-	@$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser
+	@echo "==> JupyterLab on the runbooks (kernel gxlib; templates read-only: 'gx runbook open NAME -p K V' runs a copy)"
+	@$(GX) runbook lab
 
 down: venv
 	@$(GX) devnet down

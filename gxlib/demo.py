@@ -51,8 +51,8 @@ class DemoReport:
 def _runbook_parameters(name: str, devnet: Devnet, backend: LocalBackend, stack: LocalMonitoringStack,
                         drill: bool) -> dict[str, Any]:
     common: dict[str, Any] = {"devnet_state_dir": str(devnet.layout.root)}
-    backend_urls = {"api_url": backend.services[0].url,
-                    "submitter_metrics_url": f"{backend.services[1].url}/metrics"}
+    # Both are base URLs: the runbooks add the paths (/metrics, /v1/...) themselves.
+    backend_urls = {"api_url": backend.services[0].url, "submitter_metrics_url": backend.services[1].url}
     if name == "01-deploy-monitoring":
         return {**common, "prometheus_url": stack.prometheus_url,
                 "monitoring_state_dir": str(stack.config.stack_state_dir)}

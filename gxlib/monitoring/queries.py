@@ -32,6 +32,7 @@ from urllib3.util.retry import Retry
 from gxlib.errors import GxError
 from gxlib.monitoring.catalog import SLOS, Slo, ThresholdStep, series
 from gxlib.monitoring.dashboard import NAMESPACE_VARIABLE
+from gxlib.monitoring.templates import alert_summary
 
 T = TypeVar("T")
 
@@ -241,7 +242,7 @@ def alert_state_frame(groups: Sequence[dict[str, Any]], group_name: str) -> pd.D
                 "for_s": float(rule.get("duration", 0)),
                 "health": rule.get("health", ""),
                 "last_error": rule.get("lastError", ""),
-                "summary": rule.get("annotations", {}).get("summary", ""),
+                "summary": alert_summary(rule),
                 "runbook_url": rule.get("annotations", {}).get("runbook_url", ""),
             })
     frame = pd.DataFrame(rows, columns=["alert", *ALERT_COLUMNS])

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 
 from gxlib.monitoring.catalog import SLOS, slo
 from gxlib.monitoring.dashboard import fabric_duration_panel, outbox_queue_panel, projection_lag_panel
+from gxlib.monitoring.drills import Drill, DrillLog
 from gxlib.monitoring.queries import (
     ALL_NAMESPACES,
     PanelQuery,
@@ -34,6 +35,7 @@ from gxlib.monitoring.queries import (
     panel_queries,
     target_up_query,
 )
+from gxlib.monitoring.scrape import FABRIC_ORDERER_JOB, FABRIC_PEER_JOB
 from gxlib.monitoring.settings import MonitoringConfig
 
 REPORT_TITLE = "GX CQRS Backend — SLO Report"
@@ -49,6 +51,10 @@ UNIT_SUFFIX: dict[str, str] = {"ms": " ms", "percent": "%", "short": ""}
 GAUGES_HEIGHT, CHART_HEIGHT = 330, 380
 ROW_HEIGHT, LINE_HEIGHT, TABLE_WIDTH_PX, CHAR_WIDTH_PX = 28, 18, 1000, 7
 PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+# The SLO a breaker drill's retries count against (``status="retry"`` is in its denominator).
+DRILL_AFFECTED_SLO = "transaction_success_rate"
+DRILL_FILL, DRILL_AFTERMATH_FILL = "rgba(242,73,92,0.18)", "rgba(242,73,92,0.07)"
+CLOCK = "%H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -92,10 +98,26 @@ class ReportData:
     targets: pd.DataFrame
     namespace: str = ALL_NAMESPACES
     alert_group: str = "gx_backend_cqrs_alerts"
+    # Circuit-breaker drills (runbook 05's deliberate Gateway outages) whose effect reaches into the window.
+    drills: tuple[Drill, ...] = ()
 
     @property
     def start(self) -> datetime:
         return self.generated_at - self.window
+
+    def drill_at(self, moment: datetime | pd.Timestamp | None) -> Drill | None:
+        """The drill whose outage or aftermath ``moment`` lies in, if any."""
+        if moment is None or pd.isna(moment):
+            return None
+        when = moment.to_pydatetime(warn=False) if isinstance(moment, pd.Timestamp) else moment
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return next((drill for drill in self.drills if drill.affects(when)), None)
+
+
+def drill_text(drill: Drill) -> str:
+    """``breaker drill 12:01:02–12:02:40 UTC``."""
+    return f"breaker drill {drill.started.astimezone(UTC):{CLOCK}}–{drill.ended.astimezone(UTC):{CLOCK}} UTC"
 
 
 def _panel_chart(key: str, panel: Any, namespace: str, thresholds: Sequence[ThresholdLine] = ()) -> ChartSpec:
@@ -118,21 +140,35 @@ def report_charts(config: MonitoringConfig, namespace: str = ALL_NAMESPACES) -> 
         _panel_chart("fabric-tx-duration", fabric_duration_panel(), namespace),
         ChartSpec("targets-up", "Scrape Targets Up",
                   "1 when Prometheus scraped the target, 0 when the scrape failed (backend jobs and Fabric nodes).",
-                  "short", (PanelQuery("{{job}} {{instance}}", target_up_query(namespace)),), y_range=(-0.1, 1.1)),
+                  "short", (PanelQuery("{{job}} {{instance}}", targets_up_query(namespace)),), y_range=(-0.1, 1.1)),
     )
+
+
+def targets_up_query(namespace: str = ALL_NAMESPACES) -> str:
+    """``up`` of the backend's targets in ``namespace`` and of the Fabric nodes, which carry no backend namespace
+    (a devnet's nodes have none; a cluster's live in the Fabric namespace)."""
+    fabric = f'up{{job=~"{FABRIC_ORDERER_JOB}|{FABRIC_PEER_JOB}"}}'
+    return f"{target_up_query(namespace)} or {fabric}"
 
 
 # --- collecting -----------------------------------------------------------------------------------------
 def collect_report(queries: PrometheusQueries, window: timedelta, config: MonitoringConfig | None = None,
-                   *, end: datetime | None = None) -> ReportData:
-    """Ask Prometheus for everything the report shows, over ``window`` ending at ``end`` (default now)."""
+                   *, end: datetime | None = None, drills: Sequence[Drill] | None = None) -> ReportData:
+    """Ask Prometheus for everything the report shows, over ``window`` ending at ``end`` (default now).
+
+    ``drills``: the circuit-breaker drills to mark; default those in the drill log of the local monitoring stack
+    (``config.stack_state_dir``) whose effect reaches into the window.
+    """
     config = config or MonitoringConfig()
     end = end or datetime.now(UTC)
+    if drills is None:
+        drills = DrillLog(config.stack_state_dir).affecting(end - window, end)
     charts = tuple(Chart(spec, queries.panel_window(spec.queries, window, end=end))
                    for spec in report_charts(config, queries.namespace))
     return ReportData(prometheus_url=queries.url, generated_at=end, window=window,
                       slos=queries.slo_values(at=end), charts=charts, alerts=queries.alert_states(),
-                      targets=queries.target_health(), namespace=queries.namespace, alert_group=queries.alert_group)
+                      targets=queries.target_health(), namespace=queries.namespace, alert_group=queries.alert_group,
+                      drills=tuple(drills))
 
 
 # --- figures --------------------------------------------------------------------------------------------
@@ -156,8 +192,9 @@ def _gauge_steps(row: pd.Series) -> list[dict[str, Any]]:
     return steps
 
 
-def slo_gauges_figure(slos: pd.DataFrame) -> go.Figure:
-    """The four SLO gauges side by side, coloured by band, with the target marked; "no data" where empty."""
+def slo_gauges_figure(slos: pd.DataFrame, drill_now: Drill | None = None) -> go.Figure:
+    """The four SLO gauges side by side, coloured by band, with the target marked; "no data" where empty; the
+    success rate marked when ``drill_now`` (a breaker drill) still counts in it."""
     figure = go.Figure()
     count = max(len(slos), 1)
     for index, (key, row) in enumerate(slos.iterrows()):
@@ -169,6 +206,8 @@ def slo_gauges_figure(slos: pd.DataFrame) -> go.Figure:
         suffix = UNIT_SUFFIX.get(str(row["unit"]), f" {row['unit']}")
         subtitle = (f"<span style='font-size:12px'>target {comparison} {row['target']:g}{suffix} · "
                     f"<b style='color:{STATUS_COLOURS.get(status, '#000')}'>{status}</b></span>")
+        if drill_now is not None and key == DRILL_AFFECTED_SLO and status != SloStatus.OK:
+            subtitle += f"<br><span style='font-size:11px;color:#a1121b'>caused by the {drill_text(drill_now)}</span>"
         figure.add_trace(go.Indicator(
             mode="gauge+number" if has_value else "gauge",
             value=value if has_value else None,
@@ -193,10 +232,18 @@ def slo_gauges_figure(slos: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def chart_figure(chart: Chart, start: datetime, end: datetime) -> go.Figure:
-    """One time-series chart over [start, end]; its threshold lines; a "no data" note when nothing answered."""
+def chart_figure(chart: Chart, start: datetime, end: datetime, drills: Sequence[Drill] = ()) -> go.Figure:
+    """One time-series chart over [start, end]; its threshold lines; a "no data" note when nothing answered; each
+    breaker drill shaded (the outage, then lighter while its retries stay in the success rate's window)."""
     spec, frame = chart.spec, chart.frame.dropna(axis="columns", how="all")
     figure = go.Figure()
+    for drill in drills:
+        figure.add_vrect(x0=max(drill.started, start), x1=min(drill.ended, end), fillcolor=DRILL_FILL, line_width=0,
+                         layer="below", annotation_text="breaker drill", annotation_position="top left",
+                         annotation_font={"size": 10, "color": "#a1121b"}, name="breaker drill")
+        if drill.ended < end:
+            figure.add_vrect(x0=max(drill.ended, start), x1=min(drill.affects_until, end),
+                             fillcolor=DRILL_AFTERMATH_FILL, line_width=0, layer="below", name="drill aftermath")
     for column in frame.columns:
         values = frame[column].dropna()
         figure.add_trace(go.Scatter(x=values.index, y=values.to_numpy(), name=str(column), mode="lines",
@@ -270,13 +317,26 @@ def _cell(value: Any) -> str:
     return html.escape(str(value), quote=False)
 
 
-def alert_states_figure(alerts: pd.DataFrame, alert_group: str) -> go.Figure:
-    """Every alert rule of the group: state (row coloured: firing red, pending orange), severity, since when."""
+def alert_notes(alerts: pd.DataFrame, data: ReportData | None) -> list[str]:
+    """Per alert row: what caused it, when an active alert became active during a breaker drill or its aftermath."""
+    notes = []
+    for _, row in alerts.iterrows():
+        drill = data.drill_at(row.get("active_since")) if data is not None and row.get("state") != "inactive" else None
+        notes.append(f"caused by the {drill_text(drill)} (a deliberate outage)" if drill is not None else "")
+    return notes
+
+
+def alert_states_figure(alerts: pd.DataFrame, alert_group: str, data: ReportData | None = None) -> go.Figure:
+    """Every alert rule of the group: state (row coloured: firing red, pending orange), severity, since when, its
+    summary (filled in), and whether a breaker drill caused it."""
     frame = alerts.reset_index()
     fills = [ALERT_STATE_FILL.get(str(state), "#FFFFFF") for state in frame.get("state", [])]
-    # No summary: Prometheus lists the rule's annotation templates, not their values.
+    if "summary" not in frame:
+        frame["summary"] = ""
+    frame["note"] = alert_notes(frame, data)
     columns = [("alert", "alert", 3), ("state", "state", 1), ("severity", "severity", 1), ("for_s", "for (s)", 1),
-               ("active", "active alerts", 1), ("active_since", "active since", 2), ("value", "value", 1)]
+               ("active", "active alerts", 1), ("active_since", "active since", 2), ("value", "value", 1),
+               ("summary", "summary", 5), ("note", "note", 4)]
     counts = frame["state"].value_counts().to_dict() if not frame.empty else {}
     tally = ", ".join(f"{counts.get(state, 0)} {state}" for state in ("firing", "pending", "inactive"))
     return _table_figure(f"Alert rules — group {alert_group}" + (f" ({tally})" if tally else ""), frame, columns,
@@ -324,9 +384,10 @@ def render_report_html(data: ReportData) -> str:
     stamp = "%Y-%m-%d %H:%M:%S UTC"
     generated = data.generated_at.astimezone(UTC)
     start = data.start.astimezone(UTC)
-    figures: list[tuple[str, go.Figure]] = [("slo-gauges", slo_gauges_figure(data.slos))]
-    figures += [(chart.spec.key, chart_figure(chart, start, generated)) for chart in data.charts]
-    figures += [("alert-states", alert_states_figure(data.alerts, data.alert_group)),
+    drill_now = data.drill_at(generated)
+    figures: list[tuple[str, go.Figure]] = [("slo-gauges", slo_gauges_figure(data.slos, drill_now))]
+    figures += [(chart.spec.key, chart_figure(chart, start, generated, data.drills)) for chart in data.charts]
+    figures += [("alert-states", alert_states_figure(data.alerts, data.alert_group, data)),
                 ("target-health", target_health_figure(data.targets))]
     rendered = [(key, _figure_html(figure, key, include_plotlyjs=index == 0))
                 for index, (key, figure) in enumerate(figures)]
@@ -338,15 +399,18 @@ def render_report_html(data: ReportData) -> str:
     # Gauges full width, the time series two by two, the tables full width.
     charts = sections[1:1 + len(data.charts)]
     paired = [f'<div class="row">{"".join(charts[i:i + 2])}</div>' for i in range(0, len(charts), 2)]
-    body = [sections[0], *paired, *sections[1 + len(data.charts):]]
+    body = [*drills_html(data), sections[0], *paired, *sections[1 + len(data.charts):]]
     namespace = "all" if data.namespace == ALL_NAMESPACES else data.namespace
     meta = [
         ("Generated", generated.strftime(stamp)),
         ("Prometheus", data.prometheus_url),
         ("Window", f"{format_duration(data.window)} — {start.strftime(stamp)} → {generated.strftime(stamp)}"),
         ("Namespace", namespace),
-        ("SLO status", ", ".join(f"{row['title']}: {row['status']}" for _, row in data.slos.iterrows()) or NO_DATA),
+        ("SLO status", ", ".join(f"{row['title']}: {row['status']}{_drill_caused(data, key, row, drill_now)}"
+                                 for key, row in data.slos.iterrows()) or NO_DATA),
     ]
+    if data.drills:
+        meta.append(("Breaker drills", "; ".join(drill_text(drill) for drill in data.drills)))
     meta_html = "".join(f"<dt>{html.escape(name)}</dt><dd>{html.escape(value)}</dd>" for name, value in meta)
     return "\n".join([
         "<!DOCTYPE html>",
@@ -359,6 +423,39 @@ def render_report_html(data: ReportData) -> str:
         "</footer>",
         "</body></html>",
     ]) + "\n"
+
+
+def _drill_caused(data: ReportData, key: Any, row: pd.Series, drill_now: Drill | None) -> str:
+    if drill_now is None or key != DRILL_AFFECTED_SLO or row["status"] == SloStatus.OK:
+        return ""
+    return f" (caused by the {drill_text(drill_now)})"
+
+
+def drills_html(data: ReportData) -> list[str]:
+    """The section that says which breaker drills the window holds and what they caused, or nothing."""
+    if not data.drills:
+        return []
+    items = []
+    for drill in data.drills:
+        caused = []
+        if data.drill_at(data.generated_at) is drill:
+            row = data.slos.loc[DRILL_AFFECTED_SLO] if DRILL_AFFECTED_SLO in data.slos.index else None
+            if row is not None and row["status"] != SloStatus.OK:
+                caused.append(f"{row['title']} {row['status']} now")
+        alerts = data.alerts.reset_index()
+        caused += [f"{name} {state}" for name, state, note in zip(alerts.get("alert", []), alerts.get("state", []),
+                                                                  alert_notes(alerts, data), strict=True)
+                   if note and drill_text(drill) in note]
+        effect = f" It caused: {', '.join(caused)}." if caused else ""
+        items.append(
+            f'<li class="drill"><b>{html.escape(drill_text(drill))}</b>: the Gateway was made unreachable on '
+            f"purpose (runbook 05), so the circuit breaker opened and commands were retried. Those retries count "
+            f"against the Transaction Success Rate until {drill.affects_until.astimezone(UTC):{CLOCK}} UTC (they "
+            f"leave its 5-minute rate window); alerts on the failure rate and the breaker that start in that time "
+            f"are the drill's, not an incident.{html.escape(effect)}</li>")
+    return [f'<section id="section-drills" style="padding:8px 20px;border-left:6px solid #F2495C">'
+            f"<h2 style=\"font-size:16px;margin:4px 0\">Circuit-breaker drills in this window (shaded in the "
+            f'charts)</h2><ul>{"".join(items)}</ul></section>']
 
 
 def write_report(data: ReportData, path: Path) -> Path:

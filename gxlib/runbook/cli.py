@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from gxlib.runbook.registry import runbooks
+
+if TYPE_CHECKING:
+    from gxlib.runbook.lab import Lab
+    from gxlib.runbook.settings import RunbookSettings
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -100,6 +104,83 @@ def runbook_run(name: str, parameters: tuple[tuple[str, str], ...], dry_run: boo
         raise
     _print_summary(record.summary)
     out.print(str(record.record_dir), markup=False)
+
+
+def _start_lab(lab: Lab, settings: RunbookSettings) -> None:
+    import subprocess
+
+    out.print(f"JupyterLab (loopback only, stop it with Ctrl-C) — open:\n  {lab.url}", markup=False)
+    process = subprocess.Popen(lab.command(settings), env=lab.environment())
+    try:
+        status = process.wait()
+    except KeyboardInterrupt:  # the lab got the Ctrl-C too; make sure it stops with this command
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return
+    if status not in (0, -2, 130):
+        err.print(f"[red]error:[/] JupyterLab exited with status {status} (port {lab.port} taken? try --port)")
+        sys.exit(1)
+
+
+@runbook.command("lab")
+@click.option("--port", type=int, default=8888, show_default=True, help="The lab's port on 127.0.0.1.")
+def runbook_lab(port: int) -> None:
+    """JupyterLab on the runbooks (loopback only, with a token; also as root), printing where to open it.
+
+    The templates in notebooks/ open read-only: run one with `gx runbook open NAME -p KEY VALUE`, which makes a
+    copy under runs/ whose record is written like `gx runbook run`'s.
+    """
+    from gxlib.runbook.lab import new_lab
+    from gxlib.runbook.settings import RunbookSettings
+
+    settings = RunbookSettings()
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    _start_lab(new_lab(settings, port=port), settings)
+
+
+@runbook.command("open")
+@click.argument("name")
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="KEY VALUE",
+              help="A parameter (repeatable), as for `gx runbook run`.")
+@click.option("--dry-run", is_flag=True, help="The copy runs as a dry run.")
+@click.option("--runs-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where the record goes [env GX_RUNBOOK_RUNS_DIR; default ./runs].")
+@click.option("--lab/--no-lab", "start_lab", default=True,
+              help="Start JupyterLab on the copy when none is running [default: start].")
+@click.option("--port", type=int, default=8888, show_default=True, help="Port of a lab started here.")
+def runbook_open(name: str, parameters: tuple[tuple[str, str], ...], dry_run: bool, runs_dir: Path | None,
+                 start_lab: bool, port: int) -> None:
+    """Run runbook NAME by hand in JupyterLab: a fresh copy with the parameters injected, under
+    runs/<UTC timestamp>-<runbook>/, opened in the running lab (or a new one); prints the URL.
+
+    Run All in the lab; when the runbook's last cell has run, the record is complete: the notebook, its HTML,
+    run.json and summary.json, as `gx runbook run` leaves them. Exit 2 when a parameter is invalid.
+    """
+    from gxlib.runbook.errors import InvalidParameter
+    from gxlib.runbook.interactive import open_copy
+    from gxlib.runbook.lab import new_lab, running_lab_for
+    from gxlib.runbook.settings import RunbookSettings
+
+    settings = RunbookSettings(runs_dir=runs_dir) if runs_dir else RunbookSettings()
+    try:
+        copy = open_copy(name, dict(parameters), dry_run=True if dry_run else None, settings=settings)
+    except InvalidParameter as exc:
+        err.print(f"[red]error:[/] {escape(exc.message)}")
+        if exc.hint:
+            err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
+        sys.exit(EXIT_INVALID_PARAMETER)
+    out.print(f"copy of {copy.runbook}: {copy.notebook}", markup=False)
+    url = running_lab_for(copy.notebook)
+    if url is not None:
+        out.print(f"open it in the running JupyterLab:\n  {url}", markup=False)
+    elif start_lab:
+        _start_lab(new_lab(settings, port=port, open_path=copy.notebook), settings)
+    else:
+        out.print("no JupyterLab serves it: start one with `make lab` (or `gx runbook lab`) and open it there",
+                  markup=False)
 
 
 @runbook.command("kernel")

@@ -11,6 +11,7 @@ record; in JupyterLab the operator exports the variable before starting the lab.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -338,7 +339,9 @@ def parameter_error(runbook: str, error: ValidationError, model: type[RunbookPar
     for item in error.errors():
         name = ".".join(str(part) for part in item["loc"]) or "parameters"
         if item["type"] == "extra_forbidden":
-            reason = f"unknown parameter; {runbook} takes: {', '.join(model.model_fields)}"
+            close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+            reason = (f"unknown parameter{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                      f"{runbook} takes: {', '.join(model.model_fields)}")
         else:
             reason = str(item["msg"]).removeprefix("Value error, ")
         problems.append((name, reason))

@@ -140,11 +140,50 @@ def record_io() -> RecordIO:
         return _record_io
 
 
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# An output marked so in its metadata acts in the live notebook only (e.g. a script that saves it) and is left
+# out of the HTML record.
+LIVE_ONLY = "gx_live_only"
+
+
+def drop_live_only_outputs(node: Any) -> None:
+    for cell in node.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = [output for output in cell["outputs"]
+                               if not output.get("metadata", {}).get(LIVE_ONLY)]
+
+
+def charts_as_html(node: Any) -> int:
+    """Give every plotly output of the notebook ``node`` an ``text/html`` rendering, in place; returns how many.
+
+    In JupyterLab a chart is the plotly MIME bundle alone, which nbconvert cannot show: the HTML record would
+    lose it. plotly.js is inlined once, with the first chart, so the record still opens without internet.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    charts = 0
+    for cell in node.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_MIME not in data or "text/html" in data:
+                continue
+            figure = go.Figure(data[PLOTLY_MIME], skip_invalid=True)
+            data["text/html"] = pio.to_html(figure, full_html=False, include_plotlyjs=charts == 0,
+                                            div_id=f"gx-chart-{charts + 1}", default_height="450px",
+                                            validate=False)
+            charts += 1
+    return charts
+
+
 def write_html(notebook: Path, html: Path, redactor: Redactor) -> None:
-    """Render the (already redacted) executed notebook to self-contained HTML; redact once more as a guard."""
+    """Render the (already redacted) executed notebook to self-contained HTML, charts included (see
+    ``charts_as_html``); redact once more as a guard."""
     import nbformat
     from nbconvert import HTMLExporter
 
     node = nbformat.read(notebook, as_version=4)
+    drop_live_only_outputs(node)
+    charts_as_html(node)
     body, _ = HTMLExporter().from_notebook_node(node)
     write_atomically(html, redactor.text(body))

@@ -25,10 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from gxlib.progress import Progress
-from gxlib.runbook.checks import Checks, summary_frame, summary_text
+from gxlib.runbook.checks import Checks
+from gxlib.runbook.display import operator_console, show_table
 from gxlib.runbook.errors import ChecksFailed, InvalidParameter, StepFailed
 from gxlib.runbook.parameters import RunbookParameters, validate_parameters
 from gxlib.runbook.records import Redactor
@@ -69,13 +68,7 @@ def _show_operator_errors_briefly() -> None:
 
 
 def _display(title: str, rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
-    if _in_ipython():
-        from IPython.display import Markdown, display
-
-        display(Markdown(f"**{title}**"))
-        display(summary_frame(rows, columns))
-    else:
-        print(f"{title}\n{summary_text(rows, columns)}\n")
+    show_table(title, rows, columns)
 
 
 class Runbook:
@@ -87,7 +80,7 @@ class Runbook:
         self.params = params
         self.dry_run = dry_run
         self.record_dir = record_dir
-        self.progress = progress or Progress(Console(stderr=True, highlight=False))
+        self.progress = progress or Progress(operator_console())
         self.checks = Checks()
         self.steps: list[StepResult] = []
         self.started = datetime.now(UTC)

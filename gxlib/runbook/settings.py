@@ -34,3 +34,12 @@ class RunbookSettings(BaseSettings):
                                          description="longest a single cell may run (none: the runbook's own waits)")
     # A safety net for CI and for nbval: every runbook in this process runs as a dry run, whatever its parameters.
     force_dry_run: bool = Field(default=False, description="treat every run as dry_run=true (GX_RUNBOOK_FORCE_DRY_RUN)")
+
+    def runs_path(self) -> Path:
+        """``runs_dir`` made absolute: against the working directory — except in the templates' own directory (a
+        template run by hand in JupyterLab), where it is the checkout's runs/, so nothing lands among the templates."""
+        if self.runs_dir.is_absolute():
+            return self.runs_dir
+        cwd = Path.cwd().resolve()
+        base = self.notebooks_dir.resolve().parent if cwd == self.notebooks_dir.resolve() else cwd
+        return base / self.runs_dir

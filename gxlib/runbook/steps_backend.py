@@ -489,5 +489,11 @@ def wait_projected(rb: Runbook, trace: CommandTrace, what: str, probe: Callable[
 
 
 def record_path(rb: Runbook, name: str) -> Path:
-    """Where a runbook writes a file of this run: its record directory, else the working directory."""
-    return (rb.record_dir or Path.cwd()) / name
+    """Where a runbook writes a file of this run: its record directory — a run without one (a template run by hand)
+    gets one under runs/ here, which its summary then goes to as well."""
+    if rb.record_dir is None:
+        from gxlib.runbook.records import new_record_dir
+        from gxlib.runbook.settings import RunbookSettings
+
+        rb.record_dir = new_record_dir(RunbookSettings().runs_path(), rb.name, rb.started)
+    return rb.record_dir / name

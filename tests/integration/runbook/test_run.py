@@ -134,3 +134,13 @@ def test_papermill_alone_stops_at_an_invalid_parameter_naming_it(gx_kernel: str,
     assert result.returncode != 0
     assert "MainnetNotConfirmed" in result.stderr and "confirm_mainnet" in result.stderr
     assert not marker.exists()
+
+
+
+def test_a_run_shows_the_operator_no_kernel_transport_warning(settings: RunbookSettings, tmp_path: Path,
+                                                              capfd: pytest.CaptureFixture[str]) -> None:
+    # The kernel writes to the stderr it inherits, the one `gx runbook run` shows the operator.
+    record = _run(settings, tmp_path / "marker.txt")
+    shown = "".join(capfd.readouterr())
+    assert record.passed
+    assert "without encryption" not in shown and "over TCP" not in shown

@@ -33,9 +33,11 @@ from gxlib.monitoring.report import (
     ReportData,
     alert_states_figure,
     chart_figure,
+    collect_report,
     render_report_html,
     report_charts,
     slo_gauges_figure,
+    targets_up_query,
     write_report,
 )
 from gxlib.monitoring.settings import MonitoringConfig
@@ -180,7 +182,9 @@ def test_charts_reuse_the_dashboard_queries_and_alert_thresholds() -> None:
     assert [line.value for line in specs["outbox-queue"].thresholds] == [config.thresholds.dlq_critical]
     assert [line.value for line in specs["projection-lag"].thresholds] == [
         slo("projection_lag").target, config.thresholds.projection_lag_critical_ms]
-    assert [q.expression for q in specs["targets-up"].queries] == [f"up{{{namespace_selector('backend-local')}}}"]
+    # "Scrape Targets Up" promises backend jobs and Fabric nodes: the namespace's targets, and the nodes (no namespace).
+    assert [q.expression for q in specs["targets-up"].queries] == [
+        f"up{{{namespace_selector('backend-local')}}} or up{{job=~\"fabric-orderer|fabric-peer\"}}"]
 
 
 def test_alert_table_colours_rows_by_state() -> None:
@@ -198,7 +202,7 @@ def test_alert_table_colours_rows_by_state() -> None:
 def prometheus_with_fabric_series() -> Iterator[FakePrometheus]:
     fake = FakePrometheus()
     fake.instant[slo("transaction_success_rate").query(namespace_selector())] = [vector("99.99")]
-    fake.ranges[f"up{{{namespace_selector()}}}"] = [matrix([(END, "1")], job="fabric-peer", instance="p:1")]
+    fake.ranges[targets_up_query()] = [matrix([(END, "1")], job="fabric-peer", instance="p:1")]
     fake.rule_groups = [{"name": "gx_backend_cqrs_alerts", "rules": [
         alerting_rule("BackendServiceDown", "critical", "pending", [])]}]
     with serving(fake) as served:
@@ -235,3 +239,75 @@ def test_report_command_against_no_prometheus_fails_naming_the_url(tmp_path: Pat
     assert isinstance(result.exception, PrometheusUnreachableError)
     assert url in str(result.exception)
     assert not (tmp_path / "r.html").exists()
+
+
+# --- breaker drills and alert summaries --------------------------------------------------------------------
+DRILL_START, DRILL_END = END - timedelta(minutes=4), END - timedelta(minutes=3)
+
+
+def _prometheus_after_a_drill() -> FakePrometheus:
+    """What Prometheus says right after runbook 05's drill: the success rate breached, the breaker alert firing."""
+    fake = FakePrometheus()
+    fake.instant[slo("transaction_success_rate").query(namespace_selector())] = [vector("50")]
+    breaker = alerting_rule("FabricCircuitBreakerOpen", "critical", "firing", [{
+        "state": "firing", "activeAt": "2026-11-25T11:56:30Z", "value": "2e+00",
+        "labels": {"alertname": "FabricCircuitBreakerOpen", "namespace": "backend-local"}, "annotations": {}}])
+    breaker["annotations"]["summary"] = "Fabric Gateway circuit breaker is open in {{ $labels.namespace }}"
+    old = alerting_rule("BackendServiceDown", "critical", "firing", [{
+        "state": "firing", "activeAt": "2026-11-25T11:10:00Z", "value": "0", "labels": {"job": "gx-api"},
+        "annotations": {}}])
+    quiet = alerting_rule("ProjectionLagHigh", "warning", "inactive", [])
+    quiet["annotations"]["summary"] = "Projection lag in {{ $labels.namespace }} exceeds the 5000 ms SLO"
+    fake.rule_groups = [{"name": "gx_backend_cqrs_alerts", "rules": [breaker, old, quiet]}]
+    return fake
+
+
+def _report_after_a_drill(tmp_path: Path) -> tuple[ReportData, str]:
+    from gxlib.monitoring.drills import DrillLog
+    from gxlib.monitoring.queries import PrometheusQueries
+
+    state = tmp_path / "monitoring"
+    DrillLog(state).record(DRILL_START, DRILL_END)
+    with serving(_prometheus_after_a_drill()) as fake, PrometheusQueries(fake.url) as queries:
+        data = collect_report(queries, WINDOW, MonitoringConfig(stack_state_dir=state), end=END)
+    return data, render_report_html(data)
+
+
+def test_a_recorded_breaker_drill_is_marked_in_the_report_with_what_it_caused(tmp_path: Path) -> None:
+    data, page = _report_after_a_drill(tmp_path)
+    assert len(data.drills) == 1
+    assert 'id="section-drills"' in page and "breaker drill 11:56:00–11:57:00 UTC" in page
+    assert "Transaction Success Rate: breach (caused by the breaker drill 11:56:00–11:57:00 UTC)" in page
+    assert "It caused: Transaction Success Rate breach now, FabricCircuitBreakerOpen firing." in page
+    # Each time-series chart shades the drill.
+    for chart in data.charts:
+        shapes = chart_figure(chart, data.start, END, data.drills).layout.shapes
+        assert any(shape.x0 == DRILL_START and shape.x1 == DRILL_END for shape in shapes), chart.spec.key
+
+
+def test_only_the_alerts_that_started_during_a_drill_are_put_down_to_it(tmp_path: Path) -> None:
+    data, _ = _report_after_a_drill(tmp_path)
+    table = alert_states_figure(data.alerts, data.alert_group, data).data[0]
+    names, notes = list(table.cells.values[0]), list(table.cells.values[-1])
+    assert notes[names.index("FabricCircuitBreakerOpen")].startswith("caused by the breaker drill 11:56:00")
+    assert notes[names.index("BackendServiceDown")] == ""  # active since 11:10, long before the drill
+
+
+def test_a_drill_long_before_the_window_is_not_marked(tmp_path: Path) -> None:
+    from gxlib.monitoring.drills import DrillLog
+    from gxlib.monitoring.queries import PrometheusQueries
+
+    state = tmp_path / "monitoring"
+    DrillLog(state).record(END - timedelta(hours=3), END - timedelta(hours=3) + timedelta(minutes=1))
+    with serving(_prometheus_after_a_drill()) as fake, PrometheusQueries(fake.url) as queries:
+        data = collect_report(queries, WINDOW, MonitoringConfig(stack_state_dir=state), end=END)
+    page = render_report_html(data)
+    assert data.drills == () and "section-drills" not in page and "caused by the breaker drill" not in page
+
+
+def test_alert_summaries_are_filled_in_not_shown_as_templates(tmp_path: Path) -> None:
+    data, page = _report_after_a_drill(tmp_path)
+    summaries = data.alerts["summary"].to_dict()
+    assert summaries["FabricCircuitBreakerOpen"] == "Fabric Gateway circuit breaker is open in backend-local"
+    assert summaries["ProjectionLagHigh"] == "Projection lag in <namespace> exceeds the 5000 ms SLO"
+    assert "$labels" not in page and "Fabric Gateway circuit breaker is open in backend-local" in page

@@ -58,3 +58,21 @@ def test_run_of_an_unknown_runbook_names_the_known_ones() -> None:
     result = gx("runbook", "run", "06-nothing")
     assert result.returncode == 1
     assert "no runbook named '06-nothing'" in result.stderr and "01-deploy-monitoring" in result.stderr
+
+
+def test_open_with_a_misspelt_parameter_exits_2_suggesting_the_name_and_opens_nothing(tmp_path: Path) -> None:
+    result = gx("runbook", "open", "04-validate-cqrs", "-p", "mint_ammount", "5", "--no-lab",
+                env={"GX_RUNBOOK_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.returncode == 2
+    assert "did you mean 'mint_amount'?" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_open_without_a_running_lab_says_where_the_copy_is_and_how_to_open_it(tmp_path: Path) -> None:
+    runtime = tmp_path / "no-servers"  # a Jupyter runtime directory that lists no running lab
+    result = gx("runbook", "open", "04-validate-cqrs", "--dry-run", "--no-lab",
+                env={"GX_RUNBOOK_RUNS_DIR": str(tmp_path / "runs"), "JUPYTER_RUNTIME_DIR": str(runtime)})
+    assert result.returncode == 0, result.stderr
+    copies = list((tmp_path / "runs").glob("*-04-validate-cqrs/04-validate-cqrs.ipynb"))
+    assert len(copies) == 1 and str(copies[0]) in result.stdout
+    assert "make lab" in result.stdout

@@ -68,6 +68,18 @@ def test_an_unknown_parameter_is_refused_and_the_known_ones_listed(name: str) ->
     assert "unknown parameter" in caught.value.message and "dry_run" in caught.value.message
 
 
+def test_a_misspelt_parameter_is_answered_with_the_name_it_is_closest_to() -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        prepare("04-validate-cqrs", {"mint_ammount": "500"}, environ={})
+    assert "did you mean 'mint_amount'?" in caught.value.message
+
+
+def test_an_unknown_parameter_like_no_other_gets_no_suggestion() -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        prepare("04-validate-cqrs", {"zzqx": "1"}, environ={})
+    assert "did you mean" not in caught.value.message
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_mainnet_is_refused_without_the_confirmation(name: str) -> None:
     with pytest.raises(MainnetNotConfirmed) as caught:

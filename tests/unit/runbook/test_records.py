@@ -41,3 +41,24 @@ def test_record_io_writes_the_notebook_redacted_and_only_for_a_registered_run(tm
     io.close(target)
     with pytest.raises(PermissionError):
         io.write("{}", url)
+
+
+def test_a_plotly_chart_shown_in_jupyterlab_is_in_the_html_record(tmp_path: Path) -> None:
+    import nbformat
+    import plotly.graph_objects as go
+
+    from gxlib.runbook.records import PLOTLY_MIME, Redactor, write_html
+
+    figure = go.Figure(go.Scatter(x=[1, 2, 3], y=[120, 4800, 260], name="lag (ms)"))
+    figure.update_layout(title="Projection lag (ms)", height=320)
+    notebook = nbformat.v4.new_notebook()
+    # What JupyterLab (and papermill) store for `display(figure)`: the plotly MIME bundle and a text fallback.
+    notebook.cells.append(nbformat.v4.new_code_cell("display(figure)", outputs=[nbformat.v4.new_output(
+        "display_data", data={PLOTLY_MIME: figure.to_plotly_json(), "text/plain": "Figure({...})"})]))
+    path = tmp_path / "05-validate-monitoring.ipynb"
+    nbformat.write(notebook, path)
+    write_html(path, tmp_path / "05-validate-monitoring.html", Redactor([]))
+    record = (tmp_path / "05-validate-monitoring.html").read_text()
+    assert 'class="plotly-graph-div"' in record and "Projection lag (ms)" in record
+    assert "Plotly.newPlot" in record and "plotly.js v" in record  # drawn, with plotly.js inlined (no CDN)
+    assert "Figure({...})" not in record
