@@ -89,6 +89,14 @@ class BackendStatus(BaseModel):
         return all(s.healthy for s in self.services)
 
 
+API_TOKEN_FILE = "api-token"
+
+
+def devnet_api_token_file(devnet_state_dir: Path) -> Path:
+    """Where `gx backend up` keeps the generated admin token of the devnet in ``devnet_state_dir``."""
+    return devnet_state_dir.expanduser().resolve() / "backend" / API_TOKEN_FILE
+
+
 class LocalBackend:
     """The backend of one devnet, run as local processes."""
 
@@ -114,7 +122,7 @@ class LocalBackend:
 
     @property
     def token_file(self) -> Path:
-        return self.root / "api-token"
+        return self.root / API_TOKEN_FILE
 
     def api_tokens(self) -> dict[str, ApiRole]:
         """The configured tokens, or one generated admin token kept in ``token_file``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gxlib.backend.local import devnet_api_token_file
 from gxlib.backend.settings import BackendSettings
 from gxlib.config import DevnetSettings, Environment
 from gxlib.devnet.network import Devnet
@@ -45,6 +46,15 @@ def local_backend_endpoints() -> LocalBackendEndpoints:
     return LocalBackendEndpoints(api_url=f"http://{settings.api_host}:{settings.api_port}",
                                  submitter_metrics_url=f"http://{settings.metrics_host}:"
                                                        f"{settings.submitter_metrics_port}")
+
+
+def local_api_token(devnet_state_dir: Path | None = None) -> str | None:
+    """The admin token `gx backend up` generated for the local devnet (None: there is none to read)."""
+    path = devnet_api_token_file(devnet_state_dir or DevnetSettings().state_dir)
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def connect(env: Environment, *, kubeconfig: Path | None = None, kube_context: str | None = None,

@@ -71,6 +71,21 @@ def _print_summary(summary: dict[str, Any] | None) -> None:
     out.print(summary_text(summary.get("checks", [])), markup=False)
 
 
+def _warn_of_secrets_on_the_command_line(name: str, parameters: tuple[tuple[str, str], ...]) -> None:
+    """A secret given with -p is in the process list (``ps``) of everyone on the machine: say how to avoid it."""
+    from gxlib.runbook.errors import RunbookError
+    from gxlib.runbook.registry import runbook as find_runbook
+
+    try:
+        secrets = find_runbook(name).parameters.secret_fields()
+    except RunbookError:
+        return  # an unknown runbook is reported by the run itself
+    for key, _ in parameters:
+        if key in secrets:
+            err.print(f"[yellow]warning:[/] -p {key} puts the secret in this machine's process list; export "
+                      f"{secrets[key]} instead (the record masks it either way)")
+
+
 @runbook.command("run")
 @click.argument("name")
 @click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="KEY VALUE",
@@ -91,6 +106,7 @@ def runbook_run(name: str, parameters: tuple[tuple[str, str], ...], dry_run: boo
     from gxlib.runbook.settings import RunbookSettings
 
     settings = RunbookSettings(runs_dir=runs_dir) if runs_dir else RunbookSettings()
+    _warn_of_secrets_on_the_command_line(name, parameters)
     try:
         record = run(name, dict(parameters), dry_run=True if dry_run else None, settings=settings,
                      progress=Progress(err), progress_bar=progress_bar)

@@ -24,7 +24,7 @@ from gxlib.progress import Progress
 from gxlib.runbook.errors import KernelNotInstalled, RunbookError, RunbookFailed
 from gxlib.runbook.kernel import kernel_manager_with_environment, kernel_python
 from gxlib.runbook.parameters import RunbookParameters, validate_parameters
-from gxlib.runbook.records import Redactor, new_record_dir, record_io, write_atomically, write_html
+from gxlib.runbook.records import Redactor, new_record_dir, record_io, run_secrets, write_atomically, write_html
 from gxlib.runbook.registry import RunbookSpec, runbook
 from gxlib.runbook.session import SUMMARY_FILE
 from gxlib.runbook.settings import RECORD_DIR_VARIABLE, RunbookSettings
@@ -83,7 +83,7 @@ def run(name: str | RunbookSpec, parameters: Mapping[str, object] | None = None,
     record_dir = new_record_dir(settings.runs_dir.resolve(), spec.name, started)
     notebook = record_dir / spec.notebook
     html = notebook.with_suffix(".html")
-    redactor = Redactor(params.secret_values())
+    redactor = Redactor(run_secrets(params))
     kernel_env = {RECORD_DIR_VARIABLE: str(record_dir)}
     for field, variable in params.secret_fields().items():
         value = getattr(params, field)

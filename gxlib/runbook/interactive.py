@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gxlib.platform.connect import local_api_token
 from gxlib.runbook.errors import RunbookError
 from gxlib.runbook.execute import prepare
 from gxlib.runbook.records import LIVE_ONLY, Redactor, new_record_dir, write_atomically, write_html
@@ -116,7 +117,10 @@ def secret_values(runbook_name: str, environ: Mapping[str, str] | None = None) -
         model = runbook(runbook_name).parameters
     except RunbookError:
         return []
-    return [environ[variable] for variable in model.secret_fields().values() if environ.get(variable)]
+    found = [environ[variable] for variable in model.secret_fields().values() if environ.get(variable)]
+    # The admin token a local run reads from the devnet's token file when none is given.
+    token = local_api_token() if model.secret_fields() else None
+    return [*found, token] if token else found
 
 
 def write_run_file(record_dir: Path, redactor: Redactor | None = None) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gxlib.config import Environment
+from gxlib.platform.connect import local_api_token
+from gxlib.runbook.parameters import RunbookParameters
+
 MASK = "***"
 SCHEME = "gxrecord://"
 
@@ -34,6 +38,17 @@ def new_record_dir(runs_dir: Path, runbook: str, when: datetime) -> Path:
             continue
         return path
     raise AssertionError("unreachable")
+
+
+def run_secrets(params: RunbookParameters) -> list[str]:
+    """What a run's record must never contain: its secret parameters, and on the local profile the admin token
+    that the run may read from the devnet's token file when no token is given."""
+    found = params.secret_values()
+    if params.env is Environment.LOCAL and params.secret_fields():
+        token = local_api_token(getattr(params, "devnet_state_dir", None))
+        if token:
+            found.append(token)
+    return found
 
 
 class Redactor:

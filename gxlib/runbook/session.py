@@ -30,7 +30,7 @@ from gxlib.runbook.checks import Checks
 from gxlib.runbook.display import operator_console, show_table
 from gxlib.runbook.errors import ChecksFailed, InvalidParameter, StepFailed
 from gxlib.runbook.parameters import RunbookParameters, validate_parameters
-from gxlib.runbook.records import Redactor
+from gxlib.runbook.records import Redactor, run_secrets
 from gxlib.runbook.registry import RunbookSpec, runbook
 from gxlib.runbook.settings import RECORD_DIR_VARIABLE, RunbookSettings
 from gxlib.runbook.steps import STEP_COLUMNS, Step, StepOutcome, StepResult, execute_step
@@ -84,6 +84,7 @@ class Runbook:
         self.checks = Checks()
         self.steps: list[StepResult] = []
         self.started = datetime.now(UTC)
+        self.found_secrets: list[str] = []  # secrets the run came upon (a token read from a file): masked too
 
     @property
     def name(self) -> str:
@@ -113,6 +114,11 @@ class Runbook:
         else:
             self.checks.record(name, False, detail=reason)
 
+    def add_secret(self, value: str) -> None:
+        """A secret the run came upon (not a parameter): the summary it writes masks it as ``***``."""
+        if value and value not in self.found_secrets:
+            self.found_secrets.append(value)
+
     def summary(self) -> dict[str, Any]:
         """The run in JSON-able form (secrets as ``***``): what ``summary.json`` holds."""
         failed = [c.name for c in self.checks.failed()]
@@ -139,7 +145,7 @@ class Runbook:
         _display(f"{self.name} — checks", summary["checks"], ("name", "status", "measured", "expected", "detail"))
         if self.record_dir is not None:
             # A step's error text may quote a secret (an echoed header): mask it like the notebook itself.
-            text = Redactor(self.params.secret_values()).text(json.dumps(summary, indent=2))
+            text = Redactor([*run_secrets(self.params), *self.found_secrets]).text(json.dumps(summary, indent=2))
             (self.record_dir / SUMMARY_FILE).write_text(text + "\n")
         if summary["failed_checks"]:
             raise ChecksFailed(self.name, summary["failed_checks"], len(self.checks))

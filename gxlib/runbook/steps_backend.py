@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
 from gxlib.backend.ids import MAX_LEDGER_ID_LENGTH
+from gxlib.backend.local import devnet_api_token_file
 from gxlib.chaincode.deploy import ChaincodeOperator, ChaincodeStatus
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
@@ -41,7 +42,7 @@ from gxlib.fabric.sync import SyncContract, SyncGateway
 from gxlib.monitoring.exposition import metric_samples
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
-from gxlib.platform.connect import local_backend_endpoints
+from gxlib.platform.connect import local_api_token, local_backend_endpoints
 from gxlib.progress import Progress
 from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters, UpgradeChaincodeParameters
 from gxlib.runbook.section import RunbookSection
@@ -214,6 +215,14 @@ class BackendTarget:
     submitter: SubmitterProbe | None
     chaincode: str = field(default_factory=lambda: ChaincodeSettings().name)
     devnet: Devnet | None = None
+    token: str = field(default="", repr=False)  # the API token in use: what a record must mask
+    token_source: str = ""  # where it came from, for the operator
+
+    def effective(self) -> str:
+        """The endpoints in use, for the run's header (the token shown as ``***``)."""
+        submitter = self.submitter.where if self.submitter is not None else "not read from here"
+        return (f"api_url={self.api.base_url}, api_token=*** (from {self.token_source}), submitter: {submitter}, "
+                f"channel={self.channel}")
 
     @property
     def channel(self) -> str:
@@ -307,16 +316,17 @@ def local_backend(params: BackendParameters, progress: Progress) -> BackendTarge
     api_url = params.api_url or local.api_url
     metrics_url = params.submitter_metrics_url or local.submitter_metrics_url
     token = params.api_token.get_secret_value() if params.api_token is not None else None
-    token_file = devnet.layout.root / "backend" / "api-token"
-    if not token and token_file.is_file():
-        token = token_file.read_text().strip()
+    token_source = "api_token / $GX_API_TOKEN"
+    if not token:
+        token, token_source = local_api_token(devnet.layout.root), f"{devnet_api_token_file(devnet.layout.root)}"
     if not token:
         raise Unavailable(f"no API token: set $GX_API_TOKEN (or api_token), or start the backend with `gx backend "
-                          f"up`, which writes {token_file}", parameter="api_token")
+                          f"up`, which writes {devnet_api_token_file(devnet.layout.root)}", parameter="api_token")
     api = connected_api(api_url, token, progress, start_hint="start it with `gx backend up`, or set api_url")
     network = FabricNetwork(devnet.settings.channel, devnet.environment)
     ledger = LedgerReader(devnet.environment(), devnet.settings.channel, ChaincodeSettings().name)
-    return BackendTarget(api, ledger, network, SubmitterProbe(metrics_url=metrics_url), devnet=devnet)
+    return BackendTarget(api, ledger, network, SubmitterProbe(metrics_url=metrics_url), devnet=devnet,
+                         token=token, token_source=token_source)
 
 
 def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarget:
@@ -353,7 +363,7 @@ def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarg
         raise Unavailable(f"fabric_network_file {params.fabric_network_file}: the Gateway cannot be set up: {exc}",
                           parameter="fabric_network_file") from exc
     progress.info(f"  ledger: channel {channel} through the Gateway of {params.fabric_network_file}")
-    return BackendTarget(api, ledger, network, submitter)
+    return BackendTarget(api, ledger, network, submitter, token=token, token_source="api_token / $GX_API_TOKEN")
 
 
 def ledger_height(devnet: Devnet) -> int | None:
@@ -382,6 +392,8 @@ class BackendSection(RunbookSection[C]):
             with self.unless_unavailable(check):
                 self.target = backend_target(self.params, self.rb.progress)
         if self.target is not None:
+            self.rb.add_secret(self.target.token)
+            self.rb.progress.info(f"  in effect: {self.target.effective()}")
             self.rb.checks.record(check, True, measured=self.target.api.base_url)
         return self.target
 

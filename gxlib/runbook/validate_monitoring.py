@@ -136,6 +136,8 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
                 self.backend = local_backend(self.params, self.rb.progress)
             except Unavailable as exc:
                 self.backend_missing = exc.reason
+            else:
+                self.rb.add_secret(self.backend.token)
 
     def _connect_kubernetes(self) -> None:
         params = self.params

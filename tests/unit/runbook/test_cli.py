@@ -76,3 +76,13 @@ def test_open_without_a_running_lab_says_where_the_copy_is_and_how_to_open_it(tm
     copies = list((tmp_path / "runs").glob("*-04-validate-cqrs/04-validate-cqrs.ipynb"))
     assert len(copies) == 1 and str(copies[0]) in result.stdout
     assert "make lab" in result.stdout
+
+
+def test_a_token_given_with_p_is_warned_of_as_visible_in_the_process_list(tmp_path: Path) -> None:
+    result = gx("runbook", "run", "04-validate-cqrs", "-p", "api_token", "s3cr3t-t0ken", "-p", "mint_amount", "-5",
+                "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2  # the bad amount: nothing ran, and the warning came first
+    assert "-p api_token puts the secret in this machine's process list; export GX_API_TOKEN" in result.stderr
+    assert "s3cr3t-t0ken" not in result.stderr
+    quiet = gx("runbook", "run", "04-validate-cqrs", "-p", "mint_amount", "-5", "--runs-dir", str(tmp_path / "runs"))
+    assert "process list" not in quiet.stderr

@@ -62,3 +62,34 @@ def test_a_plotly_chart_shown_in_jupyterlab_is_in_the_html_record(tmp_path: Path
     assert 'class="plotly-graph-div"' in record and "Projection lag (ms)" in record
     assert "Plotly.newPlot" in record and "plotly.js v" in record  # drawn, with plotly.js inlined (no CDN)
     assert "Figure({...})" not in record
+
+
+def test_the_local_token_file_is_masked_in_a_record_although_no_token_was_given(tmp_path: Path) -> None:
+    from gxlib.runbook import prepare
+    from gxlib.runbook.records import run_secrets
+
+    devnet = tmp_path / "devnet"
+    (devnet / "backend").mkdir(parents=True)
+    (devnet / "devnet.json").write_text("{}")
+    (devnet / "backend" / "api-token").write_text("t0ken-from-the-file\n")
+    _, params = prepare("04-validate-cqrs", {"devnet_state_dir": str(devnet)}, environ={})
+    assert params.secret_values() == [] and run_secrets(params) == ["t0ken-from-the-file"]
+    masked = Redactor(run_secrets(params)).text("Authorization: Bearer t0ken-from-the-file")
+    assert masked == f"Authorization: Bearer {MASK}"
+    _, given = prepare("04-validate-cqrs", {"devnet_state_dir": str(devnet)}, environ={"GX_API_TOKEN": "env-t0ken"})
+    assert sorted(run_secrets(given)) == ["env-t0ken", "t0ken-from-the-file"]
+
+
+def test_a_secret_the_run_came_upon_is_masked_in_its_summary(tmp_path: Path) -> None:
+    from gxlib.progress import Progress
+    from gxlib.runbook import prepare, runbook
+    from gxlib.runbook.session import SUMMARY_FILE, Runbook
+
+    _, params = prepare("01-deploy-monitoring", {}, environ={})
+    rb = Runbook(runbook("01-deploy-monitoring"), params, dry_run=True, record_dir=tmp_path,
+                 progress=Progress(quiet=True))
+    rb.add_secret("found-t0ken")
+    rb.checks.record("echo", True, detail="the API said: Bearer found-t0ken")
+    rb.finish()
+    text = (tmp_path / SUMMARY_FILE).read_text()
+    assert "found-t0ken" not in text and f"Bearer {MASK}" in text
