@@ -196,41 +196,6 @@ class KubernetesCluster:
             else:
                 self._reload_by_signal(pod, namespace)
 
-    def prometheus_api(self, path: str) -> Any:
-        """``data`` of a Prometheus HTTP API answer (``path`` like ``rules`` or ``targets``), read through the API
-        server's pod proxy — the runbook's "are the rules loaded, are the targets up" without a port-forward."""
-        pod, namespace = prometheus_pod(self.settings), self.monitoring_namespace
-        try:
-            body = self.core.connect_get_namespaced_pod_proxy_with_path(
-                name=f"{pod}:{self.settings.prometheus_port}", namespace=namespace, path=f"api/v1/{path}",
-                _request_timeout=self.settings.request_timeout_s)
-        except ApiException as exc:
-            raise KubernetesApiError("querying Prometheus /api/v1/" + path + " in", "Pod", pod, namespace, exc.status,
-                                     _error_reason(exc)) from exc
-        document = json.loads(body) if isinstance(body, str | bytes) else body
-        return document.get("data") if isinstance(document, dict) else document
-
-    def reload_until_rules_loaded(self, group: str, rule_names: list[str], *, timeout_s: float = 180.0,
-                                  interval_s: float = 10.0, method: ReloadMethod = ReloadMethod.HTTP) -> None:
-        """Reload until Prometheus has exactly ``rule_names`` in ``group``.
-
-        The kubelet refreshes a mounted ConfigMap a minute or so after it changed, so the first reload may still
-        read the old files; reloading until the rules match is what makes "apply, then reload" reliable.
-        """
-        wanted = sorted(rule_names)
-        last: str | None = None
-
-        def loaded() -> tuple[bool, str | None]:
-            nonlocal last
-            self.reload_prometheus(method)
-            groups = self.prometheus_api("rules").get("groups", [])
-            have = sorted(r["name"] for g in groups if g.get("name") == group for r in g.get("rules", []))
-            last = f"{len(have)} rules in {group}"
-            return have == wanted, last
-
-        self.progress.wait_until(f"Prometheus to load the {len(wanted)} rules of {group}", loaded,
-                                 timeout_s=timeout_s, interval_s=interval_s)
-
     def _reload_by_proxy(self, pod: str, namespace: str) -> None:
         try:
             self.core.connect_post_namespaced_pod_proxy_with_path(

@@ -182,9 +182,6 @@ def test_reload_of_a_prometheus_pod_that_does_not_exist_names_the_pod_and_status
         with pytest.raises(PrometheusReloadError) as caught:
             platform.reload_prometheus(method)
         assert "no-such-namespace/prometheus-0" in str(caught.value) and "404" in str(caught.value)
-    with pytest.raises(KubernetesApiError) as queried:
-        platform.prometheus_api("rules")
-    assert queried.value.status == 404 and queried.value.name == "prometheus-0"
 
 
 def test_an_object_the_server_rejects_names_kind_name_and_reason(api: k8s_client.ApiClient,
