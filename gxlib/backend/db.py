@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from gxlib.backend.errors import DatabaseMigrationError
+from gxlib.files import PRIVATE_FILE_MODE, create_with_mode
+
+DATABASE_FILE_MODE = PRIVATE_FILE_MODE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -27,7 +30,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: b
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # The database holds every command and read model: owner-only from its first byte (SQLite gives
+            # its -wal and -shm files the database file's mode).
+            create_with_mode(Path(parsed.database), DATABASE_FILE_MODE)
         engine = create_engine(url, echo=echo, poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow,
                                connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)

@@ -60,13 +60,14 @@ class BackendSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GX_BACKEND_", env_nested_delimiter="__", extra="ignore")
 
-    database_url: str = Field(default_factory=default_database_url)
+    # repr=False: the URL may carry the database password and the tokens are secrets; neither belongs in a log.
+    database_url: str = Field(default_factory=default_database_url, repr=False)
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     migrate_on_start: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
-    api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
+    api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role", repr=False)
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
     service_name: str = "gx-backend-api"
     metrics_host: str = "127.0.0.1"
