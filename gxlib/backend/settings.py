@@ -3,18 +3,25 @@
 ``GX_BACKEND_DATABASE_URL=postgresql+psycopg://gx@127.0.0.1:5432/gx`` selects PostgreSQL; the default is a
 SQLite file in the user's state directory. ``GX_BACKEND_API_TOKENS='{"<token>": "admin"}'`` maps bearer
 tokens to roles.
+
+Secrets may come as files instead (a Kubernetes Secret mounted as a volume keeps them out of the process
+environment): ``GX_BACKEND_SECRETS_DIR`` names a directory whose files are named like the variables
+(``GX_BACKEND_DATABASE_URL``, ``GX_BACKEND_API_TOKENS``). A variable set in the environment wins over a file.
 """
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
 import platformdirs
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 from gxlib.config import APP_NAME
+
+SECRETS_DIR_VARIABLE = "GX_BACKEND_SECRETS_DIR"
 
 
 class ApiRole(StrEnum):
@@ -76,3 +83,18 @@ class BackendSettings(BaseSettings):
     log_level: str = "INFO"
     submitter: SubmitterSettings = SubmitterSettings()
     projector: ProjectorSettings = ProjectorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if not secrets_dir:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        return (init_settings, env_settings, dotenv_settings,
+                SecretsSettingsSource(settings_cls, secrets_dir=Path(secrets_dir)))
