@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -35,15 +36,12 @@ def write_private(path: Path, data: bytes | str, *, mode: int = PRIVATE_FILE_MOD
     The parent directory is created if missing. An existing file is replaced whole (its mode too)."""
     content = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp: Path | None = None
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        # A leftover of a crashed writer with this pid; it holds nothing we need.
-        tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        # The umask may have narrowed the mode further, never widened it; fchmod makes it exact.
+        # mkstemp creates the file O_EXCL with mode 0600 under a name no other writer can pick.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(name)
+        # The umask may have narrowed the mode, never widened it; fchmod makes it exactly ``mode``.
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
@@ -51,8 +49,9 @@ def write_private(path: Path, data: bytes | str, *, mode: int = PRIVATE_FILE_MOD
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise PrivateFileError(f"cannot write the private file {path}: {exc.strerror or exc}",
                                hint="check that its directory is writable by this user") from exc
 
