@@ -181,6 +181,7 @@ def replay_command(state_dir: Path | None, database_url: str | None, target_url:
     import contextlib
 
     from gxlib.backend.db import make_engine
+    from gxlib.backend.dburl import redacted_database_url
     from gxlib.backend.ledger_replay import fresh_database, replay_ledger
     from gxlib.config import ChaincodeSettings
 
@@ -200,7 +201,7 @@ def replay_command(state_dir: Path | None, database_url: str | None, target_url:
                                                               "txIndex": checkpoint.tx_index},
                "elapsed_s": round(report.elapsed_s, 3), "events_per_s": round(report.events_per_s, 1),
                "equal": report.equal, "differences": [d.__dict__ for d in report.differences],
-               "target": url if (keep or target_url) else None}
+               "target": redacted_database_url(url) if (keep or target_url) else None}
     if as_json:
         click.echo(json.dumps(figures, default=str, indent=2))
     else:

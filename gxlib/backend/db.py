@@ -11,11 +11,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from gxlib.backend.errors import DatabaseMigrationError
+from gxlib.backend.dburl import redacted_database_url
+from gxlib.backend.errors import DatabaseMigrationError, DatabaseUrlError
+from gxlib.files import PRIVATE_FILE_MODE, create_with_mode
+
+DATABASE_FILE_MODE = PRIVATE_FILE_MODE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -24,10 +28,17 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: b
     """An engine for ``url``. SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE``
     transactions, so that concurrent writers (API, submitter, projector processes) queue instead of failing
     with a lock upgrade error."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        # Name the URL the operator gave (redacted); SQLAlchemy 1.x quoted it whole, password included.
+        reason = "SQLAlchemy cannot parse it" if isinstance(exc, ArgumentError) else str(exc)
+        raise DatabaseUrlError(redacted_database_url(url), reason) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # The database holds every command and read model: owner-only from its first byte (SQLite gives
+            # its -wal and -shm files the database file's mode).
+            create_with_mode(Path(parsed.database), DATABASE_FILE_MODE)
         engine = create_engine(url, echo=echo, poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow,
                                connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)

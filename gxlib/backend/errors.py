@@ -16,6 +16,15 @@ class DatabaseMigrationError(BackendError):
         self.url = url
 
 
+class DatabaseUrlError(BackendError):
+    """GX_BACKEND_DATABASE_URL (or --database-url) is not a URL SQLAlchemy can use; ``url`` is redacted."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"the backend database URL {url} is not valid: {reason}",
+                         hint="check GX_BACKEND_DATABASE_URL (dialect+driver://user:password@host:port/database)")
+        self.url = url
+
+
 class CommandNotFoundError(BackendError):
     def __init__(self, command_id: str) -> None:
         super().__init__(f"command {command_id!r} does not exist")

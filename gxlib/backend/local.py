@@ -19,10 +19,12 @@ import httpx
 from pydantic import BaseModel
 
 from gxlib.backend.db import make_engine, migrate
+from gxlib.backend.dburl import redacted_database_url
 from gxlib.backend.settings import ApiRole, BackendSettings
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
 from gxlib.errors import GxError
+from gxlib.files import write_private
 from gxlib.progress import Progress
 
 SERVICES = ("api", "submitter", "projector")
@@ -80,6 +82,8 @@ class ServiceStatus(BaseModel):
 
 
 class BackendStatus(BaseModel):
+    """What `gx backend status` shows; ``database_url`` has its password redacted (``***``)."""
+
     database_url: str
     token_file: str | None
     services: list[ServiceStatus]
@@ -129,9 +133,7 @@ class LocalBackend:
         if self.settings.api_tokens:
             return dict(self.settings.api_tokens)
         if not self.token_file.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.token_file.write_text(secrets.token_urlsafe(32) + "\n")
-            self.token_file.chmod(0o600)
+            write_private(self.token_file, secrets.token_urlsafe(32) + "\n")
         return {self.token_file.read_text().strip(): ApiRole.ADMIN}
 
     def _environment(self, service: BackendService) -> dict[str, str]:
@@ -220,7 +222,8 @@ class LocalBackend:
             states.append(ServiceStatus(name=service.name, url=service.url, pid=pid, running=pid is not None,
                                         healthy=healthy, detail=detail, log_file=str(service.log_file)))
         token = str(self.token_file) if self.token_file.exists() else None
-        return BackendStatus(database_url=self.settings.database_url, token_file=token, services=states)
+        return BackendStatus(database_url=redacted_database_url(self.settings.database_url), token_file=token,
+                             services=states)
 
     def wait_idle(self, timeout_s: float = 60.0) -> None:
         """Wait until the outbox has nothing pending or in flight (for tests and runbooks)."""

@@ -3,18 +3,25 @@
 ``GX_BACKEND_DATABASE_URL=postgresql+psycopg://gx@127.0.0.1:5432/gx`` selects PostgreSQL; the default is a
 SQLite file in the user's state directory. ``GX_BACKEND_API_TOKENS='{"<token>": "admin"}'`` maps bearer
 tokens to roles.
+
+Secrets may come as files instead (a Kubernetes Secret mounted as a volume keeps them out of the process
+environment): ``GX_BACKEND_SECRETS_DIR`` names a directory whose files are named like the variables
+(``GX_BACKEND_DATABASE_URL``, ``GX_BACKEND_API_TOKENS``). A variable set in the environment wins over a file.
 """
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
 import platformdirs
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 from gxlib.config import APP_NAME, DEFAULT_BACKEND_PORTS
+
+SECRETS_DIR_VARIABLE = "GX_BACKEND_SECRETS_DIR"
 
 
 class ApiRole(StrEnum):
@@ -60,13 +67,14 @@ class BackendSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GX_BACKEND_", env_nested_delimiter="__", extra="ignore")
 
-    database_url: str = Field(default_factory=default_database_url)
+    # repr=False: the URL may carry the database password and the tokens are secrets; neither belongs in a log.
+    database_url: str = Field(default_factory=default_database_url, repr=False)
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     migrate_on_start: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=DEFAULT_BACKEND_PORTS.api, ge=1, le=65535)
-    api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role")
+    api_tokens: dict[str, ApiRole] = Field(default_factory=dict, description="bearer token → role", repr=False)
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
     api_read_timeout_s: float = Field(default=10.0, gt=0, le=600,
                                       description="a client must send a whole request (headers and body) within "
@@ -81,3 +89,18 @@ class BackendSettings(BaseSettings):
     log_level: str = "INFO"
     submitter: SubmitterSettings = SubmitterSettings()
     projector: ProjectorSettings = ProjectorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if not secrets_dir:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        return (init_settings, env_settings, dotenv_settings,
+                SecretsSettingsSource(settings_cls, secrets_dir=Path(secrets_dir)))

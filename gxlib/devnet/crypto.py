@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gxlib.devnet.layout import DevnetLayout, Identity, Node, Org
+from gxlib.files import write_private
 
 # Fabric CA writes enrollment attributes into this X.509 extension as JSON.
 FABRIC_CA_ATTRIBUTE_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
@@ -155,9 +156,7 @@ def _general_names(sans: list[str]) -> list[x509.GeneralName]:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(0o600)
+    write_private(path, data)
 
 
 def node_ous_config() -> dict[str, object]:

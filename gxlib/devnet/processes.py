@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from gxlib.files import LOG_FILE_MODE, open_append
+
 PROC = Path("/proc")
 # Environment variables whose value is the directory a managed process lives in (under the devnet state dir).
 FABRIC_NODE_MARKER = "FABRIC_CFG_PATH"
@@ -122,7 +124,7 @@ def start_node(node: ManagedProcess, command: list[str], env: dict[str, str]) ->
         raise ValueError(f"the environment of {node.name} must set its marker {key}={value}")
     node.dir.mkdir(parents=True, exist_ok=True)
     base_env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG") if k in os.environ}
-    with node.log_file.open("ab") as log:
+    with open_append(node.log_file, LOG_FILE_MODE) as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {' '.join(command)}\n".encode())
         log.flush()
         proc = subprocess.Popen(command, cwd=node.dir, env={**base_env, **env}, stdin=subprocess.DEVNULL,

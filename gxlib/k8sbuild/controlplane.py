@@ -25,6 +25,7 @@ from types import TracebackType
 import yaml
 
 from gxlib.errors import GxError
+from gxlib.files import LOG_FILE_MODE, open_append, write_private
 from gxlib.k8sbuild.binaries import ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KWOK, K8sInstall
 from gxlib.k8sbuild.pki import ControlPlanePki, write_pki
 from gxlib.progress import Progress
@@ -81,7 +82,7 @@ class LocalControlPlane:
     def _spawn(self, name: str, args: list[str]) -> _Process:
         log_file = self._log(name)
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("ab") as log:
+        with open_append(log_file, LOG_FILE_MODE) as log:
             popen = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True, cwd=self.root)
         process = _Process(name, popen, log_file)
@@ -133,8 +134,7 @@ class LocalControlPlane:
             "users": [{"name": "gx-admin", "user": {"token": self.pki.admin_token}}],
             "contexts": [{"name": "gx-test", "context": {"cluster": "gx-test", "user": "gx-admin"}}],
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        write_private(self.kubeconfig, yaml.safe_dump(config))
 
     def start(self) -> LocalControlPlane:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gxlib.files import write_private
+
 
 @dataclass(frozen=True)
 class ControlPlanePki:
@@ -33,9 +35,8 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
 
 
 def _name(common_name: str) -> x509.Name:
@@ -86,6 +87,5 @@ def write_pki(directory: Path, *, service_ip: str) -> ControlPlanePki:
     pki.service_account_pub.write_bytes(sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     # Static token file: token,user,uid,"group1,group2". One cluster-admin identity for every client here.
-    pki.token_file.write_text(f'{pki.admin_token},gx-admin,gx-admin,"system:masters"\n')
-    pki.token_file.chmod(0o600)
+    write_private(pki.token_file, f'{pki.admin_token},gx-admin,gx-admin,"system:masters"\n')
     return pki

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from gxlib.config import DevnetSettings
 from gxlib.errors import GxError
+from gxlib.files import LOG_FILE_MODE, open_append
 from gxlib.monitoring.alertmanager import WEBHOOK_PATH, local_alertmanager_config
 from gxlib.monitoring.alertmanager_client import AlertmanagerClient
 from gxlib.monitoring.alerts import DeploymentTarget, rule_groups_document
@@ -252,7 +253,7 @@ class LocalMonitoringStack:
         log_file = self.layout.log_file(component.name)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         base_env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG", "PYTHONPATH") if k in os.environ}
-        with log_file.open("ab") as log:
+        with open_append(log_file, LOG_FILE_MODE) as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {' '.join(component.command)}\n".encode())
             log.flush()
             process = subprocess.Popen(component.command, cwd=self.layout.root, env=base_env,

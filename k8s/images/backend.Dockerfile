@@ -10,7 +10,8 @@ COPY chaincode/gxchaincode ./chaincode/gxchaincode
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 RUN useradd --uid 10001 --no-create-home gx
 USER 10001
-# Settings come from the environment (GX_BACKEND_*: ConfigMap backend-settings, Secret backend-secrets).
+# Settings come from the environment (GX_BACKEND_*: ConfigMap backend-settings, Secrets backend-secrets and,
+# for the API only, backend-api-tokens).
 ENV PYTHONUNBUFFERED=1 \
     GX_BACKEND_API_HOST=0.0.0.0 \
     GX_BACKEND_METRICS_HOST=0.0.0.0

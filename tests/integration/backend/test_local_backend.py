@@ -4,12 +4,15 @@ with the three services started by `gx backend up` as local processes."""
 from __future__ import annotations
 
 import socket
+import stat
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import make_url
 
 from gxlib.backend.local import LocalBackend
 from gxlib.backend.settings import BackendSettings
@@ -81,6 +84,17 @@ def test_backend_up_reports_three_healthy_services(backend: LocalBackend) -> Non
     assert [s.name for s in status.services] == ["api", "submitter", "projector"]
     assert status.all_healthy, status
     assert backend.up() == [], "a second `up` starts nothing"
+
+
+def test_backend_up_keeps_its_token_database_and_logs_from_other_users(backend: LocalBackend) -> None:
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    database = Path(make_url(backend.settings.database_url).database or "")
+    assert mode(backend.token_file) == 0o600
+    assert mode(database) == 0o600
+    assert {s.name: mode(s.log_file) for s in backend.services} == dict.fromkeys(("api", "submitter", "projector"),
+                                                                                  0o640)
 
 
 def test_commands_reach_the_ledger_and_the_read_models(api: httpx.Client, super_admin: GxClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gxlib.backend.settings import ApiRole, BackendSettings
@@ -45,3 +47,29 @@ def test_the_api_bounds_on_slow_clients_and_connections_come_from_the_environmen
     monkeypatch.setenv("GX_BACKEND_API_READ_TIMEOUT_S", "0")
     with pytest.raises(ValueError, match="api_read_timeout_s"):
         BackendSettings()
+
+
+def test_secrets_come_from_files_in_the_secrets_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # As Kubernetes mounts Secrets backend-secrets and backend-api-tokens: one file per key.
+    monkeypatch.delenv("GX_BACKEND_DATABASE_URL", raising=False)
+    monkeypatch.delenv("GX_BACKEND_API_TOKENS", raising=False)
+    (tmp_path / "GX_BACKEND_DATABASE_URL").write_text("postgresql+psycopg://gx:pw@db:5432/gx")
+    (tmp_path / "GX_BACKEND_API_TOKENS").write_text('{"t1": "admin"}')
+    monkeypatch.setenv("GX_BACKEND_SECRETS_DIR", str(tmp_path))
+    settings = BackendSettings()
+    assert settings.database_url == "postgresql+psycopg://gx:pw@db:5432/gx"
+    assert settings.api_tokens == {"t1": ApiRole.ADMIN}
+
+
+def test_a_worker_without_the_token_file_has_no_tokens(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("GX_BACKEND_API_TOKENS", raising=False)
+    (tmp_path / "GX_BACKEND_DATABASE_URL").write_text("postgresql+psycopg://gx:pw@db:5432/gx")
+    monkeypatch.setenv("GX_BACKEND_SECRETS_DIR", str(tmp_path))
+    assert BackendSettings().api_tokens == {}
+
+
+def test_an_environment_variable_wins_over_a_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "GX_BACKEND_DATABASE_URL").write_text("postgresql+psycopg://gx:pw@db:5432/gx")
+    monkeypatch.setenv("GX_BACKEND_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("GX_BACKEND_DATABASE_URL", "sqlite:///x.sqlite3")
+    assert BackendSettings().database_url == "sqlite:///x.sqlite3"
