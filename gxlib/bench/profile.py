@@ -1,8 +1,13 @@
 """Sampling profiles of running services (``gx bench pipeline --profile``) with py-spy, summarised by own CPU.
 
-py-spy attaches to each process by pid without restarting it and samples its Python stacks (idle threads left
-out, so the samples approximate CPU); ``--format raw`` writes collapsed stacks, one ``frame;frame;… count`` line
-per distinct stack. A function's *own* share is the samples in which it is the innermost frame.
+py-spy attaches to each process by pid without restarting it and samples its Python stacks; ``--format raw``
+writes collapsed stacks, one ``frame;frame;… count`` line per distinct stack. A function's *own* share is the
+samples in which it is the innermost frame.
+
+Only samples of the thread holding the GIL are kept (``--gil``): py-spy's idle detection lets threads blocked in
+``select``, ``Condition.wait`` or libpq's wait through, which would rank waiting above work. The GIL holder is the
+one running Python, so the table is the services' Python CPU; time spent in C without the GIL (libpq, gRPC core,
+TLS) is not in it — the per-service CPU-seconds of the benchmark count that.
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ class ServiceProfiler:
         for service, pid in self.pids.items():
             process = subprocess.Popen(
                 [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self.rate), "--nonblocking",
-                 "--subprocesses", "--output", str(self.raw_file(service))],
+                 "--gil", "--subprocesses", "--output", str(self.raw_file(service))],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             self._running[service] = process
             # Sampling has begun once py-spy says so; if it exits first, it could not attach.
