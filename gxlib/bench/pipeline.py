@@ -4,9 +4,12 @@ Commands (MINT, one fresh account each, so none MVCC-conflict — the same work 
 to the API open-loop at rising rates until the pipeline saturates. For each rate: accepted→committed (outbox
 ``created_at`` → ``committed_at``) and accepted→projected (``created_at`` → the moment the mint shows up in the
 read model) throughput and p50/p95/p99, and CPU-seconds per committed command of each service (from
-``process_cpu_seconds_total`` on its /metrics) and of the Fabric nodes. Then each stage's headroom alone: the
+``process_cpu_seconds_total`` on its /metrics), of the Fabric nodes and of the benchmark's own load client
+(:mod:`gxlib.bench.http_load`, so it is seen not to be what saturates the machine). Then each stage's headroom
+alone: the
 outbox + submitter with no Fabric behind it, the projector applying events already in memory, and the ledger
-replay against the raw event delivery rate.
+replay against the raw event delivery rate. With ``profile_dir`` the services are sampled with py-spy while the
+rates run (:mod:`gxlib.bench.profile`).
 """
 
 from __future__ import annotations
