@@ -100,6 +100,7 @@ def main() -> None:
     only.add_argument("--postgresql-only", action="store_true")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="py-spy the services while the rates run; collapsed stacks in DIR/<database>/")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     args = parser.parse_args()
     rates = tuple(float(r) for r in args.rates.split(","))
     results: dict[str, Any] = {"machine_cpus": __import__("os").cpu_count()}
@@ -121,7 +122,8 @@ def main() -> None:
             return PipelineBenchSpec(rates=rates, seconds_per_rate=args.seconds,
                                      gateway_concurrency=args.gateway_concurrency,
                                      gateway_seconds=args.gateway_seconds, headroom_commands=args.headroom_commands,
-                                     profile_dir=args.profile / database if args.profile else None)
+                                     profile_dir=args.profile / database if args.profile else None,
+                                     profile_rate=args.profile_rate)
 
         if not args.postgresql_only:
             results["sqlite"] = run_on(devnet, "backend-sqlite", None, spec("sqlite"))

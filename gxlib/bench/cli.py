@@ -115,10 +115,12 @@ def _rates(value: str) -> tuple[float, ...]:
 @click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Sample every backend service with py-spy while the rates run; write the collapsed stacks to "
                    "this directory and print each service's top 10 functions by own CPU.")
+@click.option("--profile-rate", type=click.IntRange(min=1, max=1000), default=100, show_default=True,
+              help="py-spy samples per second (with --profile).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_seconds: float, headroom_commands: int,
              state_dir: Path | None, database_url: str | None, connections: int, profile_dir: Path | None,
-             as_json: bool) -> None:
+             profile_rate: int, as_json: bool) -> None:
     """The CQRS pipeline (API → outbox → submitter → Fabric → projector) at rising command rates until it
     saturates, next to raw Gateway submits in the same run: throughput, p50/p95/p99 accepted→committed and
     accepted→projected, CPU-seconds per committed command per service, each stage's headroom alone, the ledger
@@ -137,7 +139,8 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
         ServiceProfiler.executable()  # refuse before anything runs if py-spy is missing
     spec = PipelineBenchSpec(rates=_rates(rates), seconds_per_rate=seconds, gateway_concurrency=gateway_concurrency,
                              gateway_seconds=gateway_seconds, headroom_commands=headroom_commands,
-                             connections=connections, profile_dir=profile_dir)
+                             connections=connections, profile_dir=profile_dir,
+                             profile_rate=profile_rate)
     chaincode = ChaincodeSettings()
     progress = Progress(err)
     overrides = {"state_dir": state_dir} if state_dir else {}

@@ -55,6 +55,7 @@ class PipelineBenchSpec:
     saturation: float = 0.85  # committed/s below this share of accepted/s: saturated, stop rising
     connections: int = 64  # keep-alive connections of the load client
     profile_dir: Path | None = None  # py-spy the services while the rates run, collapsed stacks written here
+    profile_rate: int = 100  # py-spy samples per second
     run_tag: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def __post_init__(self) -> None:
@@ -62,8 +63,8 @@ class PipelineBenchSpec:
             raise ValueError("rates must be positive")
         if self.seconds_per_rate <= 0 or self.gateway_seconds <= 0 or self.gateway_concurrency < 1:
             raise ValueError("seconds must be positive and concurrency at least 1")
-        if self.connections < 1:
-            raise ValueError("connections must be at least 1")
+        if self.connections < 1 or self.profile_rate < 1:
+            raise ValueError("connections and the profile's sample rate must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ async def run_pipeline_bench(local: LocalBackend, spec: PipelineBenchSpec, *, ch
         if spec.profile_dir is not None:
             pids = {s.name: s.pid for s in local.status().services if s.pid is not None}
             say(f"profiling {', '.join(pids)} with py-spy into {spec.profile_dir}")
-            profiler = ServiceProfiler(pids, spec.profile_dir)
+            profiler = ServiceProfiler(pids, spec.profile_dir, rate=spec.profile_rate)
         with profiler:
             await _run_levels(local, engine, endpoint, token, spec, node_pids, levels, say)
         profiles = profiler.results() if isinstance(profiler, ServiceProfiler) else []
