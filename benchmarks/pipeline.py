@@ -2,7 +2,11 @@
 first on SQLite, then (unless --sqlite-only) on a throwaway PostgreSQL. Prints one JSON object: per database the
 raw Gateway ceiling, the pipeline at rising rates, stage headroom, replay figures and the ratios to the goals.
 
-    .venv/bin/python benchmarks/pipeline.py [--rates 10,20,40,80,160] [--seconds 10] [--sqlite-only]
+    .venv/bin/python benchmarks/pipeline.py [--rates 10,20,40,80,160] [--seconds 10]
+                                            [--sqlite-only | --postgresql-only] [--profile DIR]
+
+--profile samples the api, submitter and projector with py-spy while the rates run (collapsed stacks in
+DIR/<database>/, each service's top 10 by own CPU in the JSON).
 """
 
 from __future__ import annotations
@@ -91,7 +95,12 @@ def main() -> None:
     parser.add_argument("--gateway-concurrency", type=int, default=32)
     parser.add_argument("--gateway-seconds", type=float, default=10.0)
     parser.add_argument("--headroom-commands", type=int, default=2000)
-    parser.add_argument("--sqlite-only", action="store_true")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--sqlite-only", action="store_true")
+    only.add_argument("--postgresql-only", action="store_true")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="py-spy the services while the rates run; collapsed stacks in DIR/<database>/")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     args = parser.parse_args()
     rates = tuple(float(r) for r in args.rates.split(","))
     results: dict[str, Any] = {"machine_cpus": __import__("os").cpu_count()}
@@ -109,15 +118,19 @@ def main() -> None:
             gateway.network(environment["channel"]).contract(ChaincodeSettings().name).submit(
                 "AdminContract:BootstrapSystem")
 
-        def spec() -> PipelineBenchSpec:
+        def spec(database: str) -> PipelineBenchSpec:
             return PipelineBenchSpec(rates=rates, seconds_per_rate=args.seconds,
                                      gateway_concurrency=args.gateway_concurrency,
-                                     gateway_seconds=args.gateway_seconds, headroom_commands=args.headroom_commands)
+                                     gateway_seconds=args.gateway_seconds, headroom_commands=args.headroom_commands,
+                                     profile_dir=args.profile / database if args.profile else None,
+                                     profile_rate=args.profile_rate)
 
-        results["sqlite"] = run_on(devnet, "backend-sqlite", None, spec())
+        if not args.postgresql_only:
+            results["sqlite"] = run_on(devnet, "backend-sqlite", None, spec("sqlite"))
         if not args.sqlite_only:
             cluster = PostgresCluster(pg_root / "cluster").start()
-            results["postgresql"] = run_on(devnet, "backend-pg", cluster.create_database("gx_bench"), spec())
+            database_url = cluster.create_database("gx_bench")
+            results["postgresql"] = run_on(devnet, "backend-pg", database_url, spec("postgresql"))
     finally:
         say("tearing down")
         devnet.down(purge=True)

@@ -110,9 +110,17 @@ def _rates(value: str) -> tuple[float, ...]:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
 @click.option("--database-url", default=None, help="The backend's database [env GX_BACKEND_DATABASE_URL].")
+@click.option("--connections", type=click.IntRange(min=1, max=4096), default=64, show_default=True,
+              help="Keep-alive connections of the load client.")
+@click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Sample every backend service with py-spy while the rates run; write the collapsed stacks to "
+                   "this directory and print each service's top 10 functions by own CPU.")
+@click.option("--profile-rate", type=click.IntRange(min=1, max=1000), default=100, show_default=True,
+              help="py-spy samples per second (with --profile).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_seconds: float, headroom_commands: int,
-             state_dir: Path | None, database_url: str | None, as_json: bool) -> None:
+             state_dir: Path | None, database_url: str | None, connections: int, profile_dir: Path | None,
+             profile_rate: int, as_json: bool) -> None:
     """The CQRS pipeline (API → outbox → submitter → Fabric → projector) at rising command rates until it
     saturates, next to raw Gateway submits in the same run: throughput, p50/p95/p99 accepted→committed and
     accepted→projected, CPU-seconds per committed command per service, each stage's headroom alone, the ledger
@@ -124,10 +132,15 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
     from gxlib.backend.settings import BackendSettings
     from gxlib.bench.gateway import check_ready
     from gxlib.bench.pipeline import PipelineBenchSpec, run_pipeline_bench
+    from gxlib.bench.profile import ServiceProfiler
     from gxlib.devnet.network import Devnet
 
+    if profile_dir is not None:
+        ServiceProfiler.executable()  # refuse before anything runs if py-spy is missing
     spec = PipelineBenchSpec(rates=_rates(rates), seconds_per_rate=seconds, gateway_concurrency=gateway_concurrency,
-                             gateway_seconds=gateway_seconds, headroom_commands=headroom_commands)
+                             gateway_seconds=gateway_seconds, headroom_commands=headroom_commands,
+                             connections=connections, profile_dir=profile_dir,
+                             profile_rate=profile_rate)
     chaincode = ChaincodeSettings()
     progress = Progress(err)
     settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
@@ -151,9 +164,19 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
                   f"{lv.committed_per_s:>7g}/s (p50 {c.p50_ms:g} p95 {c.p95_ms:g} p99 {c.p99_ms:g} ms)  projected "
                   f"{lv.projected_per_s:>7g}/s (p95 {p.p95_ms:g} ms)  CPU/cmd "
                   + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in lv.cpu_s_per_committed.items() if v is not None)
+                  + f"  load client {_ms(lv.load_client_cpu_s_per_command)} CPU/posted"
                   + ("  SATURATED" if lv.saturated else ""), markup=False)
     out.print("headroom      " + ", ".join(f"{k} {v:g}" for k, v in report.headroom.items()), markup=False)
     out.print("replay        " + ", ".join(f"{k} {v:g}" for k, v in report.replay.items()), markup=False)
     out.print("ratios        " + ", ".join(f"{k} {v}" for k, v in report.ratios.items()), markup=False)
     out.print("goals         " + ", ".join(f"{k}: {'met' if v else 'MISSED' if v is False else '-'}"
                                            for k, v in report.goals_met.items()), markup=False)
+    for profile in report.profiles:
+        out.print(f"profile {profile.service} (pid {profile.pid}): {profile.samples} samples, top by own CPU "
+                  f"— {profile.raw_file}", markup=False)
+        for entry in profile.top:
+            out.print(f"  {entry.own_share * 100:5.1f}%  {entry.own_samples:>6}  {entry.function}", markup=False)
+
+
+def _ms(seconds: float | None) -> str:
+    return f"{seconds * 1000:.2f} ms" if seconds is not None else "-"

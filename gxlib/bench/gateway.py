@@ -1,7 +1,7 @@
 """``gx bench gateway``: raw Gateway submits against the devnet — throughput, submit→commit latency, CPU per tx.
 
 The figure is the ceiling the backend pipeline is later measured against, and the one compared with the official
-Node client (benchmarks/gateway_vs_node.py). Every submit gets its own arguments from templates (``{run}`` and
+Go and Node clients (benchmarks/gateway_vs_node.py). Every submit gets its own arguments from templates (``{run}`` and
 ``{n}``), so the default Mint credits a fresh account each time and concurrent submits never MVCC-conflict.
 """
 
@@ -66,7 +66,7 @@ class GatewayBenchSpec:
 class GatewayBenchReport:
     """One client's figures for one run (latencies in ms, CPU in seconds per committed transaction).
 
-    The Node client in benchmarks/node-gateway prints the same fields.
+    The Go and Node clients in benchmarks/go-gateway and benchmarks/node-gateway print the same fields.
     """
 
     client: str

@@ -4,9 +4,12 @@ Commands (MINT, one fresh account each, so none MVCC-conflict — the same work 
 to the API open-loop at rising rates until the pipeline saturates. For each rate: accepted→committed (outbox
 ``created_at`` → ``committed_at``) and accepted→projected (``created_at`` → the moment the mint shows up in the
 read model) throughput and p50/p95/p99, and CPU-seconds per committed command of each service (from
-``process_cpu_seconds_total`` on its /metrics) and of the Fabric nodes. Then each stage's headroom alone: the
+``process_cpu_seconds_total`` on its /metrics), of the Fabric nodes and of the benchmark's own load client
+(:mod:`gxlib.bench.http_load`, so it is seen not to be what saturates the machine). Then each stage's headroom
+alone: the
 outbox + submitter with no Fabric behind it, the projector applying events already in memory, and the ledger
-replay against the raw event delivery rate.
+replay against the raw event delivery rate. With ``profile_dir`` the services are sampled with py-spy while the
+rates run (:mod:`gxlib.bench.profile`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -27,6 +32,8 @@ from sqlalchemy import Engine, select
 
 from gxlib.bench.cpu import cpu_snapshot, cpu_spent, own_cpu_seconds
 from gxlib.bench.gateway import GatewayBenchSpec, fabric_node_pids, run_gateway_bench
+from gxlib.bench.http_load import COMMANDS_PATH, Endpoint, LoadResult, build_post, mint_body, post_open_loop
+from gxlib.bench.profile import ServiceProfile, ServiceProfiler
 from gxlib.bench.stats import percentile
 
 if TYPE_CHECKING:
@@ -46,6 +53,9 @@ class PipelineBenchSpec:
     drain_timeout_s: float = 120.0
     headroom_commands: int = 2000
     saturation: float = 0.85  # committed/s below this share of accepted/s: saturated, stop rising
+    connections: int = 64  # keep-alive connections of the load client
+    profile_dir: Path | None = None  # py-spy the services while the rates run, collapsed stacks written here
+    profile_rate: int = 100  # py-spy samples per second
     run_tag: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def __post_init__(self) -> None:
@@ -53,6 +63,8 @@ class PipelineBenchSpec:
             raise ValueError("rates must be positive")
         if self.seconds_per_rate <= 0 or self.gateway_seconds <= 0 or self.gateway_concurrency < 1:
             raise ValueError("seconds must be positive and concurrency at least 1")
+        if self.connections < 1 or self.profile_rate < 1:
+            raise ValueError("connections and the profile's sample rate must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class LevelFigures:
     committed_latency: Latencies  # accepted → committed
     projected_latency: Latencies  # accepted → in the read model
     cpu_s_per_committed: dict[str, float | None]
+    load_client_cpu_s_per_command: float | None  # the load generator alone, per command posted
     saturated: bool
 
 
@@ -94,46 +107,21 @@ class PipelineBenchReport:
     replay: dict[str, float]
     ratios: dict[str, float | None]
     goals_met: dict[str, bool | None]
+    profiles: list[ServiceProfile] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 # --- the load ----------------------------------------------------------------------------------------------------
-async def _post_at_rate(client: httpx.AsyncClient, rate: float, seconds: float, prefix: str
-                        ) -> tuple[dict[str, str], int, float]:
-    """POST MINT commands at ``rate`` per second for ``seconds`` (open loop). Returns remark → command ID of the
-    accepted ones, the number refused, and the seconds the posting took."""
-    accepted: dict[str, str] = {}
-    refused = 0
-    total = max(1, int(rate * seconds))
-    gate = asyncio.Semaphore(512)
-    started = time.monotonic()
-
-    async def post(n: int) -> None:
-        nonlocal refused
-        remark = f"{prefix}-{n}"
-        body = {"type": "MINT", "idempotencyKey": remark,
-                "payload": {"accountId": remark, "amount": 1, "remark": remark}}
-        async with gate:
-            try:
-                response = await client.post("/api/v1/commands", json=body)
-            except httpx.HTTPError:
-                refused += 1
-                return
-        if response.status_code == 202:
-            accepted[remark] = response.json()["commandId"]
-        else:
-            refused += 1
-
-    tasks = []
-    for n in range(total):
-        delay = started + n / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(post(n)))
-    await asyncio.gather(*tasks)
-    return accepted, refused, time.monotonic() - started
+async def _post_at_rate(endpoint: Endpoint, token: str, rate: float, seconds: float, prefix: str,
+                        connections: int) -> tuple[dict[str, str], LoadResult]:
+    """POST MINT commands at ``rate`` per second for ``seconds`` (open loop) with the lean client, every request
+    serialised before the clock starts. Returns remark → command ID of the accepted ones, and the load's figures."""
+    remarks = [f"{prefix}-{n}" for n in range(max(1, int(rate * seconds)))]
+    requests = [build_post(endpoint, COMMANDS_PATH, token, mint_body(remark)) for remark in remarks]
+    result = await post_open_loop(endpoint, requests, rate, connections=connections)
+    return {remarks[n]: command_id for n, command_id in result.accepted.items()}, result
 
 
 class _ProjectionWatcher:
@@ -207,13 +195,14 @@ def _rate(count: int, first: dt.datetime | None, last: dt.datetime | None) -> fl
     return round(count / max((last - first).total_seconds(), 1e-3), 1)
 
 
-async def _level(local: LocalBackend, engine: Engine, client: httpx.AsyncClient, rate: float,
+async def _level(local: LocalBackend, engine: Engine, endpoint: Endpoint, token: str, rate: float,
                  spec: PipelineBenchSpec, node_pids: Mapping[str, int]) -> LevelFigures:
     prefix = f"pl-{spec.run_tag}-{int(rate)}"
     urls = {s.name: s.url + "/metrics" for s in local.services}
     cpu_before, nodes_before, client_before = scrape_cpu_seconds(urls), cpu_snapshot(node_pids), own_cpu_seconds()
     with _ProjectionWatcher(engine, prefix) as watcher:
-        accepted, refused, posting_s = await _post_at_rate(client, rate, spec.seconds_per_rate, prefix)
+        accepted, load = await _post_at_rate(endpoint, token, rate, spec.seconds_per_rate, prefix, spec.connections)
+        refused, posting_s = load.refused, load.seconds
         rows = await asyncio.to_thread(_wait_final, engine, list(accepted.values()), spec.drain_timeout_s)
         deadline = time.monotonic() + spec.drain_timeout_s
         while len(watcher.seen) < len(accepted) and time.monotonic() < deadline:
@@ -229,6 +218,7 @@ async def _level(local: LocalBackend, engine: Engine, client: httpx.AsyncClient,
     if nodes:
         cpu["fabric_nodes"] = sum(nodes.values())
     cpu["bench_client"] = client_after - client_before  # this process: the HTTP load and the read-model watcher
+    cpu["load_client"] = load.client_cpu_s  # the HTTP load alone (the event loop's thread while posting)
     committed_per_s = _rate(len(committed), first_created, max((r.committed_at for r in committed), default=None))
     accepted_per_s = round(len(accepted) / posting_s, 1) if posting_s > 0 else 0.0
     return LevelFigures(
@@ -239,6 +229,8 @@ async def _level(local: LocalBackend, engine: Engine, client: httpx.AsyncClient,
         committed_latency=Latencies.of([(r.committed_at - r.created_at).total_seconds() * 1000 for r in committed]),
         projected_latency=Latencies.of(projected),
         cpu_s_per_committed={name: round(s / len(committed), 6) if committed else None for name, s in cpu.items()},
+        load_client_cpu_s_per_command=(round(per_command, 6) if (per_command := load.client_cpu_s_per_command)
+                                       is not None else None),
         saturated=len(committed) < len(accepted) or committed_per_s < spec.saturation * min(accepted_per_s, rate)
         or accepted_per_s < spec.saturation * rate,
     )
@@ -337,6 +329,21 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+async def _run_levels(local: LocalBackend, engine: Engine, endpoint: Endpoint, token: str, spec: PipelineBenchSpec,
+                      node_pids: Mapping[str, int], levels: list[LevelFigures], say: Progress) -> None:
+    """Each rate in turn until one saturates (appended to ``levels`` as they finish)."""
+    for rate in spec.rates:
+        say(f"pipeline at {rate:g} commands/s for {spec.seconds_per_rate:g}s")
+        level = await _level(local, engine, endpoint, token, rate, spec, node_pids)
+        levels.append(level)
+        say(f"  accepted {level.accepted_per_s}/s, committed {level.committed_per_s}/s, "
+            f"p95 {level.committed_latency.p95_ms} ms, load client "
+            f"{(level.load_client_cpu_s_per_command or 0) * 1000:.2f} ms CPU/command"
+            f"{' — saturated' if level.saturated else ''}")
+        if level.saturated:
+            break
+
+
 # --- the whole run -------------------------------------------------------------------------------------------------
 async def run_pipeline_bench(local: LocalBackend, spec: PipelineBenchSpec, *, chaincode: str = "gxtv3",
                              progress: Progress | None = None) -> PipelineBenchReport:
@@ -353,17 +360,15 @@ async def run_pipeline_bench(local: LocalBackend, spec: PipelineBenchSpec, *, ch
     token = next(iter(local.api_tokens()))
     levels: list[LevelFigures] = []
     try:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=local.services[0].url, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=60, limits=limits) as client:
-            for rate in spec.rates:
-                say(f"pipeline at {rate:g} commands/s for {spec.seconds_per_rate:g}s")
-                level = await _level(local, engine, client, rate, spec, node_pids)
-                levels.append(level)
-                say(f"  accepted {level.accepted_per_s}/s, committed {level.committed_per_s}/s, "
-                    f"p95 {level.committed_latency.p95_ms} ms{' — saturated' if level.saturated else ''}")
-                if level.saturated:
-                    break
+        endpoint = Endpoint.of(local.services[0].url)
+        profiler: AbstractContextManager[object] = nullcontext()
+        if spec.profile_dir is not None:
+            pids = {s.name: s.pid for s in local.status().services if s.pid is not None}
+            say(f"profiling {', '.join(pids)} with py-spy into {spec.profile_dir}")
+            profiler = ServiceProfiler(pids, spec.profile_dir, rate=spec.profile_rate)
+        with profiler:
+            await _run_levels(local, engine, endpoint, token, spec, node_pids, levels, say)
+        profiles = profiler.results() if isinstance(profiler, ServiceProfiler) else []
         say("stage headroom: outbox with no Fabric")
         headroom = await asyncio.to_thread(outbox_headroom, local.settings.database_url, local.settings.submitter,
                                            spec.headroom_commands)
@@ -395,4 +400,4 @@ async def run_pipeline_bench(local: LocalBackend, spec: PipelineBenchSpec, *, ch
     }
     return PipelineBenchReport(database=local.settings.database_url.split(":", 1)[0], gateway=gateway.to_json(),
                                levels=levels, best=best, headroom=headroom, replay=replay, ratios=ratios,
-                               goals_met=goals)
+                               goals_met=goals, profiles=profiles)

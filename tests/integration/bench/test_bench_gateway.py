@@ -5,6 +5,7 @@ Figures only — no timing goal is asserted here (the benchmark's numbers go in 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -21,7 +22,8 @@ from gxlib.devnet.network import Devnet
 
 pytestmark = pytest.mark.integration
 
-NODE_DIR = Path(__file__).resolve().parents[3] / "benchmarks" / "node-gateway"
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+NODE_DIR = BENCHMARKS / "node-gateway"
 FIELDS = {"client", "function", "concurrency", "seconds", "committed", "failed", "throughput_tps", "p50_ms", "p95_ms",
           "p99_ms", "errors", "client_cpu_s_per_tx", "fabric_nodes_cpu_s_per_tx", "fabric_nodes_cpu_s"}
 
@@ -73,4 +75,33 @@ def test_node_client_prints_the_same_fields_for_the_same_work(
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["client"] == "node" and figures["function"] == "TokenomicsContract:Mint"
+    assert_sane(figures, 4, set(pids))
+
+
+@pytest.fixture(scope="module")
+def go_client() -> Path:
+    """The Go client, built with the local Go by the side-by-side script's own build step (cached by source hash).
+    Go is part of this machine kind (the Fabric build needs it); a missing one fails the test."""
+    assert shutil.which("go"), "Go is needed for the reference client"
+    spec = importlib.util.spec_from_file_location("gateway_vs_node", BENCHMARKS / "gateway_vs_node.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from gxlib.progress import Progress
+
+    return Path(script.ensure_go_client(Progress(quiet=True)))
+
+
+def test_go_client_prints_the_same_fields_for_the_same_work(
+        devnet: Devnet, bench_gxtv3: DeployReport, go_client: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / "devnet-env.json"
+    env_file.write_text(json.dumps(devnet.environment()))
+    pids = fabric_node_pids(devnet)
+    result = subprocess.run(
+        [str(go_client), "--env", str(env_file), "--seconds", "2", "--concurrency", "4", "--quiet",
+         "--node-pids", ",".join(f"{n}={p}" for n, p in pids.items()), "--clk-tck", str(os.sysconf("SC_CLK_TCK"))],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["client"] == "go" and figures["function"] == "TokenomicsContract:Mint"
     assert_sane(figures, 4, set(pids))
