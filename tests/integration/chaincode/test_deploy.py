@@ -17,7 +17,7 @@ from tests.integration.gx_fixtures import GxClient
 pytestmark = pytest.mark.integration
 CONTRACTS = {
     "TokenomicsContract": {"Mint", "Transfer", "DistributeGenesis", "GetBalance", "GetAccount"},
-    "AdminContract": {"BootstrapSystem", "InitializeCountryData", "GetSystemStatus"},
+    "AdminContract": {"BootstrapSystem", "InitializeCountryData", "SetTrustedIssuerMSPs", "GetSystemStatus"},
     "IdentityContract": {"CreateUser", "GetUser"},
     "GovernanceContract": {"SubmitProposal"},
 }
