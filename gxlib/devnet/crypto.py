@@ -16,7 +16,9 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -155,9 +157,16 @@ def _general_names(sans: list[str]) -> list[x509.GeneralName]:
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write a private key readable by its owner only — from the first byte (created 0600, never widened)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: narrow it before writing
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def node_ous_config() -> dict[str, object]:
@@ -230,6 +239,69 @@ def generate_crypto(layout: DevnetLayout) -> bool:
     shutil.rmtree(layout.crypto_dir, ignore_errors=True)
     staging.rename(layout.crypto_dir)
     return True
+
+
+@dataclass(frozen=True)
+class ChaincodeTLS:
+    """TLS material of one org's chaincode server (SPEC §10: the peer dials it with TLS and a client certificate).
+
+    Both pairs are issued by the org's TLS CA: the server's (``sans``: every name the peer may dial) and the
+    peer's client pair, which the package's connection.json carries. The server trusts client certificates of the
+    org's TLS CA only (``ca_cert``), and the peer checks the server against the same CA.
+    """
+
+    dir: Path
+    org: Org
+    sans: tuple[str, ...]
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.dir / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.dir / "server.key"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.dir / "client.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.dir / "client.key"
+
+    def complete(self) -> bool:
+        return all(f.exists() for f in (self.ca_cert, self.server_cert, self.server_key, self.client_cert,
+                                        self.client_key))
+
+    def ensure(self) -> bool:
+        """Issue the pairs from the org's TLS CA unless present (they stay stable: the package ID depends on them).
+        Returns whether anything was written."""
+        if self.complete():
+            return False
+        tlsca = load_authority(self.org.tlsca_dir, self.org.tls_ca_cert_file)
+        server_key, server_cert = tlsca.issue(self.org, self.sans[0], ou="peer", tls_sans=list(self.sans))
+        client_name = f"peer-client.{self.org.domain}"
+        client_key, client_cert = tlsca.issue(self.org, client_name, ou="peer", tls_sans=[client_name])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.server_key, _key_pem(server_key))
+        _write_private(self.client_key, _key_pem(client_key))
+        self.server_cert.write_bytes(_cert_pem(server_cert))
+        self.client_cert.write_bytes(_cert_pem(client_cert))
+        self.ca_cert.write_bytes(_cert_pem(tlsca.cert))
+        return True
+
+
+def load_authority(ca_dir: Path, cert_file: Path) -> CertificateAuthority:
+    """An org's CA as ``CertificateAuthority.save`` wrote it (``priv_sk`` + certificate)."""
+    key = serialization.load_pem_private_key((ca_dir / "priv_sk").read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{ca_dir / 'priv_sk'} is not an EC private key")
+    return CertificateAuthority(key, x509.load_pem_x509_certificate(cert_file.read_bytes()))
 
 
 def certificate_attributes(cert: x509.Certificate) -> dict[str, str]:

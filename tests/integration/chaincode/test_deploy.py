@@ -6,13 +6,16 @@ import json
 import subprocess
 import sys
 
+import grpc
 import pytest
 
 from gxlib.chaincode import servers
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployError, DeployReport
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
+from gxlib.fabric.lifecycle.package import read_package
 from tests.integration.gx_fixtures import GxClient
+from tests.unit.shim.fakepeer import FakePeer
 
 pytestmark = pytest.mark.integration
 CONTRACTS = {
@@ -84,3 +87,28 @@ def test_upgrade_keeps_all_state(gx_operator: ChaincodeOperator, gx_deployed: De
     # ... and the new version serves writes.
     super_admin.submit("TokenomicsContract:Mint", "upgrade-witness", "1", "after the upgrade")
     assert super_admin.balance("upgrade-witness") == 12346
+
+
+def test_the_chaincode_servers_serve_tls_and_refuse_a_client_without_the_peers_certificate(
+        gx_operator: ChaincodeOperator, gx_deployed: DeployReport) -> None:
+    """SPEC §10: the peer → chaincode connection is TLS with client auth; a client with only the CA (or none) is
+    refused before it reaches the chaincode, one with the peer's client pair is served."""
+    for server in gx_operator.servers:
+        assert server.tls is not None
+        ca = server.tls.ca_cert.read_bytes()
+        contents = read_package(gx_operator.package_for(server, gx_deployed.version)[0])
+        assert contents.connection is not None
+        assert contents.connection.tls_required and contents.connection.client_auth_required
+        without_cert = FakePeer(server.address, credentials=grpc.ssl_channel_credentials(ca))
+        plaintext = FakePeer(server.address)
+        with_cert = FakePeer(server.address, credentials=grpc.ssl_channel_credentials(
+            ca, contents.connection.client_key.encode(), contents.connection.client_cert.encode()))
+        try:
+            assert with_cert.ready.wait(10), "a client with the peer's certificate is served"
+            assert with_cert.registered_name == servers.running_package_id(server)
+            for refused_client in (without_cert, plaintext):
+                assert refused_client.ended.wait(10)
+                assert not refused_client.ready.is_set() and refused_client.registered_name is None
+        finally:
+            for client in (without_cert, plaintext, with_cert):
+                client.close()
