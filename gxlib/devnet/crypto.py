@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gxlib.devnet.layout import DevnetLayout, Identity, Node, Org
+from gxlib.errors import GxError
 
 # Fabric CA writes enrollment attributes into this X.509 extension as JSON.
 FABRIC_CA_ATTRIBUTE_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
@@ -296,12 +297,22 @@ class ChaincodeTLS:
         return True
 
 
+class CryptoMaterialError(GxError):
+    """The devnet's crypto material is missing or unreadable; the message names the file."""
+
+
 def load_authority(ca_dir: Path, cert_file: Path) -> CertificateAuthority:
     """An org's CA as ``CertificateAuthority.save`` wrote it (``priv_sk`` + certificate)."""
-    key = serialization.load_pem_private_key((ca_dir / "priv_sk").read_bytes(), password=None)
+    key_file = ca_dir / "priv_sk"
+    try:
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CryptoMaterialError(f"cannot load the CA in {ca_dir}: {exc}",
+                                  hint="create the devnet's crypto material first (gx devnet up)") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise TypeError(f"{ca_dir / 'priv_sk'} is not an EC private key")
-    return CertificateAuthority(key, x509.load_pem_x509_certificate(cert_file.read_bytes()))
+        raise CryptoMaterialError(f"{key_file} is not an EC private key")
+    return CertificateAuthority(key, cert)
 
 
 def certificate_attributes(cert: x509.Certificate) -> dict[str, str]:

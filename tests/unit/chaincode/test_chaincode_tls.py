@@ -88,3 +88,12 @@ def test_private_keys_are_owner_only_from_the_first_byte(tmp_path: Path, monkeyp
         os.umask(old_umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert seen and set(seen) == {0o600}
+
+
+def test_without_the_orgs_tls_ca_the_error_names_the_directory(tmp_path: Path) -> None:
+    layout = DevnetLayout(DevnetSettings(state_dir=tmp_path))
+    server = chaincode_servers(layout, ChaincodeSettings())[0]
+    assert server.tls is not None
+    with pytest.raises(crypto.CryptoMaterialError, match=str(layout.org(server.org_key).tlsca_dir)) as caught:
+        server.tls.ensure()
+    assert caught.value.hint is not None and "gx devnet up" in caught.value.hint
