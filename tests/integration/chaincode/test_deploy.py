@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -112,3 +113,19 @@ def test_the_chaincode_servers_serve_tls_and_refuse_a_client_without_the_peers_c
         finally:
             for client in (without_cert, plaintext, with_cert):
                 client.close()
+
+
+def test_redeploying_a_committed_version_with_other_packages_is_refused_and_leaves_the_servers(
+        devnet: Devnet, gx_operator: ChaincodeOperator, gx_deployed: DeployReport) -> None:
+    """A devnet deployed by an older gxlib (plaintext packages) and deployed again at the committed version must not
+    have its servers restarted with package IDs its peers never installed."""
+    committed = gx_operator.status().version
+    assert committed is not None
+    pids = [processes.running_pid(s) for s in gx_operator.servers]
+    plaintext = ChaincodeOperator(devnet, gx_operator.settings, devnet.progress)
+    plaintext.servers = [dataclasses.replace(s, tls=None) for s in plaintext.servers]
+    with pytest.raises(DeployError, match=f"gxtv3 {committed} is committed, but the package") as caught:
+        plaintext.deploy(committed)
+    assert caught.value.hint is not None and "deploy a new version" in caught.value.hint
+    assert [processes.running_pid(s) for s in gx_operator.servers] == pids
+    assert gx_operator.status().answering
