@@ -11,9 +11,11 @@ from gxchaincode.contracts.admin import AdminContract
 from gxchaincode.contracts.governance import GovernanceContract
 from gxchaincode.contracts.identity import IdentityContract
 from gxchaincode.contracts.tokenomics import TokenomicsContract
+from gxchaincode.ids import LEDGER_ID_PATTERN
 from gxshim import ContractChaincode
 
 __version__ = "1.0"
+__all__ = ["CONTRACT_CLASSES", "CONTRACT_SPECS", "LEDGER_ID_PATTERN", "gx_chaincode"]
 
 CONTRACT_CLASSES = (TokenomicsContract, AdminContract, IdentityContract, GovernanceContract)
 # How `python -m gxshim` (and `gx chaincode serve`) name the contracts: module:Class.

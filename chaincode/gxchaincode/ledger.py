@@ -1,9 +1,9 @@
 """The chaincode's world state: keys, records, and the one path by which balances change.
 
-Records are JSON objects under composite keys (``account``, ``user``, ``country``, ``proposal``) plus one
-``GlobalCounters`` key. Fabric shows a transaction only the committed state (never its own writes), so a
-function never reads a key after writing it; `_credit`/`_debit` are called at most once per account in a
-transaction.
+Records are JSON objects under composite keys (``account``, ``user``, ``country``, ``proposal``) plus the
+``GlobalCounters`` and ``TrustedIssuerMSPs`` keys. Fabric shows a transaction only the committed state (never
+its own writes), so a function never reads a key after writing it; `_credit`/`_debit` are called at most once
+per account in a transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ USER = "user"
 COUNTRY = "country"
 PROPOSAL = "proposal"
 GLOBAL_COUNTERS_KEY = "GlobalCounters"
+# The MSPs trusted to issue super admins (SPEC §2.1): a JSON array of MSP IDs, written at bootstrap.
+TRUSTED_ISSUERS_KEY = "TrustedIssuerMSPs"
 
 
 def _key(ctx: Context, object_type: str, object_id: str) -> str:
@@ -46,6 +48,16 @@ def read_counters(ctx: Context) -> dict[str, Any] | None:
 
 def write_counters(ctx: Context, counters: dict[str, Any]) -> None:
     ctx.stub.put_state(GLOBAL_COUNTERS_KEY, json.dumps(counters, sort_keys=True, separators=(",", ":")))
+
+
+def read_trusted_issuers(ctx: Context) -> list[str] | None:
+    """The trusted issuer MSPs, or None before BootstrapSystem recorded them."""
+    raw = ctx.stub.get_state(TRUSTED_ISSUERS_KEY)
+    return None if raw is None else [str(msp) for msp in json.loads(raw)]
+
+
+def write_trusted_issuers(ctx: Context, msp_ids: list[str]) -> None:
+    ctx.stub.put_state(TRUSTED_ISSUERS_KEY, json.dumps(msp_ids, separators=(",", ":")))
 
 
 def require_account(ctx: Context, account_id: str) -> dict[str, Any]:

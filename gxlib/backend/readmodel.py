@@ -159,6 +159,10 @@ def on_proposal_submitted(session: Session, event: ChaincodeEvent, payload: dict
                          submitted_at=tx_time(payload), tx_id=event.tx_id))
 
 
+def on_trusted_issuers_changed(session: Session, event: ChaincodeEvent, payload: dict[str, Any]) -> None:
+    """Nothing to project: the read model keeps no access-control data (the event is validated and counted)."""
+
+
 Handler = Callable[[Session, ChaincodeEvent, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {
     "CoinsMinted": on_coins_minted,
@@ -168,6 +172,7 @@ HANDLERS: dict[str, Handler] = {
     "GenesisDistributed": on_genesis_distributed,
     "TransferEvent": on_transfer,
     "ProposalSubmitted": on_proposal_submitted,
+    "TrustedIssuersChanged": on_trusted_issuers_changed,
 }
 
 

@@ -123,6 +123,7 @@ class ChaincodeOperator(ChaincodeLifecycle[ChaincodeServer]):
         report = DeployReport(version, plan.label, plan.sequence, dict(plan.package_ids),
                               already_committed=plan.already_committed)
         if plan.already_committed:
+            await self._require_committed_packages(plan, lifecycles)
             self.progress.info(f"{plan.name} {version} is already committed at sequence {plan.sequence}")
         else:
             for server in self.servers:
@@ -136,6 +137,18 @@ class ChaincodeOperator(ChaincodeLifecycle[ChaincodeServer]):
         report.record("chaincode servers", self._ensure_servers(report.package_ids))
         await self._wait_answering()
         return report
+
+    async def _require_committed_packages(self, plan: DeployPlan, lifecycles: dict[str, Lifecycle]) -> None:
+        """A committed version runs only with the packages the peers installed for it: restarting the servers with
+        other package IDs (e.g. a committed plaintext package, now that packages carry TLS) would take the
+        chaincode down, so refuse and say how to move on."""
+        missing = [org for org, found in (await self._installed(plan, lifecycles)).items() if not found]
+        if missing:
+            raise DeployError(
+                f"{plan.name} {plan.version} is committed, but the package this gxlib builds for it is not installed "
+                f"on the peer(s) of {', '.join(missing)} (its connection.json differs: address, dial timeout or "
+                f"TLS settings changed since that version was deployed); the servers were left as they are",
+                hint="deploy a new version (gx chaincode deploy --version <next>) to switch to the new packages")
 
     def _ensure_servers(self, package_ids: dict[str, str]) -> bool:
         changed = False

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from gxlib.config import ChaincodeSettings
+from gxlib.devnet.crypto import ChaincodeTLS
 from gxlib.errors import GxError
 from gxlib.fabric.errors import EvaluateError
 from gxlib.fabric.gateway import Gateway
@@ -106,6 +107,17 @@ class ChaincodeEndpoint(Protocol):
 E = TypeVar("E", bound=ChaincodeEndpoint)
 
 
+def connection_info(address: str, dial_timeout: str, tls: ChaincodeTLS | None) -> ConnectionInfo:
+    """What the org's package tells its peer: the address, and with ``tls`` (an endpoint's ``tls`` attribute)
+    TLS against the org's TLS CA with the peer's client pair (SPEC §10); the material is issued on first use."""
+    if tls is None:
+        return ConnectionInfo(address=address, dial_timeout=dial_timeout)
+    tls.ensure()
+    return ConnectionInfo(address=address, dial_timeout=dial_timeout, tls_required=True, client_auth_required=True,
+                          root_cert=tls.ca_cert.read_text(), client_cert=tls.client_cert.read_text(),
+                          client_key=tls.client_key.read_text())
+
+
 @dataclass(frozen=True)
 class FabricNetwork:
     """A Fabric network as a client sees it: the channel and the environment document (read on every use, so a
@@ -179,8 +191,8 @@ class ChaincodeLifecycle(Generic[E]):
         """The org's CCaaS package for ``version`` (its connection.json points at the org's server) and its ID;
         the label defaults to ``<label_prefix>_<version>``."""
         label = label or self.settings.label(version)
-        package = build_ccaas_package(label, ConnectionInfo(address=server.address,
-                                                            dial_timeout=self.settings.dial_timeout))
+        package = build_ccaas_package(label, connection_info(server.address, self.settings.dial_timeout,
+                                                             getattr(server, "tls", None)))
         return package, package_id(label, package)
 
     def _admins(self) -> dict[str, Gateway]:

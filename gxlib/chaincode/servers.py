@@ -1,6 +1,6 @@
 """The chaincode servers of the local profile: one ``python -m gxchaincode`` process per org (as one pod per org
 on Kubernetes), each registered with its org's package ID and listening where that package's connection.json
-points the org's peer.
+points the org's peer — with TLS, requiring the peer's client certificate (SPEC §10), from the org's TLS CA.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gxlib.config import ChaincodeSettings
 from gxlib.devnet import processes
+from gxlib.devnet.crypto import ChaincodeTLS
 from gxlib.devnet.layout import DevnetLayout
 from gxlib.errors import GxError
 
@@ -33,6 +34,8 @@ class ChaincodeServer:
     host: str
     port: int
     dir: Path
+    # None: plaintext (only stand-ins in tests); else the server's TLS pair, client CA and the peer's client pair.
+    tls: ChaincodeTLS | None = None
 
     @property
     def address(self) -> str:
@@ -68,6 +71,8 @@ def chaincode_servers(layout: DevnetLayout, settings: ChaincodeSettings) -> list
         found.append(ChaincodeServer(
             name=f"{settings.name}-{org.key}", org_key=org.key, msp_id=org.msp_id, host=layout.settings.host,
             port=layout.settings.port(org_settings.ccaas_port), dir=layout.root / "chaincode" / settings.name / org.key,
+            tls=ChaincodeTLS(layout.root / "chaincode" / settings.name / org.key / "tls", org,
+                             (layout.settings.host, "127.0.0.1", "localhost", f"{settings.name}-{org.key}")),
         ))
     return found
 
@@ -102,6 +107,10 @@ def start(server: ChaincodeServer, package_id: str, *, timeout_s: float, log_lev
         "PYTHONUNBUFFERED": "1",
         MARKER_VARIABLE: str(server.dir),
     }
+    if server.tls is not None:
+        server.tls.ensure()
+        env |= {"CHAINCODE_TLS_CERT": str(server.tls.server_cert), "CHAINCODE_TLS_KEY": str(server.tls.server_key),
+                "CHAINCODE_CLIENT_CA_CERT": str(server.tls.ca_cert)}
     pid = processes.start_node(server, [sys.executable, "-m", "gxchaincode"], env)
     deadline = time.monotonic() + timeout_s
     while not listening(server):

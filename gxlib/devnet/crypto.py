@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gxlib.devnet.layout import DevnetLayout, Identity, Node, Org
+from gxlib.errors import GxError
 from gxlib.files import write_private
 
 # Fabric CA writes enrollment attributes into this X.509 extension as JSON.
@@ -229,6 +231,79 @@ def generate_crypto(layout: DevnetLayout) -> bool:
     shutil.rmtree(layout.crypto_dir, ignore_errors=True)
     staging.rename(layout.crypto_dir)
     return True
+
+
+@dataclass(frozen=True)
+class ChaincodeTLS:
+    """TLS material of one org's chaincode server (SPEC §10: the peer dials it with TLS and a client certificate).
+
+    Both pairs are issued by the org's TLS CA: the server's (``sans``: every name the peer may dial) and the
+    peer's client pair, which the package's connection.json carries. The server trusts client certificates of the
+    org's TLS CA only (``ca_cert``), and the peer checks the server against the same CA.
+    """
+
+    dir: Path
+    org: Org
+    sans: tuple[str, ...]
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.dir / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.dir / "server.key"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.dir / "client.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.dir / "client.key"
+
+    def complete(self) -> bool:
+        return all(f.exists() for f in (self.ca_cert, self.server_cert, self.server_key, self.client_cert,
+                                        self.client_key))
+
+    def ensure(self) -> bool:
+        """Issue the pairs from the org's TLS CA unless present (they stay stable: the package ID depends on them).
+        Returns whether anything was written."""
+        if self.complete():
+            return False
+        tlsca = load_authority(self.org.tlsca_dir, self.org.tls_ca_cert_file)
+        server_key, server_cert = tlsca.issue(self.org, self.sans[0], ou="peer", tls_sans=list(self.sans))
+        client_name = f"peer-client.{self.org.domain}"
+        client_key, client_cert = tlsca.issue(self.org, client_name, ou="peer", tls_sans=[client_name])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.server_key, _key_pem(server_key))
+        _write_private(self.client_key, _key_pem(client_key))
+        self.server_cert.write_bytes(_cert_pem(server_cert))
+        self.client_cert.write_bytes(_cert_pem(client_cert))
+        self.ca_cert.write_bytes(_cert_pem(tlsca.cert))
+        return True
+
+
+class CryptoMaterialError(GxError):
+    """The devnet's crypto material is missing or unreadable; the message names the file."""
+
+
+def load_authority(ca_dir: Path, cert_file: Path) -> CertificateAuthority:
+    """An org's CA as ``CertificateAuthority.save`` wrote it (``priv_sk`` + certificate)."""
+    key_file = ca_dir / "priv_sk"
+    try:
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CryptoMaterialError(f"cannot load the CA in {ca_dir}: {exc}",
+                                  hint="create the devnet's crypto material first (gx devnet up)") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CryptoMaterialError(f"{key_file} is not an EC private key")
+    return CertificateAuthority(key, cert)
 
 
 def certificate_attributes(cert: x509.Certificate) -> dict[str, str]:

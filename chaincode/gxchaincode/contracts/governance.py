@@ -6,6 +6,7 @@ from typing import Any
 
 from gxchaincode import events
 from gxchaincode.access import SUPER_ADMIN_ROLE, caller_id, has_role
+from gxchaincode.ids import require_ledger_id
 from gxchaincode.ledger import PROPOSAL, USER, read_record, require_non_empty, write_record
 from gxshim import ChaincodeError, Context, Contract, transaction
 
@@ -18,10 +19,10 @@ class GovernanceContract(Contract):
     def SubmitProposal(self, ctx: Context, proposalID: str, title: str, description: str,
                        proposerID: str) -> dict[str, Any]:
         """A registered user (``proposerID``, registered by the caller) submits a proposal."""
-        require_non_empty(proposalID, "proposalID cannot be empty")
+        require_ledger_id("proposalID", proposalID)
         require_non_empty(title, "title cannot be empty")
         require_non_empty(description, "description cannot be empty")
-        require_non_empty(proposerID, "proposerID cannot be empty")
+        require_ledger_id("proposerID", proposerID)
         if len(title) > MAX_TITLE or len(description) > MAX_DESCRIPTION:
             raise ChaincodeError(f"title is limited to {MAX_TITLE} and description to {MAX_DESCRIPTION} characters")
         proposer = read_record(ctx, USER, proposerID)

@@ -6,6 +6,7 @@ from typing import Any
 
 from gxchaincode import events
 from gxchaincode.access import caller_id
+from gxchaincode.ids import require_ledger_id
 from gxchaincode.ledger import (
     ACCOUNT,
     COUNTRY,
@@ -19,17 +20,15 @@ from gxchaincode.ledger import (
 )
 from gxshim import ChaincodeError, Context, Contract, evaluate, transaction
 
-MAX_ID_LENGTH = 128
-
 
 class IdentityContract(Contract):
     @transaction
     def CreateUser(self, ctx: Context, userID: str, countryCode: str, displayName: str) -> dict[str, Any]:
         """Register a user in an initialised country; the caller becomes the registrar (owner) of the user and
         of its account."""
-        require_non_empty(userID, "userID cannot be empty")
-        if len(userID) > MAX_ID_LENGTH or userID.startswith("SYSTEM_"):
-            raise ChaincodeError(f"userID must be at most {MAX_ID_LENGTH} characters and not start with SYSTEM_")
+        require_ledger_id("userID", userID)
+        if userID.startswith("SYSTEM_"):
+            raise ChaincodeError(f"userID {userID} must not start with SYSTEM_ (reserved for the system pools)")
         require_non_empty(countryCode, "countryCode cannot be empty")
         counters = read_counters(ctx)
         if counters is None:
@@ -56,7 +55,7 @@ class IdentityContract(Contract):
 
     @evaluate
     def GetUser(self, ctx: Context, userID: str) -> dict[str, Any]:
-        require_non_empty(userID, "userID cannot be empty")
+        require_ledger_id("userID", userID)
         user = read_record(ctx, USER, userID)
         if user is None:
             raise ChaincodeError(f"user {userID} does not exist")

@@ -7,6 +7,7 @@ from typing import Any
 from gxchaincode import events
 from gxchaincode.access import SUPER_ADMIN_ROLE, caller_id, has_role, require_role
 from gxchaincode.amounts import PRECISION, checked_mul, coins, parse_amount
+from gxchaincode.ids import require_ledger_id
 from gxchaincode.ledger import (
     USER,
     credit,
@@ -41,15 +42,15 @@ class TokenomicsContract(Contract):
     @transaction
     def Mint(self, ctx: Context, accountID: str, amount: str, remark: str) -> dict[str, Any]:
         require_role(ctx, SUPER_ADMIN_ROLE, "TokenomicsContract:Mint")
-        require_non_empty(accountID, "accountID cannot be empty")
+        require_ledger_id("accountID", accountID)
         units = parse_amount("amount", amount)
         require_non_empty(remark, "remark cannot be empty - must document reason for minting")
         return events.emit(ctx, mint(ctx, accountID, units, remark))
 
     @transaction
     def Transfer(self, ctx: Context, fromID: str, toID: str, amount: str, remark: str) -> dict[str, Any]:
-        require_non_empty(fromID, "fromID cannot be empty")
-        require_non_empty(toID, "toID cannot be empty")
+        require_ledger_id("fromID", fromID)
+        require_ledger_id("toID", toID)
         units = parse_amount("amount", amount)
         if fromID == toID:
             raise ChaincodeError("fromID and toID must be different accounts")
@@ -66,7 +67,7 @@ class TokenomicsContract(Contract):
 
     @transaction
     def DistributeGenesis(self, ctx: Context, userID: str) -> dict[str, Any]:
-        require_non_empty(userID, "userID cannot be empty")
+        require_ledger_id("userID", userID)
         counters = read_counters(ctx)
         if counters is None:
             raise ChaincodeError("system is not bootstrapped: run AdminContract:BootstrapSystem first")
@@ -92,13 +93,13 @@ class TokenomicsContract(Contract):
 
     @evaluate
     def GetBalance(self, ctx: Context, accountID: str) -> dict[str, Any]:
-        require_non_empty(accountID, "accountID cannot be empty")
+        require_ledger_id("accountID", accountID)
         account = require_account(ctx, accountID)
         return {"accountId": accountID, "balance": account["balance"], "balanceCoins": coins(account["balance"])}
 
     @evaluate
     def GetAccount(self, ctx: Context, accountID: str) -> dict[str, Any]:
-        require_non_empty(accountID, "accountID cannot be empty")
+        require_ledger_id("accountID", accountID)
         return require_account(ctx, accountID)
 
 

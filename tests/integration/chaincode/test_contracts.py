@@ -40,6 +40,30 @@ def test_bootstrap_mints_the_four_pools_and_succeeds_once(bootstrapped: dict[str
     assert service.evaluate("AdminContract:GetSystemStatus")["bootstrapped"] is True
 
 
+def test_only_the_trusted_issuer_msps_admin_and_attribute_holder_may_mint(
+        devnet: Devnet, bootstrapped: dict[str, Any], super_admin: GxClient, service: GxClient) -> None:
+    """SPEC §2.1 on the real peers: the bootstrapping super admin's MSP (Org1MSP) is the trusted issuer, so
+    Org2's MSP admin is not a super admin; Org1's admin and the attribute holder are."""
+    assert service.evaluate("AdminContract:GetSystemStatus")["trustedIssuerMSPs"] == ["Org1MSP"]
+    org1_admin, org2_admin = GxClient(devnet, "admin:org1"), GxClient(devnet, "admin:org2")
+    try:
+        error = refused(org2_admin, "requires role gx_super_admin (certificate attribute gx_super_admin=true or an "
+                        "MSP admin) of a trusted issuer MSP (Org1MSP)", "TokenomicsContract:Mint", "trust-org2",
+                        "100", "not trusted")
+        assert "Org2MSP is not a trusted issuer MSP" in error.chaincode_message
+        assert error.chaincode_status == 403
+        refused(org2_admin, "Org2MSP is not a trusted issuer MSP", "AdminContract:SetTrustedIssuerMSPs",
+                '["Org2MSP"]')
+        org1_admin.submit("TokenomicsContract:Mint", "trust-org1", "100", "trusted MSP admin")
+        super_admin.submit("TokenomicsContract:Mint", "trust-org1", "100", "attribute holder")
+        assert service.balance("trust-org1") == 200
+        with pytest.raises(EndorseError, match="account trust-org2 does not exist"):
+            service.evaluate("TokenomicsContract:GetBalance", "trust-org2")
+    finally:
+        org1_admin.close()
+        org2_admin.close()
+
+
 def test_mint_by_the_service_identity_is_refused_and_the_ledger_is_unchanged(
         bootstrapped: dict[str, Any], service: GxClient) -> None:
     error = refused(service, "access denied: TokenomicsContract:Mint requires role gx_super_admin",

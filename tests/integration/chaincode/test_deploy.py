@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
+import grpc
 import pytest
 
 from gxlib.chaincode import servers
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployError, DeployReport
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
+from gxlib.fabric.lifecycle.package import read_package
 from tests.integration.gx_fixtures import GxClient
+from tests.unit.shim.fakepeer import FakePeer
 
 pytestmark = pytest.mark.integration
 CONTRACTS = {
     "TokenomicsContract": {"Mint", "Transfer", "DistributeGenesis", "GetBalance", "GetAccount"},
-    "AdminContract": {"BootstrapSystem", "InitializeCountryData", "GetSystemStatus"},
+    "AdminContract": {"BootstrapSystem", "InitializeCountryData", "SetTrustedIssuerMSPs", "GetSystemStatus"},
     "IdentityContract": {"CreateUser", "GetUser"},
     "GovernanceContract": {"SubmitProposal"},
 }
@@ -84,3 +88,44 @@ def test_upgrade_keeps_all_state(gx_operator: ChaincodeOperator, gx_deployed: De
     # ... and the new version serves writes.
     super_admin.submit("TokenomicsContract:Mint", "upgrade-witness", "1", "after the upgrade")
     assert super_admin.balance("upgrade-witness") == 12346
+
+
+def test_the_chaincode_servers_serve_tls_and_refuse_a_client_without_the_peers_certificate(
+        gx_operator: ChaincodeOperator, gx_deployed: DeployReport) -> None:
+    """SPEC §10: the peer → chaincode connection is TLS with client auth; a client with only the CA (or none) is
+    refused before it reaches the chaincode, one with the peer's client pair is served."""
+    for server in gx_operator.servers:
+        assert server.tls is not None
+        ca = server.tls.ca_cert.read_bytes()
+        contents = read_package(gx_operator.package_for(server, gx_deployed.version)[0])
+        assert contents.connection is not None
+        assert contents.connection.tls_required and contents.connection.client_auth_required
+        without_cert = FakePeer(server.address, credentials=grpc.ssl_channel_credentials(ca))
+        plaintext = FakePeer(server.address)
+        with_cert = FakePeer(server.address, credentials=grpc.ssl_channel_credentials(
+            ca, contents.connection.client_key.encode(), contents.connection.client_cert.encode()))
+        try:
+            assert with_cert.ready.wait(10), "a client with the peer's certificate is served"
+            assert with_cert.registered_name == servers.running_package_id(server)
+            for refused_client in (without_cert, plaintext):
+                assert refused_client.ended.wait(10)
+                assert not refused_client.ready.is_set() and refused_client.registered_name is None
+        finally:
+            for client in (without_cert, plaintext, with_cert):
+                client.close()
+
+
+def test_redeploying_a_committed_version_with_other_packages_is_refused_and_leaves_the_servers(
+        devnet: Devnet, gx_operator: ChaincodeOperator, gx_deployed: DeployReport) -> None:
+    """A devnet deployed by an older gxlib (plaintext packages) and deployed again at the committed version must not
+    have its servers restarted with package IDs its peers never installed."""
+    committed = gx_operator.status().version
+    assert committed is not None
+    pids = [processes.running_pid(s) for s in gx_operator.servers]
+    plaintext = ChaincodeOperator(devnet, gx_operator.settings, devnet.progress)
+    plaintext.servers = [dataclasses.replace(s, tls=None) for s in plaintext.servers]
+    with pytest.raises(DeployError, match=f"gxtv3 {committed} is committed, but the package") as caught:
+        plaintext.deploy(committed)
+    assert caught.value.hint is not None and "deploy a new version" in caught.value.hint
+    assert [processes.running_pid(s) for s in gx_operator.servers] == pids
+    assert gx_operator.status().answering

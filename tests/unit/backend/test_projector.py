@@ -185,6 +185,18 @@ def test_unknown_event_types_are_counted_and_passed_over(engine: Engine) -> None
     assert sample(registry, "projector_events_processed_total", eventType="unknown") == 1
 
 
+def test_a_trusted_issuers_change_is_validated_counted_and_leaves_the_read_models_alone(engine: Engine) -> None:
+    projector, registry = make_projector(engine)
+    payload = {"eventType": "TrustedIssuersChanged", "mspIds": ["Org1MSP", "Org2MSP"], "previousMspIds": ["Org1MSP"],
+               "changedByMspId": "Org1MSP", "timestamp": 1_700_000_000}
+    result = projector.apply(ChaincodeEvent(4, 0, "tx-t", "TrustedIssuersChanged", json.dumps(payload).encode()))
+    assert result is ApplyResult.APPLIED
+    assert sample(registry, "projector_events_processed_total", eventType="TrustedIssuersChanged") == 1
+    assert ReadModel(engine).system_status().bootstrapped is False
+    with pytest.raises(MalformedEventError):
+        projector.apply(ChaincodeEvent(5, 0, "tx-u", "TrustedIssuersChanged", b'{"eventType":"TrustedIssuersChanged"}'))
+
+
 def test_lag_is_the_age_of_the_oldest_unprojected_event_and_zero_when_caught_up(
         engine: Engine, recorded_history: RecordedHistory) -> None:
     clock = FakeClock()
