@@ -453,6 +453,23 @@ def test_04_non_default_user_countries_and_mint_amount(session_cqrs: Cqrs, super
         assert profile is not None and profile.countryCode == country and profile.genesisDistributed
 
 
+def test_04_again_for_one_user_with_other_amounts_mints_each_and_an_amount_minted_before_is_already_done(
+        session_cqrs: Cqrs, super_admin: GxClient, tmp_path: Path, gx_kernel: str) -> None:
+    # Issue 12: "already done" is this run's own MINT (the command its parameters name), not balance arithmetic
+    # that only holds for one amount.
+    user, minted, grew = "rb04-user-3", [], []
+    for amount in (700, 800, 700):
+        record = run_runbook("04-validate-cqrs", session_cqrs.parameters(test_user_id=user, mint_amount=amount),
+                             tmp_path, gx_kernel)
+        assert record.passed, record.summary and record.summary["failed_checks"]
+        minted.append(steps(record)["mint to the test user"])
+        grew.append(checks(record)[f"balance {user} grew by mint_amount"]["status"])
+    assert minted == ["changed", "changed", "already done"]
+    assert grew == ["pass", "pass", "skipped"]
+    genesis = int(super_admin.evaluate("IdentityContract:GetUser", user)["genesisAmount"])
+    assert super_admin.balance(user) == genesis + 700 + 800, "each amount minted once, the repeat not again"
+
+
 # --- 05 -------------------------------------------------------------------------------------------------------
 def test_05_dry_run_changes_nothing(fresh: Cqrs, tmp_path: Path, gx_kernel: str) -> None:
     before = fresh.state()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 
+from gxlib.backend.api.schemas import CommandView
+from gxlib.backend.commands import CommandType
 from gxlib.chaincode.deploy import ChaincodeStatus
 from gxlib.chaincode.lifecycle import FabricNetwork
 from gxlib.config import Environment
@@ -22,6 +25,7 @@ from gxlib.runbook.bootstrap_system import BootstrapSystem
 from gxlib.runbook.checks import CheckStatus
 from gxlib.runbook.parameters import BootstrapSystemParameters
 from gxlib.runbook.session import Runbook
+from gxlib.runbook.steps import StepOutcome
 from gxlib.runbook.steps_backend import (
     BackendTarget,
     SubmitterProbe,
@@ -226,3 +230,54 @@ def test_04_without_a_way_to_see_the_submitter_goes_on_with_the_check_skipped(tm
     found = {c.name: c for c in rb.checks}
     assert found["circuit breaker closed"].status is CheckStatus.SKIPPED
     assert cqrs.stopped is None
+
+
+class DuplicateAnsweringApi(FakeApi):
+    """An API that answers every command as a duplicate of one an earlier run submitted (committed long ago)."""
+
+    def __init__(self) -> None:
+        self.accepted_at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def submit(self, command_type: str, payload: dict[str, Any], key: str) -> Any:
+        class Accepted:
+            commandId, duplicate, status = "c-earlier", True, "COMMITTED"
+        return Accepted()
+
+    def command(self, command_id: str) -> CommandView:
+        return CommandView(commandId=command_id, type=CommandType.CREATE_USER, status="COMMITTED", payload={},
+                           idempotencyKey="k", attempts=1, fabricTxId="tx", blockNumber=7, errorCode=None,
+                           errorMessage=None, createdAt=self.accepted_at, firstSubmittedAt=self.accepted_at,
+                           committedAt=self.accepted_at + timedelta(seconds=31), nextAttemptAt=self.accepted_at)
+
+    def user(self, user_id: str) -> Any:
+        return object()  # the read model has it
+
+
+class UnknownUserLedger(FakeLedger):
+    def user(self, user_id: str) -> None:
+        return None
+
+
+def test_04_a_command_answered_as_a_duplicate_is_already_done_and_not_timed(tmp_path: Path) -> None:
+    rb = _session("04-validate-cqrs", tmp_path)
+    target = _target(None)
+    target.api, target.ledger = DuplicateAnsweringApi(), UnknownUserLedger()  # type: ignore[assignment]
+    cqrs = ValidateCqrs(rb, target)
+    cqrs.create_user()
+    (step,) = rb.steps
+    assert step.outcome is StepOutcome.ALREADY_DONE
+    assert "submitted by an earlier run: c-earlier, committed in block 7" in step.detail
+    assert cqrs.traces == [], "an earlier run's command is not timed against this run (no false 31 s breach)"
+    cqrs.timings()
+    assert {c.name: c.status for c in rb.checks}["per-stage timings"] is CheckStatus.SKIPPED
+
+
+def test_the_run_says_which_endpoints_and_token_are_in_effect_without_showing_the_token(tmp_path: Path) -> None:
+    target = _target(None)
+    target.token, target.token_source = "s3cr3t", "/state/devnet/backend/api-token"
+    shown = target.effective()
+    assert shown.startswith("api_url=http://api.devnet.test, api_token=*** (from /state/devnet/backend/api-token)")
+    assert "s3cr3t" not in shown and "channel=gxchannel-devnet" in shown
+    rb = _session("04-validate-cqrs", tmp_path)
+    ValidateCqrs(rb, target).connect()
+    assert rb.found_secrets == ["s3cr3t"], "the summary masks the token the run used"
