@@ -77,15 +77,15 @@ def server_drift(wanted: Mapping[str, str], configured: Mapping[str, str | None]
 class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
     """The lifecycle phases on the env's Fabric network; the chaincode servers are the env's Deployments."""
 
-    def __init__(self, network: FabricNetwork, services: list[ChaincodeService], platform: KubernetesCluster,
+    def __init__(self, network: FabricNetwork, services: list[ChaincodeService], cluster_api: KubernetesCluster,
                  settings: ChaincodeSettings, progress: Progress, *, roll_timeout_s: float = 300.0) -> None:
         super().__init__(network, services, settings, progress)
-        self.platform = platform
+        self.cluster_api = cluster_api
         self.roll_timeout_s = roll_timeout_s
 
     def server_package_ids(self) -> dict[str, str | None]:
         """org → the CHAINCODE_ID its chaincode Deployment is configured with (None: no ConfigMap)."""
-        configured = self.platform.chaincode_package_ids()
+        configured = self.cluster_api.chaincode_package_ids()
         return {s.org_key: configured.get(s.org_key) for s in self.servers}
 
     def drift(self, plan: DeployPlan) -> dict[str, str]:
@@ -93,10 +93,10 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
         annotated: dict[str, str | None] = {}
         rolled_out: dict[str, bool] = {}
         for server in self.servers:
-            deployment = self.platform.get("apps/v1", "Deployment", server.name, server.namespace) or {}
+            deployment = self.cluster_api.get("apps/v1", "Deployment", server.name, server.namespace) or {}
             template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
             annotated[server.org_key] = (template.get("annotations") or {}).get(PACKAGE_ID_ANNOTATION)
-            rolled_out[server.org_key] = bool(deployment) and self.platform.rollout_state(
+            rolled_out[server.org_key] = bool(deployment) and self.cluster_api.rollout_state(
                 server.name, server.namespace).complete
         return server_drift(plan.package_ids, self.server_package_ids(), annotated, rolled_out)
 
@@ -108,7 +108,7 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
         """Roll each org's Deployment to the plan's package ID and wait for the rollouts; False when current."""
         if self.servers_current(plan):
             return False
-        self.platform.roll_chaincode(dict(plan.package_ids), timeout_s=self.roll_timeout_s)
+        self.cluster_api.roll_chaincode(dict(plan.package_ids), timeout_s=self.roll_timeout_s)
         return True
 
 

@@ -59,24 +59,24 @@ class KubernetesPlatform:
     # The ConfigMaps are the deployment: applied even when Prometheus does not answer (see the module docstring).
     deploys_without_prometheus = True
 
-    def __init__(self, platform: KubernetesCluster, cluster: ClusterConnection, access: ApiServerAccess, *,
+    def __init__(self, cluster_api: KubernetesCluster, cluster: ClusterConnection, access: ApiServerAccess, *,
                  prometheus_url: str | None = None, reload_method: ReloadMethod = ReloadMethod.HTTP,
                  reload_timeout_s: float = 180.0, reload_interval_s: float = 5.0) -> None:
-        self.platform = platform
+        self.cluster_api = cluster_api
         self.cluster = cluster
         self.access = access
-        self.env: Environment = platform.profile.env
-        self.namespace = platform.profile.backend_namespace
-        self.config = platform.monitoring
+        self.env: Environment = cluster_api.profile.env
+        self.namespace = cluster_api.profile.backend_namespace
+        self.config = cluster_api.monitoring
         self.fabric_jobs = KUBERNETES_FABRIC_JOBS
         self.reload_method = reload_method
         self.reload_timeout_s = reload_timeout_s
         self.reload_interval_s = reload_interval_s
-        self.pod = prometheus_pod(platform.settings)
-        self.monitoring_namespace = platform.monitoring_namespace
+        self.pod = prometheus_pod(cluster_api.settings)
+        self.monitoring_namespace = cluster_api.monitoring_namespace
         self.proxied = prometheus_url is None
         self.prometheus_url = (prometheus_url or pod_proxy_url(access.server, self.monitoring_namespace, self.pod,
-                                                               platform.settings.prometheus_port)).rstrip("/")
+                                                               cluster_api.settings.prometheus_port)).rstrip("/")
         self.description = f"Kubernetes API server {cluster}"
         self._rendered = [a for a in render_artifacts(self.config, committed_devnet_settings())
                           if a.path in (K8S_ALERTS_FILE, K8S_SCRAPE_FILE, K8S_DASHBOARD_FILE)]
@@ -137,7 +137,7 @@ class KubernetesPlatform:
         the monitoring namespace does not exist on this cluster."""
         namespace = self.monitoring_namespace
         try:
-            found = self.platform.get("v1", "Namespace", namespace)
+            found = self.cluster_api.get("v1", "Namespace", namespace)
         except KubernetesApiError as exc:
             raise Unavailable(f"the Kubernetes API server {self.cluster} refused to read namespace {namespace}: HTTP "
                               f"{exc.status}: {exc.reason} — check the context's credentials and your RBAC "
@@ -160,11 +160,11 @@ class KubernetesPlatform:
     def prometheus(self) -> PrometheusQueries:
         session = self.access.requests_session() if self.proxied else None
         return PrometheusQueries(self.prometheus_url, alert_group=self.config.alert_group,
-                                 timeout_s=self.platform.settings.request_timeout_s, session=session)
+                                 timeout_s=self.cluster_api.settings.request_timeout_s, session=session)
 
     # --- read and apply ---------------------------------------------------------------------------------------
     def artifacts(self) -> list[MonitoringArtifact]:
-        deployed = self.platform.deployed_artifacts(self._rendered)
+        deployed = self.cluster_api.deployed_artifacts(self._rendered)
         by_path = {artifact.path: artifact for artifact in self._rendered}
         return [MonitoringArtifact(name, self._locations[path], by_path[path].content, deployed[str(path)])
                 for name, path in _ARTIFACT_FILES]
@@ -172,8 +172,8 @@ class KubernetesPlatform:
     def write(self, artifacts: list[MonitoringArtifact]) -> list[str]:
         """Server-side apply the ConfigMaps of ``artifacts`` (only those: each step applies its own)."""
         chosen = [self._objects[artifact.location] for artifact in artifacts]
-        with self.platform.progress.task(f"applying {', '.join(a.location for a in artifacts)}"):
-            self.platform.apply(chosen)
+        with self.cluster_api.progress.task(f"applying {', '.join(a.location for a in artifacts)}"):
+            self.cluster_api.apply(chosen)
         return [artifact.location for artifact in artifacts]
 
     # --- reload -----------------------------------------------------------------------------------------------
@@ -195,10 +195,10 @@ class KubernetesPlatform:
         refused (it names the pod, the namespace and the HTTP status), WaitTimeout when the kubelet never brought
         the ConfigMaps into the pod within the timeout."""
         def reloaded() -> tuple[bool, str]:
-            self.platform.reload_prometheus(self.reload_method)
+            self.cluster_api.reload_prometheus(self.reload_method)
             return self.loaded_state()
 
-        self.platform.progress.wait_until(
+        self.cluster_api.progress.wait_until(
             f"{self.prometheus_description} to load the rendered rules and scrape jobs", reloaded,
             timeout_s=self.reload_timeout_s, interval_s=self.reload_interval_s)
 

@@ -116,7 +116,7 @@ class UpgradeChaincode(RunbookSection[UpgradeChaincodeParameters]):
                                            chaincode_addresses=params.chaincode_addresses,
                                            restart_timeout_s=params.restart_timeout_s, progress=self.rb.progress)
             self.operator = operator
-            host = operator.platform.api.configuration.host
+            host = operator.cluster_api.api.configuration.host
             deployments = ", ".join(f"{s.namespace}/{s.name}" for s in operator.servers)
             self.rb.checks.record("platform available", True, measured=f"API server {host}; {deployments}",
                                   expected="API server answers, chaincode Deployments and Services exist")
