@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.markup import escape
 from gxlib.runbook.registry import runbooks
 
 if TYPE_CHECKING:
+    from gxlib.runbook.errors import InvalidParameter
     from gxlib.runbook.lab import Lab
     from gxlib.runbook.settings import RunbookSettings
 
@@ -71,6 +72,14 @@ def _print_summary(summary: dict[str, Any] | None) -> None:
     out.print(summary_text(summary.get("checks", [])), markup=False)
 
 
+def _exit_invalid_parameter(exc: InvalidParameter) -> NoReturn:
+    """Print the parameter's error and hint; exit 2 (nothing ran)."""
+    err.print(f"[red]error:[/] {escape(exc.message)}")
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
+    sys.exit(EXIT_INVALID_PARAMETER)
+
+
 def _warn_of_secrets_on_the_command_line(name: str, parameters: tuple[tuple[str, str], ...]) -> None:
     """A secret given with -p is in the process list (``ps``) of everyone on the machine: say how to avoid it."""
     from gxlib.runbook.errors import RunbookError
@@ -111,10 +120,7 @@ def runbook_run(name: str, parameters: tuple[tuple[str, str], ...], dry_run: boo
         record = run(name, dict(parameters), dry_run=True if dry_run else None, settings=settings,
                      progress=Progress(err), progress_bar=progress_bar)
     except InvalidParameter as exc:
-        err.print(f"[red]error:[/] {escape(exc.message)}")
-        if exc.hint:
-            err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
-        sys.exit(EXIT_INVALID_PARAMETER)
+        _exit_invalid_parameter(exc)
     except RunbookFailed as exc:
         _print_summary(exc.summary)
         raise
@@ -181,13 +187,11 @@ def runbook_open(name: str, parameters: tuple[tuple[str, str], ...], dry_run: bo
     from gxlib.runbook.settings import RunbookSettings
 
     settings = RunbookSettings(runs_dir=runs_dir) if runs_dir else RunbookSettings()
+    _warn_of_secrets_on_the_command_line(name, parameters)
     try:
         copy = open_copy(name, dict(parameters), dry_run=True if dry_run else None, settings=settings)
     except InvalidParameter as exc:
-        err.print(f"[red]error:[/] {escape(exc.message)}")
-        if exc.hint:
-            err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
-        sys.exit(EXIT_INVALID_PARAMETER)
+        _exit_invalid_parameter(exc)
     out.print(f"copy of {copy.runbook}: {copy.notebook}", markup=False)
     url = running_lab_for(copy.notebook)
     if url is not None:

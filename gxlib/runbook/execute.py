@@ -60,6 +60,15 @@ def prepare(name: str | RunbookSpec, parameters: Mapping[str, object] | None = N
     return spec.name, validate_parameters(spec.name, spec.parameters, raw, environ=environ)
 
 
+def template_notebook(spec: RunbookSpec, settings: RunbookSettings) -> Path:
+    """The runbook's notebook in the checkout's notebooks/ (RunbookError when it is missing)."""
+    source = settings.notebooks_dir / spec.notebook
+    if not source.is_file():
+        raise RunbookError(spec.name, f"the notebook of {spec.name} is missing: {source}",
+                           hint="set GX_RUNBOOK_NOTEBOOKS_DIR to the checkout's notebooks/ directory")
+    return source
+
+
 def run(name: str | RunbookSpec, parameters: Mapping[str, object] | None = None, *, dry_run: bool | None = None,
         settings: RunbookSettings | None = None, progress: Progress | None = None,
         environ: Mapping[str, str] | None = None, progress_bar: bool = False) -> RunRecord:
@@ -72,10 +81,7 @@ def run(name: str | RunbookSpec, parameters: Mapping[str, object] | None = None,
     spec = runbook(name)
     _, params = prepare(spec, parameters, dry_run=dry_run, settings=settings, environ=environ)
 
-    source = settings.notebooks_dir / spec.notebook
-    if not source.is_file():
-        raise RunbookError(spec.name, f"the notebook of {spec.name} is missing: {source}",
-                           hint="set GX_RUNBOOK_NOTEBOOKS_DIR to the checkout's notebooks/ directory")
+    source = template_notebook(spec, settings)
     if kernel_python(settings.kernel_name) is None:
         raise KernelNotInstalled(spec.name, settings.kernel_name)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from gxlib.platform.connect import local_api_token
 from gxlib.runbook.errors import RunbookError
-from gxlib.runbook.execute import prepare
+from gxlib.runbook.execute import prepare, template_notebook
 from gxlib.runbook.records import LIVE_ONLY, Redactor, new_record_dir, write_atomically, write_html
 from gxlib.runbook.registry import RunbookSpec, runbook
 from gxlib.runbook.session import SUMMARY_FILE
@@ -86,10 +86,7 @@ def open_copy(name: str | RunbookSpec, parameters: Mapping[str, object] | None =
     settings = settings or RunbookSettings()
     spec = runbook(name)
     _, params = prepare(spec, parameters, dry_run=dry_run, settings=settings, environ=environ)
-    source = settings.notebooks_dir / spec.notebook
-    if not source.is_file():
-        raise RunbookError(spec.name, f"the notebook of {spec.name} is missing: {source}",
-                           hint="set GX_RUNBOOK_NOTEBOOKS_DIR to the checkout's notebooks/ directory")
+    source = template_notebook(spec, settings)
     notebook = parameterize_notebook(load_notebook_node(str(source)), params.notebook_values())
     started = now or datetime.now(UTC)
     record_dir = new_record_dir(settings.runs_dir.resolve(), spec.name, started)

@@ -86,3 +86,11 @@ def test_a_token_given_with_p_is_warned_of_as_visible_in_the_process_list(tmp_pa
     assert "s3cr3t-t0ken" not in result.stderr
     quiet = gx("runbook", "run", "04-validate-cqrs", "-p", "mint_amount", "-5", "--runs-dir", str(tmp_path / "runs"))
     assert "process list" not in quiet.stderr
+
+
+def test_open_warns_of_a_token_given_with_p_like_run_does(tmp_path: Path) -> None:
+    result = gx("runbook", "open", "04-validate-cqrs", "-p", "api_token", "s3cr3t-t0ken", "-p", "mint_amount", "-5",
+                "--no-lab", env={"GX_RUNBOOK_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.returncode == 2
+    assert "-p api_token puts the secret in this machine's process list; export GX_API_TOKEN" in result.stderr
+    assert "s3cr3t-t0ken" not in result.stderr and not (tmp_path / "runs").exists()
