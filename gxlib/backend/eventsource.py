@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +42,6 @@ class ChaincodeEvent:
         return (self.block_number, self.tx_index)
 
 
-@runtime_checkable
 class EventSource(Protocol):
     def events(self, after: Checkpoint | None) -> AsyncIterator[ChaincodeEvent]:
         """Events strictly after ``after`` in ledger order; waits for new blocks and ends only when the source

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from gxlib.backend.commands import FabricIdentity
 from gxlib.backend.errors import BackendError
@@ -106,7 +106,6 @@ class TransportError(TxGatewayError):
         self.code = code
 
 
-@runtime_checkable
 class TxGateway(Protocol):
     """What the outbox-submitter needs from Fabric. Implementations must be safe to call concurrently."""
 

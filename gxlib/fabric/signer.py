@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,7 +32,6 @@ class SignerError(GxError):
     """A key could not be loaded or used for signing."""
 
 
-@runtime_checkable
 class Signer(Protocol):
     """Signs a SHA-256 digest and returns a DER-encoded, low-S ECDSA signature."""
 

@@ -9,6 +9,7 @@ read-only (JupyterLab neither autosaves them nor marks them for saving) and a sa
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -162,8 +163,29 @@ class Lab:
         return args
 
     def environment(self) -> dict[str, str]:
-        # The token through the environment, not the command line (where `ps` would show it).
-        return {**os.environ, "JUPYTER_TOKEN": self.token}
+        """The lab's environment: the token (not on the command line, where `ps` would show it) and the page
+        configuration that turns off JupyterLab's "get official Jupyter news?" toast (written on first use)."""
+        config_path = [str(lab_page_config_dir()), *filter(None, os.environ.get("JUPYTER_CONFIG_PATH", "").split(
+            os.pathsep))]
+        return {**os.environ, "JUPYTER_TOKEN": self.token, "JUPYTER_CONFIG_PATH": os.pathsep.join(config_path)}
+
+
+# The announcements plugin asks every new profile whether to fetch news from the internet; an operator's lab on
+# loopback has no news feed (--LabApp.news_url=None), so the question is only noise.
+LAB_PAGE_CONFIG = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+
+
+def lab_page_config_dir() -> Path:
+    """A Jupyter config directory holding ``labconfig/page_config.json`` = LAB_PAGE_CONFIG (see Lab.environment)."""
+    import platformdirs
+
+    directory = Path(platformdirs.user_state_dir("gxlib")) / "lab-config"
+    page_config = directory / "labconfig" / "page_config.json"
+    text = json.dumps(LAB_PAGE_CONFIG, indent=2) + "\n"
+    if not page_config.is_file() or page_config.read_text() != text:
+        page_config.parent.mkdir(parents=True, exist_ok=True)
+        page_config.write_text(text)
+    return directory
 
 
 def lab_url(base_url: str, token: str, open_path: str | None = None) -> str:

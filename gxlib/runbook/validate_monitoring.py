@@ -226,7 +226,7 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
             from IPython.display import display
 
             figure = go.Figure(go.Scatter(x=series_values.index, y=series_values.values, name="lag (ms)"))
-            figure.add_hline(y=target, line_dash="dash", line_color="red", annotation_text="SLO 5000 ms")
+            figure.add_hline(y=target, line_dash="dash", line_color="red", annotation_text=f"SLO {target:g} ms")
             figure.update_layout(title="Projection lag (ms)", height=320, margin={"t": 40, "b": 30})
             display(figure)
         else:

@@ -143,6 +143,8 @@ def test_a_runbook_run_in_jupyterlab_leaves_the_record_and_the_template_unchange
     page.keyboard.press("Control+s")
     page.wait_for_timeout(2000)
     page.screenshot(path=str(shots / "1-template.png"))
+    # No toast asking whether to fetch Jupyter news from the internet (the announcements plugin is off).
+    assert page.get_by_text("official Jupyter news").count() == 0
 
     # 2. A copy as `gx runbook open 05-validate-monitoring -p dry_run true` makes it, then Run All.
     unreachable = f"http://127.0.0.1:{_free_port()}"

@@ -15,7 +15,7 @@ from tornado import web
 
 from gxlib.runbook import InvalidParameter
 from gxlib.runbook.interactive import INTERACTIVE_TAG, begin, open_copy, write_record
-from gxlib.runbook.lab import Lab, RecordCheckpoints, RunbookContentsManager, lab_root, running_lab_for
+from gxlib.runbook.lab import Lab, RecordCheckpoints, RunbookContentsManager, lab_root, new_lab, running_lab_for
 from gxlib.runbook.session import SUMMARY_FILE
 from gxlib.runbook.settings import RECORD_DIR_VARIABLE, RunbookSettings
 
@@ -162,3 +162,13 @@ def test_a_template_run_in_place_puts_its_report_into_a_record_not_among_the_tem
     report = record_path(rb, "slo-report.html")
     assert report.parent.parent == settings.notebooks_dir.parent / "runs"
     assert report.parent.name.endswith("-05-validate-monitoring") and rb.record_dir == report.parent
+
+
+def test_the_lab_is_started_with_the_news_question_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/etc/site-jupyter")
+    environment = new_lab(RunbookSettings(runs_dir=tmp_path / "runs"), port=8999).environment()
+    first, *rest = environment["JUPYTER_CONFIG_PATH"].split(os.pathsep)
+    assert rest == ["/etc/site-jupyter"]  # the operator's own config path is kept, after ours
+    page_config = json.loads((Path(first) / "labconfig" / "page_config.json").read_text())
+    assert page_config["disabledExtensions"] == {"@jupyterlab/apputils-extension:announcements": True}
