@@ -9,6 +9,11 @@ the Service like its Deployment, ``<chaincode>-orgN-<env>`` in namespace ``fabri
 :meth:`gxlib.platform.kubernetes.KubernetesCluster.roll_chaincode`: the org's ConfigMap gets the new
 ``CHAINCODE_ID``, the pod template the same ID as an annotation, and the rollout is awaited.
 
+The peer dials each server with TLS and a client certificate (:mod:`gxlib.platform.chaincode_tls`): the org's
+package carries the CA and the peer's client pair, and the org's TLS Secret — which the Deployment mounts — the
+server's pair; the Secret is written before the servers are rolled, and a missing or stale Secret counts as a
+server that is not current.
+
 No image is built here: CI builds the chaincode image from ``chaincode/Dockerfile``; the package only says where
 the peer dials.
 """
@@ -22,7 +27,9 @@ from typing import Any
 
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, DeployPlan, FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import ChaincodeSettings, Environment, EnvironmentProfile, environment_profile
+from gxlib.devnet.crypto import ChaincodeTLS
 from gxlib.errors import Unavailable
+from gxlib.platform.chaincode_tls import kubernetes_chaincode_tls, secret_drift, tls_secret
 from gxlib.platform.cluster import connect_cluster
 from gxlib.platform.errors import PlatformError
 from gxlib.platform.kubernetes import KubernetesCluster
@@ -35,13 +42,16 @@ IMAGE_NOTE = ("not built by this runbook (no container engine here): CI builds t
 
 @dataclass(frozen=True)
 class ChaincodeService:
-    """One org's chaincode server on Kubernetes: its Deployment (and Service) and the address its package holds."""
+    """One org's chaincode server on Kubernetes: its Deployment (and Service), the address its package holds, and
+    the TLS material the package carries and the server's Secret (``tls_secret``) holds (``None``: plaintext)."""
 
     name: str
     org_key: str
     msp_id: str
     namespace: str
     address: str
+    tls: ChaincodeTLS | None = None
+    tls_secret: str = ""
 
 
 def service_address(names: ChaincodeNames, port: int) -> str:
@@ -98,16 +108,40 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
             annotated[server.org_key] = (template.get("annotations") or {}).get(PACKAGE_ID_ANNOTATION)
             rolled_out[server.org_key] = bool(deployment) and self.cluster_api.rollout_state(
                 server.name, server.namespace).complete
-        return server_drift(plan.package_ids, self.server_package_ids(), annotated, rolled_out)
+        drift = server_drift(plan.package_ids, self.server_package_ids(), annotated, rolled_out)
+        return {**self.secret_drift(), **drift}
+
+    def tls_secrets(self) -> dict[str, dict[str, Any]]:
+        """org → the TLS Secret its chaincode Deployment mounts, as the packages' material says it must be."""
+        return {s.org_key: tls_secret(chaincode_names(self.cluster_api.profile, s.org_key), s.tls)
+                for s in self.servers if s.tls is not None}
+
+    def secret_drift(self) -> dict[str, str]:
+        """org → why its TLS Secret is not the one its server needs (empty when every org's is)."""
+        drift: dict[str, str] = {}
+        secrets = self.tls_secrets()
+        for server in self.servers:
+            wanted = secrets.get(server.org_key)
+            if wanted is None:
+                continue
+            deployed = self.cluster_api.get("v1", "Secret", wanted["metadata"]["name"], server.namespace)
+            reason = secret_drift(deployed, wanted)
+            if reason is not None:
+                drift[server.org_key] = reason
+        return drift
 
     def servers_current(self, plan: DeployPlan) -> bool:
-        """Whether every org's Deployment is configured with, stamped with and rolled out to the plan's ID."""
+        """Whether every org's TLS Secret holds the packages' material and its Deployment is configured with,
+        stamped with and rolled out to the plan's ID."""
         return not self.drift(plan)
 
     def restart_servers(self, plan: DeployPlan) -> bool:
-        """Roll each org's Deployment to the plan's package ID and wait for the rollouts; False when current."""
+        """Write each org's TLS Secret, roll each org's Deployment to the plan's package ID and wait for the
+        rollouts; False when current."""
         if self.servers_current(plan):
             return False
+        if self.secret_drift():
+            self.cluster_api.apply(list(self.tls_secrets().values()))
         self.cluster_api.roll_chaincode(dict(plan.package_ids), timeout_s=self.roll_timeout_s)
         return True
 
@@ -138,9 +172,11 @@ def _services(platform: KubernetesCluster, profile: EnvironmentProfile, document
         port = service_port(platform.get("v1", "Service", names.deployment, names.namespace) or {})
         if port is None:
             raise Unavailable(f"service {names.namespace}/{names.deployment} has no port: re-apply the {env} overlay")
+        address = addresses.get(org) or service_address(names, port)
+        tls = kubernetes_chaincode_tls(document, names, env=env, address=address, chaincode=profile.chaincode_name)
         services.append(ChaincodeService(name=names.deployment, org_key=org, msp_id=orgs[org],
-                                         namespace=names.namespace,
-                                         address=addresses.get(org) or service_address(names, port)))
+                                         namespace=names.namespace, address=address, tls=tls,
+                                         tls_secret=names.tls_secret))
     return services
 
 

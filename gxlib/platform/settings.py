@@ -43,13 +43,15 @@ class ChaincodeNames(BaseModel):
     namespace: str
     deployment: str
     config_map: str
+    tls_secret: str  # the chaincode server's TLS pair and client CA (the overlay mounts it; the platform writes it)
 
 
 def chaincode_names(profile: EnvironmentProfile, org: str) -> ChaincodeNames:
     base = profile.chaincode_name
     return ChaincodeNames(org=org, namespace=profile.monitoring_namespace,
                           deployment=f"{base}-{org}-{profile.env.value}",
-                          config_map=f"{base}-package-{org}-{profile.env.value}")
+                          config_map=f"{base}-package-{org}-{profile.env.value}",
+                          tls_secret=f"{base}-chaincode-tls-{org}-{profile.env.value}")
 
 
 def prometheus_pod(settings: KubernetesPlatformSettings) -> str:

@@ -26,17 +26,19 @@ from typing import Any
 
 import pandas as pd
 
+from gxlib.config import Environment
 from gxlib.errors import Unavailable
 from gxlib.monitoring.alerts import DeploymentTarget, alert_rules
 from gxlib.monitoring.artifacts import ALERT_RULES, DASHBOARD, SCRAPE_CONFIG, MonitoringArtifact
 from gxlib.monitoring.dashboard import NAMESPACE_VARIABLE, dashboard_json_model
 from gxlib.monitoring.queries import PrometheusError
 from gxlib.monitoring.scrape import BACKEND_JOBS
-from gxlib.monitoring.settings import MonitoringConfig
+from gxlib.monitoring.settings import MonitoringConfig, MonitoringSettings
 from gxlib.platform import Platform
 from gxlib.platform.connect import connect
 from gxlib.progress import WaitTimeout
 from gxlib.runbook.display import show_diff, show_markdown, show_table
+from gxlib.runbook.endpoint_checks import monitoring_stack_exists
 from gxlib.runbook.errors import StepFailed
 from gxlib.runbook.parameters import DeployMonitoringParameters
 from gxlib.runbook.section import RunbookSection
@@ -142,10 +144,15 @@ class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
             self.prometheus_reachable = True
             self.rb.checks.record(name, True, measured="ready", expected="ready")
         elif self.rb.dry_run:
-            # A dry run still shows the diff against what is deployed.
+            # A dry run still shows the diff against what is deployed; it fails when the Prometheus the run would
+            # reload does not answer (locally: one given by URL, or the stack's once the stack was set up).
             then = ("applies the artifacts, but cannot reload or verify" if deployment.deploys_without_prometheus
                     else "stops here")
-            self.rb.checks.skip(name, f"dry run: {reason}; a real run {then}")
+            if self._prometheus_expected(deployment):
+                self.rb.checks.record(name, False, measured="not ready", expected="ready",
+                                      detail=f"dry run: {reason}; a real run {then}")
+            else:
+                self.rb.checks.skip(name, f"dry run: {reason}; a real run {then}")
         elif deployment.deploys_without_prometheus:
             self.rb.checks.record(name, False, measured="not ready", expected="ready",
                                   detail=f"{reason} — the artifacts are applied all the same (Prometheus reads them "
@@ -153,6 +160,14 @@ class DeployMonitoring(RunbookSection[DeployMonitoringParameters]):
         else:
             self.rb.checks.record(name, False, measured="not ready", expected="ready", detail=reason)
             self.stopped = reason
+
+    def _prometheus_expected(self, deployment: Platform) -> bool:
+        """Whether the run has a Prometheus to reach: on Kubernetes always; locally one given by prometheus_url,
+        or the stack's once `gx monitoring up` set the stack up (before that there is nothing to reload)."""
+        if deployment.env is not Environment.LOCAL:
+            return True
+        state_dir = self.params.monitoring_state_dir or MonitoringSettings().stack_state_dir
+        return self.params.prometheus_url is not None or monitoring_stack_exists(state_dir)
 
     def artifacts(self) -> list[MonitoringArtifact]:
         if self._artifacts is None:

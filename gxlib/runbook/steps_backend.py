@@ -43,7 +43,9 @@ from gxlib.monitoring.exposition import metric_samples
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
 from gxlib.platform.connect import local_api_token, local_backend_endpoints
+from gxlib.platform.probes import Endpoint, http_endpoint
 from gxlib.progress import Progress
+from gxlib.runbook.endpoint_checks import check_endpoints, devnet_endpoints, network_file_endpoints
 from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters, UpgradeChaincodeParameters
 from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
@@ -372,6 +374,30 @@ def ledger_height(devnet: Devnet) -> int | None:
     return min(heights) if heights else None
 
 
+def backend_endpoints(params: BackendParameters) -> list[Endpoint]:
+    """The endpoints runbooks 03–05 reach the backend and the ledger by: on local those of the devnet
+    ``params`` point at (none when no devnet was created there), the API and the submitter's metrics; off local
+    the API, the network file's orderer and peers, and where the submitter is seen (its metrics, else Prometheus)."""
+    if params.env is Environment.LOCAL:
+        fabric = devnet_endpoints(params.devnet_state_dir)
+        if not fabric:
+            return []
+        local = local_backend_endpoints()
+        return [*fabric, http_endpoint("backend API", params.api_url or local.api_url, "/healthz"),
+                http_endpoint("outbox-submitter metrics", params.submitter_metrics_url or local.submitter_metrics_url,
+                              "/metrics")]
+    found: list[Endpoint] = []
+    if params.api_url is not None:
+        found.append(http_endpoint("backend API", params.api_url, "/healthz"))
+    if isinstance(params, CommandParameters) and params.fabric_network_file is not None:
+        found += network_file_endpoints(params.fabric_network_file)
+    if params.submitter_metrics_url is not None:
+        found.append(http_endpoint("outbox-submitter metrics", params.submitter_metrics_url, "/metrics"))
+    elif isinstance(params, CommandParameters) and params.prometheus_url is not None:
+        found.append(http_endpoint("Prometheus", params.prometheus_url, "/-/ready"))
+    return found
+
+
 C = TypeVar("C", bound=CommandParameters)
 
 
@@ -386,8 +412,11 @@ class BackendSection(RunbookSection[C]):
         return self.target is not None
 
     def find_backend(self) -> BackendTarget | None:
-        """The backend of ``params.env`` (recorded as reachable), or None after the run stopped on why not."""
+        """The backend of ``params.env`` (recorded as reachable), or None after the run stopped on why not. A dry
+        run first checks that every endpoint the run would use answers, and fails naming each one that does not."""
         check = reachable_check(self.params.env)
+        if self.target is None and self.rb.dry_run and not check_endpoints(self, backend_endpoints(self.params)):
+            return None
         if self.target is None:
             with self.unless_unavailable(check):
                 self.target = backend_target(self.params, self.rb.progress)

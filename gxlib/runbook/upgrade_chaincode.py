@@ -23,8 +23,10 @@ from gxlib.devnet.network import Devnet
 from gxlib.fabric.errors import FabricError
 from gxlib.fabric.lifecycle.definition import CommittedChaincode
 from gxlib.platform.kubernetes_chaincode import IMAGE_NOTE, KubernetesChaincodeOperator, kubernetes_operator
+from gxlib.platform.probes import Endpoint, kubernetes_api_endpoint
 from gxlib.platform.settings import platform_settings
 from gxlib.runbook.display import show_table
+from gxlib.runbook.endpoint_checks import check_endpoints, devnet_endpoints, network_file_endpoints
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
 from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
@@ -97,9 +99,23 @@ class UpgradeChaincode(RunbookSection[UpgradeChaincodeParameters]):
         ], ("what", "value"))
         return plan
 
-    def _find_operator(self) -> bool:
-        """The local devnet's operator (env=local) or the Kubernetes one; False after recording why there is none."""
+    def endpoints(self) -> list[Endpoint]:
+        """What the run would use: the local devnet's orderer and peers (none when no devnet was created there), or
+        the Kubernetes API server and the orderer and peers of ``fabric_network_file``."""
         params = self.params
+        if params.env is Environment.LOCAL:
+            return devnet_endpoints(params.devnet_state_dir)
+        found = [kubernetes_api_endpoint(platform_settings(params.kubeconfig, params.kube_context))]
+        if params.fabric_network_file is not None:
+            found += network_file_endpoints(params.fabric_network_file)
+        return found
+
+    def _find_operator(self) -> bool:
+        """The local devnet's operator (env=local) or the Kubernetes one; False after recording why there is none.
+        A dry run first checks that every endpoint the run would use answers, and fails naming each that does not."""
+        params = self.params
+        if self.rb.dry_run and not check_endpoints(self, self.endpoints()):
+            return False
         if params.env is Environment.LOCAL:
             with self.unless_unavailable("devnet up"):
                 self.devnet = local_devnet(params, self.rb.progress)

@@ -47,10 +47,12 @@ from gxlib.monitoring.settings import MonitoringConfig
 from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.platform.connect import local_platform
 from gxlib.platform.endpoints import MonitoringEndpoints, kubernetes_endpoints, local_endpoints
+from gxlib.platform.probes import Endpoint, http_endpoint
 from gxlib.platform.settings import platform_settings
 from gxlib.progress import WaitTimeout
 from gxlib.runbook.display import in_notebook, show_table
 from gxlib.runbook.drills import SUCCESS_RATE_WINDOW, Drill, DrillLog
+from gxlib.runbook.endpoint_checks import check_endpoints, monitoring_stack_exists
 from gxlib.runbook.parameters import ValidateMonitoringParameters
 from gxlib.runbook.section import RunbookSection
 from gxlib.runbook.session import Runbook
@@ -58,6 +60,7 @@ from gxlib.runbook.steps_backend import (
     TRACE_COLUMNS,
     BackendTarget,
     CommandTrace,
+    backend_endpoints,
     breaker_state,
     local_backend,
     record_path,
@@ -121,6 +124,8 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
         self.config = self.stack.config
         self.endpoints = local_endpoints(self.params.prometheus_url or self.stack.prometheus_url,
                                          self.params.alertmanager_url or self.stack.alertmanager_url)
+        if self.rb.dry_run and not check_endpoints(self, self._local_endpoints(self.endpoints)):
+            return
         prometheus_url = self.endpoints.prometheus.url
         unready = self.endpoints.prometheus_unready()
         if unready is not None:
@@ -139,9 +144,25 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
             else:
                 self.rb.add_secret(self.backend.token)
 
+    def _local_endpoints(self, endpoints: MonitoringEndpoints) -> list[Endpoint]:
+        """What a local run would use: Prometheus and Alertmanager when given by URL or once the stack was set up,
+        and for the drill the devnet's orderer and peers, the API and the submitter's metrics."""
+        assert self.stack is not None
+        stack_exists = monitoring_stack_exists(self.stack.layout.root)
+        found = []
+        if self.params.prometheus_url is not None or stack_exists:
+            found.append(http_endpoint("Prometheus", endpoints.prometheus.url, "/-/ready"))
+        if self.params.alertmanager_url is not None or stack_exists:
+            found.append(http_endpoint("Alertmanager", endpoints.alertmanager.url, "/-/ready"))
+        if self.params.breaker_drill and self.backend is None:
+            found += backend_endpoints(self.params)
+        return found
+
     def _connect_kubernetes(self) -> None:
         params = self.params
-        with self.unless_unavailable("Prometheus reachable"):
+        # Off local a dry run fails (rather than skips) when the API server, Prometheus or Alertmanager do not
+        # answer: they are the endpoints the run would use.
+        with self.unless_unavailable("Prometheus reachable", fails_dry_run=True):
             self.endpoints = kubernetes_endpoints(params.env, platform_settings(params.kubeconfig, params.kube_context),
                                                   prometheus_url=params.prometheus_url,
                                                   alertmanager_url=params.alertmanager_url)
@@ -150,7 +171,8 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
         prometheus, alertmanager = self.endpoints.prometheus, self.endpoints.alertmanager
         unready = self.endpoints.prometheus_unready()
         if unready is not None:
-            self.stop("Prometheus reachable", f"{unready} (check kube_context / kubeconfig, or set prometheus_url)")
+            self.stop("Prometheus reachable", f"{unready} (check kube_context / kubeconfig, or set prometheus_url)",
+                      fails_dry_run=True)
             return
         self.rb.checks.record("Prometheus reachable", True, measured=prometheus.description)
         unready = self.endpoints.alertmanager_unready()

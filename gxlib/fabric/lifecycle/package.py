@@ -6,7 +6,8 @@ the chaincode server. The package ID is ``<label>:<hex sha256 of the package fil
 ``peer lifecycle chaincode calculatepackageid`` computes it.
 
 Packages are built deterministically (fixed timestamps, owners and modes), so the same label and connection
-always give the same bytes and the same package ID.
+always give the same bytes and the same package ID. ``connection.json`` is stored with mode 0600: with TLS it
+holds the peer's client key.
 """
 
 from __future__ import annotations
@@ -92,13 +93,17 @@ def validate_label(label: str) -> None:
                            "and start with a letter or digit")
 
 
+# connection.json may hold the peer's TLS client key: owner-only, like every private key gxlib writes.
+PRIVATE_FILES = frozenset({CONNECTION_FILE})
+
+
 def _tar_gz(files: list[tuple[str, bytes]]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name, data in files:
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = 0o600 if name in PRIVATE_FILES else 0o644
             info.mtime = 0
             info.uid = info.gid = 0
             info.uname = info.gname = ""

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gxlib.config import Environment
+from gxlib.config import Environment, environment_profile
+from gxlib.platform.chaincode_tls import CA_KEY, CERT_KEY, KEY_KEY
+from gxlib.platform.settings import KubernetesPlatformSettings, chaincode_names
 from tests.integration.platform.conftest import K8S_DIR, KUBERNETES_ENVS, find
 from tests.integration.platform.netpol import Endpoint, allowed
 
@@ -140,6 +142,32 @@ def test_backend_secrets_are_required_files_and_tokens_reach_only_the_api(overla
         assert settings["GX_BACKEND_SECRETS_DIR"] in _mounted_paths(container), name
         gets_tokens = ("backend-api-tokens", False) in references
         assert gets_tokens is (name == "api"), f"{name} {'gets' if gets_tokens else 'lacks'} the API tokens"
+
+
+@pytest.mark.parametrize("env", KUBERNETES_ENVS, ids=lambda e: e.value)
+def test_chaincode_servers_serve_tls_with_client_auth_from_their_orgs_required_secret(
+        overlays: dict[Environment, Objects], env: Environment) -> None:
+    profile = environment_profile(env)
+    for org in KubernetesPlatformSettings().orgs:
+        names = chaincode_names(profile, org)
+        workload = find(overlays[env], "Deployment", names.deployment, names.namespace)
+        assert _secret_references(workload) == [(names.tls_secret, False)], org
+        pod = workload["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if "secret" in v]
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is True
+        assert volume["secret"]["defaultMode"] & 0o027 == 0  # no write, nothing for others
+        # The variables the chaincode server reads (gxshim.serve), each a key of the kubernetes.io/tls Secret.
+        variables = {e["name"]: e.get("value") for e in container["env"]}
+        files = {name: variables[name] for name in ("CHAINCODE_TLS_CERT", "CHAINCODE_TLS_KEY",
+                                                     "CHAINCODE_CLIENT_CA_CERT")}
+        assert files == {"CHAINCODE_TLS_CERT": f"{mount['mountPath']}/{CERT_KEY}",
+                         "CHAINCODE_TLS_KEY": f"{mount['mountPath']}/{KEY_KEY}",
+                         "CHAINCODE_CLIENT_CA_CERT": f"{mount['mountPath']}/{CA_KEY}"}
+        # TCP probes: they never reach the TLS layer, so client auth does not fail them (a grpc probe would).
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert "tcpSocket" in container[probe] and "grpc" not in container[probe], (org, probe)
 
 
 def test_grafana_admin_password_comes_from_a_required_secret(overlays: dict[Environment, Objects]) -> None:

@@ -141,12 +141,15 @@ def test_the_access_built_from_the_kubeconfig_authenticates_to_the_api_server(ap
 
 
 # --- the runbook through papermill ---------------------------------------------------------------------------------
-def test_a_dry_run_lists_the_drifted_configmap_and_changes_nothing(control_plane: LocalControlPlane,
-                                                                   platform: KubernetesCluster, drifted: None,
-                                                                   gx_kernel: str, tmp_path: Path) -> None:
+def test_a_dry_run_lists_the_drifted_configmap_changes_nothing_and_fails_on_the_prometheus_kwok_cannot_run(
+        control_plane: LocalControlPlane, platform: KubernetesCluster, drifted: None, gx_kernel: str,
+        tmp_path: Path) -> None:
     before = _configmaps(platform)
     summary, notebook, passed = _run(tmp_path, gx_kernel, _parameters(control_plane), dry_run=True)
-    assert passed and summary["dry_run"]
+    # Issue 13: a dry run fails when an endpoint the run would use does not answer — here the Prometheus the run
+    # would reload (kwok runs no process). It still shows the plan and the diff.
+    assert not passed and summary["dry_run"]
+    assert summary["failed_checks"] == [f"Prometheus reachable at {_proxy(control_plane)}"]
     steps = {step["name"]: step for step in summary["steps"]}
     assert {name: step["outcome"] for name, step in steps.items()} == {
         WRITE: "would change (dry run)", RELOAD: "would change (dry run)", DASHBOARD: "already done"}
@@ -156,7 +159,7 @@ def test_a_dry_run_lists_the_drifted_configmap_and_changes_nothing(control_plane
     assert checks["platform available"]["status"] == "pass"
     assert control_plane.server in checks["platform available"]["measured"]
     reachable = checks[f"Prometheus reachable at {_proxy(control_plane)}"]
-    assert reachable["status"] == "skipped" and "a real run applies the artifacts" in reachable["detail"]
+    assert reachable["status"] == "FAIL" and "a real run applies the artifacts" in reachable["detail"]
     outputs = _outputs(notebook)
     assert "outbox_pending_commands" in outputs and "> 150" in outputs and "> 100" in outputs  # the diff
     assert _configmaps(platform) == before  # same data, same resourceVersion: nothing was written

@@ -17,6 +17,7 @@ What is real and what stands in:
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,8 +104,10 @@ def world(fabric: Fabric, control_plane: LocalControlPlane, api: k8s_client.ApiC
     assert isinstance(operator, KubernetesChaincodeOperator), operator
     new_ids = operator.plan(NEW_VERSION).package_ids
     root = tmp_path_factory.mktemp("stand-ins")
+    # The stand-ins serve what the pods would: TLS with client auth, with the material the packages carry.
     stand_ins = [ChaincodeServer(name=f"gxtv3-{s.org_key}-stand-in", org_key=s.org_key, msp_id=s.msp_id,
-                                 host="127.0.0.1", port=int(s.address.rsplit(":", 1)[1]), dir=root / s.org_key)
+                                 host="127.0.0.1", port=int(s.address.rsplit(":", 1)[1]), dir=root / s.org_key,
+                                 tls=s.tls)
                  for s in operator.servers]
     try:
         yield World(fabric, platform, control_plane.kubeconfig, addresses, new_ids, stand_ins)
@@ -179,6 +182,15 @@ def _cluster_state(platform: KubernetesCluster) -> dict[str, tuple[str | None, d
     return state
 
 
+def _tls_secrets(platform: KubernetesCluster) -> dict[str, dict[str, Any] | None]:
+    """org → its chaincode TLS Secret (None: there is none)."""
+    found = {}
+    for org in ORGS:
+        names = chaincode_names(platform.profile, org)
+        found[org] = platform.get("v1", "Secret", names.tls_secret, names.namespace)
+    return found
+
+
 @pytest.fixture
 def settings(tmp_path: Path, gx_kernel: str) -> RunbookSettings:
     return RunbookSettings(runs_dir=tmp_path / "runs", kernel_name=gx_kernel)
@@ -236,6 +248,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(world: World, settings: Runb
     assert "chaincode/Dockerfile" in checks["chaincode image"]["detail"]
     assert _committed(world.fabric) == committed
     assert _cluster_state(world.platform) == cluster
+    assert _tls_secrets(world.platform) == {org: None for org in ORGS}
     installed = world.fabric.operator.status().installed
     assert not any(pkg in ids for pkg in world.new_ids.values() for ids in installed.values())
 
@@ -258,6 +271,15 @@ def test_real_run_commits_the_next_sequence_rolls_both_deployments_and_the_new_v
         assert world.platform.rollout_state(names.deployment, names.namespace).complete
         live = [p for p in world.platform.chaincode_pods(org) if p.phase == "Running"]
         assert live and all(p.annotations[PACKAGE_ID_ANNOTATION] == world.new_ids[org] for p in live)
+    # Each org's chaincode TLS Secret: the server's pair and the client CA of the material its package carries.
+    operator = _operator(_params(world.fabric, world.kubeconfig, world.addresses))
+    for server in operator.servers:
+        assert server.tls is not None
+        secret = _tls_secrets(world.platform)[server.org_key]
+        assert secret is not None and secret["type"] == "kubernetes.io/tls"
+        decoded = {key: base64.b64decode(value) for key, value in secret["data"].items()}
+        assert decoded == {"ca.crt": server.tls.ca_cert.read_bytes(), "tls.crt": server.tls.server_cert.read_bytes(),
+                           "tls.key": server.tls.server_key.read_bytes()}
     checks = _checks(summary)
     assert checks["chaincode servers run the new package"]["status"] == "pass"
     for org in ORGS:

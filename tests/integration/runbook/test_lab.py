@@ -163,9 +163,14 @@ def test_a_runbook_run_in_jupyterlab_leaves_the_record_and_the_template_unchange
     names = {path.name for path in record.iterdir()}
     assert {f"{RUNBOOK}.ipynb", f"{RUNBOOK}.html", "run.json", "summary.json"} <= names, names
     outcome = json.loads((record / "run.json").read_text())
-    assert outcome["runbook"] == RUNBOOK and outcome["passed"] is True and outcome["parameters"]["dry_run"] is True
+    # A dry run checks that the endpoints it would use answer (issue 13): this copy names a Prometheus and an
+    # Alertmanager that do not, so the run fails on those checks — and still leaves the whole record.
+    assert outcome["runbook"] == RUNBOOK and outcome["passed"] is False and outcome["parameters"]["dry_run"] is True
+    assert outcome["error"]["exception"] == "ChecksFailed"
     summary = json.loads((record / "summary.json").read_text())
     assert summary["dry_run"] is True and summary["checks"]
+    assert {f"endpoint answers: {what} at {unreachable}" for what in ("Prometheus", "Alertmanager")} \
+        == set(summary["failed_checks"])
     html = (record / f"{RUNBOOK}.html").read_text()
     assert f"{RUNBOOK} — checks" in html and summary["checks"][0]["name"] in html
     assert "window.jupyterapp" not in html  # the live notebook's save script stays out of the record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,18 @@ def test_gx_runbook_run_exits_1_when_a_check_fails(gx_kernel: str, tmp_path: Pat
     assert "ChecksFailed" in result.stderr and "pool SYSTEM_LOAN_POOL" in result.stderr
     assert "the record of this run is in" in result.stderr
     assert "FAIL" in result.stdout  # the summary table is printed before the error
+
+
+def test_a_dry_run_whose_prometheus_does_not_answer_exits_1_naming_it(gx_kernel: str, tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    result = gx("runbook", "run", "05-validate-monitoring", "--dry-run", "-p", "prometheus_url", dead,
+                "-p", "breaker_drill", "false",
+                env={"GX_RUNBOOK_RUNS_DIR": str(tmp_path), "GX_RUNBOOK_KERNEL_NAME": gx_kernel})
+    assert result.returncode == 1
+    assert "ChecksFailed" in result.stderr and f"endpoint answers: Prometheus at {dead}" in result.stderr
+    assert "Connection refused" in result.stdout  # the summary table says what was wrong
 
 
 def test_nbval_executes_the_five_notebooks_cleanly(gx_kernel: str, tmp_path: Path) -> None:

@@ -226,7 +226,7 @@ def test_with_prometheus_not_answering_the_configmaps_are_applied_and_nothing_is
     assert platform_check.status is CheckStatus.PASSED and SERVER in platform_check.measured
 
 
-def test_a_dry_run_with_prometheus_not_answering_changes_nothing_and_says_what_a_real_run_would_do() -> None:
+def test_a_dry_run_with_prometheus_not_answering_fails_changes_nothing_and_says_what_a_real_run_would_do() -> None:
     platform = FakePlatform({str(K8S_ALERTS_FILE): "old"})
     deployment = _deployment(platform)
     deployment.prometheus_unready = lambda: "not ready"  # type: ignore[method-assign]
@@ -239,9 +239,11 @@ def test_a_dry_run_with_prometheus_not_answering_changes_nothing_and_says_what_a
         ("write scrape config and alert rules", StepOutcome.WOULD_CHANGE),
         ("reload Prometheus", StepOutcome.WOULD_CHANGE), ("load the dashboard", StepOutcome.ALREADY_DONE)]
     assert platform.applied == [] and platform.reloads == []
-    assert not [c for c in rb.checks if c.status is CheckStatus.FAILED]
-    skipped = next(c for c in rb.checks if c.name.startswith("Prometheus reachable"))
-    assert "a real run applies the artifacts, but cannot reload or verify" in skipped.detail
+    # Issue 13: the Prometheus the run would reload does not answer, so the dry run fails on it (it used to be
+    # skipped) — still showing what it would change, and what a real run would do.
+    (failed,) = [c for c in rb.checks if c.status is CheckStatus.FAILED]
+    assert failed.name.startswith("Prometheus reachable") and "not ready" in failed.detail
+    assert "a real run applies the artifacts, but cannot reload or verify" in failed.detail
 
 
 def test_an_unreachable_cluster_stops_every_section_before_reading_anything() -> None:

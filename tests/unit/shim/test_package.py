@@ -76,3 +76,13 @@ def test_bad_connections_are_refused_with_the_reason(connection: dict[str, objec
 def test_reading_garbage_is_a_package_error() -> None:
     with pytest.raises(PackageError, match="not a gzipped tar"):
         read_package(b"garbage")
+
+
+def test_connection_json_is_stored_owner_only_because_it_holds_the_peers_client_key() -> None:
+    package = build_ccaas_package("gxtv3_1.0", ConnectionInfo(
+        address="cc.example:9999", tls_required=True, client_auth_required=True, root_cert="CA",
+        client_cert="CERT", client_key="-----BEGIN PRIVATE KEY-----"))
+    with tarfile.open(fileobj=io.BytesIO(package), mode="r:gz") as outer:
+        code = outer.extractfile(outer.getmember("code.tar.gz")).read()  # type: ignore[union-attr]
+    with tarfile.open(fileobj=io.BytesIO(code), mode="r:gz") as inner:
+        assert inner.getmember("connection.json").mode == 0o600
