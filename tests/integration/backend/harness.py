@@ -5,6 +5,8 @@ accepted command on the ledger exactly once, by tx ID, by a scan of every block,
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import os
 import random
 import re
@@ -15,13 +17,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 
+from gxlib.backend.db import make_engine
+from gxlib.backend.eventsource import Checkpoint
+from gxlib.backend.ledger_replay import fresh_database, replay_ledger
 from gxlib.backend.local import BackendService, LocalBackend
 from gxlib.backend.outbox import CommandRecord, Outbox
+from gxlib.backend.projector import Projector
+from gxlib.backend.replay import ReplayReport
 from gxlib.backend.settings import BackendSettings, ProjectorSettings, SubmitterSettings
 from gxlib.config import ChaincodeSettings
 from gxlib.devnet import processes
@@ -92,6 +100,24 @@ class Accepted:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One answer other than success: which request, its status, media type and problem detail."""
+
+    request: str
+    status: int
+    content_type: str
+    detail: str
+
+    @classmethod
+    def of(cls, request: str, response: httpx.Response) -> Refusal:
+        try:
+            detail = str(response.json().get("detail", ""))
+        except ValueError:
+            detail = response.text[:200]
+        return cls(request, response.status_code, response.headers.get("content-type", ""), detail)
+
+
 @dataclass
 class CommandLoad:
     """Posts MINT / CREATE_USER / TRANSFER commands to the API at ``rate_per_s`` from a thread until stopped.
@@ -106,9 +132,14 @@ class CommandLoad:
     rate_per_s: float = 10.0
     mint_accounts: int = 6
     transfer_accounts: tuple[str, ...] = ()
+    # Answers a client meets during an outage and repeats (same idempotency key); each one is recorded in
+    # ``refused``. Empty: any answer but 202 fails the load.
+    retry_statuses: frozenset[int] = frozenset()
     accepted: list[Accepted] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _error: BaseException | None = None
     _rng: random.Random = field(default_factory=lambda: random.Random(5))
 
     def command(self, n: int) -> tuple[str, dict[str, Any]]:
@@ -129,6 +160,10 @@ class CommandLoad:
             except httpx.HTTPError:
                 time.sleep(0.1)
                 continue
+            if response.status_code in self.retry_statuses:
+                self.refused.append(Refusal.of("POST /api/v1/commands", response))
+                time.sleep(0.2)
+                continue
             assert response.status_code == 202, response.text
             command_id = str(response.json()["commandId"])
             self.accepted.append(Accepted(command_id, kind, payload))
@@ -136,6 +171,12 @@ class CommandLoad:
         raise AssertionError(f"the API never accepted {key}")
 
     def _run(self) -> None:
+        try:
+            self._post_steadily()
+        except BaseException as exc:  # re-raised by stop(): a load that died must fail the test, not go quiet
+            self._error = exc
+
+    def _post_steadily(self) -> None:
         n = 0
         started = time.monotonic()
         while not self._stop.is_set():
@@ -154,6 +195,8 @@ class CommandLoad:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        if self._error is not None:
+            raise AssertionError(f"the command load {self.tag} stopped early: {self._error}") from self._error
 
 
 def kill_9(node: BackendService) -> int:
@@ -235,8 +278,6 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
     """Every accepted command is COMMITTED, its stored tx ID is VALID on the ledger in its stored block, its
     effect appears in exactly one VALID transaction (that one), and each touched account's chaincode balance is
     what the committed commands add up to. Returns a summary."""
-    import json
-
     records = outbox_records(engine, [a.command_id for a in accepted])
     not_committed = {cid: (r.status, r.error_code, r.error_message) for cid, r in records.items()
                      if r.status != "COMMITTED"}
@@ -309,3 +350,71 @@ def wait_final(client: httpx.Client, ids: list[str], timeout_s: float) -> dict[s
     wait_until(f"{len(ids)} commands to finish", done, timeout_s, 0.3)
     assert set(statuses.values()) == {"COMMITTED"}, statuses
     return statuses
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def latency_figures(records: list[CommandRecord], prefix: str = "") -> dict[str, Any]:
+    """Accepted → committed (the outbox's created_at → committed_at, both database time) of committed records,
+    in milliseconds: count, p50, p99, max."""
+    ms = [(r.committed_at - r.created_at).total_seconds() * 1000 for r in records
+          if r.committed_at is not None]
+    figures = {"n": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
+               "max_ms": max(ms) if ms else None}
+    return {f"{prefix}{k}": round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+def drill_figures(engine: Engine, accepted: list[Accepted], duration_s: float, **extra: Any) -> dict[str, Any]:
+    """What a drill reports: accepted, committed, DLQ rows, commands retried (attempts > 1), the load's duration,
+    the accepted → committed latency, and ``extra``."""
+    records = list(outbox_records(engine, [a.command_id for a in accepted]).values())
+    figures: dict[str, Any] = {
+        "accepted": len(accepted), "committed": sum(1 for r in records if r.status == "COMMITTED"),
+        "dlq": Outbox(engine).counts()["dlq_rows"], "retried": sum(1 for r in records if r.attempts > 1),
+        "max_attempts": max((r.attempts for r in records), default=0), "duration_s": round(duration_s, 1),
+        **latency_figures(records, "latency_")}
+    figures.update(extra)
+    return figures
+
+
+def report_drill(record_file: Path, drill: str, figures: dict[str, Any]) -> None:
+    """One JSON line per drill: printed (visible with ``pytest -s``) and appended to ``record_file``."""
+    line = json.dumps({"drill": drill, **figures}, default=str, sort_keys=False)
+    print(f"DRILL {line}", flush=True)
+    with record_file.open("a") as out:
+        out.write(line + "\n")
+
+
+def last_event_position(devnet: Devnet) -> tuple[int, int]:
+    """(block, tx index) of the newest gxtv3 event on the ledger."""
+    events, _ = ledger_scan(devnet, [])
+    return (events[-1].block_number, events[-1].tx_index)
+
+
+def wait_projected(devnet: Devnet, engine: Engine, timeout_s: float) -> Checkpoint:
+    """Wait until the projector's checkpoint reaches the newest event on the ledger; returns the checkpoint."""
+    last = last_event_position(devnet)
+    projector = Projector(engine)
+    wait_until(f"the projector to reach block {last[0]} tx {last[1]}",
+               lambda: (projector.checkpoint() or Checkpoint(-1, -1)).position >= last, timeout_s)
+    checkpoint = projector.checkpoint()
+    assert checkpoint is not None
+    return checkpoint
+
+
+def replay_report(devnet: Devnet, database_url: str, engine: Engine) -> ReplayReport:
+    """Replay the ledger from block 0 into a fresh database next to ``database_url`` and compare read models."""
+    environment = devnet.environment()
+    with fresh_database(database_url) as target_url:
+        target = make_engine(target_url)
+        try:
+            return asyncio.run(replay_ledger(environment, environment["channel"], ChaincodeSettings().name, engine,
+                                             target))
+        finally:
+            target.dispose()

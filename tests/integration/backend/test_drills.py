@@ -1,0 +1,166 @@
+"""Fault drills R7–R10 (issue 13) on the real pipeline: the session devnet with gxtv3, the backend's three services as
+local processes on a real PostgreSQL, a steady command load through the API — and a fault an operator will meet:
+the database stopped (R8), the orderer killed (R9), a chaincode server killed (R10), the chaincode upgraded by
+runbook 02 (R7). Each drill proves on the ledger that every accepted command took effect exactly once, and reports
+its figures as one JSON line (``DRILL {...}`` on stdout with ``pytest -s``, and ``drills.jsonl`` in pytest's base
+temporary directory, printed at the end of the session)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gxlib.backend.api.problems import PROBLEM_JSON
+from gxlib.backend.db import make_engine
+from gxlib.backend.local import LocalBackend
+from gxlib.backend.pgcluster import PostgresCluster
+from gxlib.chaincode.deploy import DeployReport
+from gxlib.devnet import processes
+from gxlib.devnet.network import Devnet
+from tests.integration.backend.harness import (
+    CommandLoad,
+    Refusal,
+    api_client,
+    assert_exactly_once,
+    drill_figures,
+    fund_transfer_accounts,
+    make_backend,
+    replay_report,
+    report_drill,
+    service,
+    wait_projected,
+    wait_until,
+)
+from tests.integration.gx_fixtures import GxClient
+
+pytestmark = pytest.mark.integration
+SERVICES = ("api", "submitter", "projector")
+DB_OUTAGE_S = 15.0
+OUTAGE_STATUSES = frozenset({500, 502, 503, 504})  # what the load repeats (and records) while something is down
+
+
+@pytest.fixture(scope="session")
+def drill_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.getbasetemp() / "drills.jsonl"
+    yield path
+    if path.exists():
+        print(f"\ndrill figures ({path}):\n{path.read_text()}")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of this test alone (the drill stops it; the session's cluster serves other tests)."""
+    # Not under pytest's basetemp: pytest keeps that tree 0700, and the server may run as another user.
+    root = Path(tempfile.mkdtemp(prefix="gx-drill-postgres-"))
+    cluster = PostgresCluster(root / "cluster")
+    try:
+        yield cluster.start()
+    finally:
+        try:
+            cluster.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _pids(local: LocalBackend) -> dict[str, int | None]:
+    return {name: processes.running_pid(service(local, name)) for name in SERVICES}
+
+
+def _ask(client: httpx.Client, path: str) -> tuple[int, Refusal | None]:
+    response = client.get(path)
+    return response.status_code, None if response.status_code == 200 else Refusal.of(f"GET {path}", response)
+
+
+def _readyz_reason(client: httpx.Client) -> dict[str, Any]:
+    response = client.get("/readyz")
+    body = response.json() if response.content else {}
+    return {"status": response.status_code, "content_type": response.headers.get("content-type", ""),
+            "detail": body.get("detail"), "checks": body.get("checks")}
+
+
+def test_r8_postgresql_stopped_15s_under_load_answers_503_and_the_services_reconnect_losing_nothing(
+        devnet: Devnet, gx_deployed: DeployReport, bootstrapped: dict[str, Any], super_admin: GxClient,
+        own_postgres: PostgresCluster, drill_record: Path) -> None:
+    url = own_postgres.create_database("gx_drill_r8")
+    engine = make_engine(url)
+    local = make_backend(devnet, "backend-r8", url)
+    local.up()
+    tag = f"r8-{secrets.token_hex(3)}"
+    during: list[tuple[str, int, Refusal | None]] = []
+    readyz_down: list[dict[str, Any]] = []
+    try:
+        with api_client(local) as client:
+            funded = fund_transfer_accounts(client, local, tag)
+            pids_before = _pids(local)
+            load = CommandLoad(client, tag, rate_per_s=5, transfer_accounts=tuple(funded),
+                               retry_statuses=OUTAGE_STATUSES)
+            started = time.monotonic()
+            load.start()
+            try:
+                wait_until("the load's first commands", lambda: len(load.accepted) >= 10, 30)
+                known = load.accepted[0].command_id
+                own_postgres.stop()
+                stopped = time.monotonic()
+                try:
+                    while time.monotonic() - stopped < DB_OUTAGE_S:
+                        for path in (f"/api/v1/commands/{known}", f"/api/v1/accounts/{next(iter(funded))}",
+                                     "/api/v1/system/status"):
+                            status, refusal = _ask(client, path)
+                            during.append((path, status, refusal))
+                        readyz_down.append(_readyz_reason(client))
+                        time.sleep(1.0)
+                finally:
+                    own_postgres.start()
+                restored = time.monotonic()
+                accepted_at_restore = len(load.accepted)
+                # The services reconnect by themselves: new commands are taken in and committed after the restore.
+                wait_until("20 commands accepted after the restore",
+                           lambda: len(load.accepted) >= accepted_at_restore + 20, 60)
+            finally:
+                load.stop()
+            duration_s = time.monotonic() - started
+            local.wait_idle(timeout_s=180)
+            pids_after = _pids(local)
+            readyz_after = _readyz_reason(client)
+        summary = assert_exactly_once(devnet, engine, load.accepted, super_admin, funded)
+        checkpoint = wait_projected(devnet, engine, 120)
+        replay = replay_report(devnet, url, engine)
+        figures = drill_figures(
+            engine, load.accepted, duration_s, outage_s=round(restored - stopped, 1),
+            load_refused={f"{r.status} {r.content_type}": sum(1 for x in load.refused if x.status == r.status)
+                          for r in load.refused},
+            queries_during_outage={f"{status}": sum(1 for _, s, _ in during if s == status)
+                                   for _, status, _ in during},
+            readyz_during_outage=readyz_down[0] if readyz_down else None,
+            services_restarted=[n for n in SERVICES if pids_after[n] != pids_before[n]],
+            replay_events=replay.events, replay_differences=len(replay.differences))
+        report_drill(drill_record, "R8 PostgreSQL stopped 15 s", figures)
+    finally:
+        local.down()
+        engine.dispose()
+
+    # While the database was down: every command and query answered 503 problem+json, never 500.
+    refusals = [r for _, _, r in during if r is not None] + load.refused
+    assert refusals, "nothing was refused while the database was down"
+    assert {(r.status, r.content_type) for r in refusals} == {(503, PROBLEM_JSON)}, \
+        sorted({(r.status, r.content_type, r.detail) for r in refusals})
+    assert [s for _, s, _ in during if s == 200] == []
+    assert any(r.request.startswith("POST") for r in load.refused), "no command was posted during the outage"
+    # /readyz said why.
+    assert readyz_down and all(r["status"] == 503 and r["checks"] == {"database": "unreachable"}
+                               for r in readyz_down), readyz_down
+    assert readyz_after["status"] == 200, readyz_after
+    # Submitter and projector reconnected by themselves: the same processes, every command committed once.
+    assert pids_after == pids_before and None not in pids_after.values(), (pids_before, pids_after)
+    assert summary["commands"] == figures["accepted"] == figures["committed"]
+    assert figures["dlq"] == 0, figures
+    assert replay.checkpoint is not None and replay.checkpoint.position == checkpoint.position
+    assert replay.differences == [], replay.differences[:10]
