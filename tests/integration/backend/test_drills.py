@@ -70,17 +70,32 @@ def own_postgres() -> Iterator[PostgresCluster]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _keep_logs(local: LocalBackend, dest: Path) -> None:
+    """Copy the services' logs out of the devnet (removed at the end of the session) for the post-mortem."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for node in local.services:
+        if node.log_file.exists():
+            shutil.copy(node.log_file, dest / f"{node.name}.log")
+
+
 def _pids(local: LocalBackend) -> dict[str, int | None]:
     return {name: processes.running_pid(service(local, name)) for name in SERVICES}
 
 
 def _ask(client: httpx.Client, path: str) -> tuple[int, Refusal | None]:
-    response = client.get(path)
+    """The status of ``GET path`` and, unless it is 200, what was refused (status 0: the connection failed)."""
+    try:
+        response = client.get(path)
+    except httpx.HTTPError as exc:
+        return 0, Refusal(f"GET {path}", 0, "", f"{exc.__class__.__name__}: {exc}")
     return response.status_code, None if response.status_code == 200 else Refusal.of(f"GET {path}", response)
 
 
 def _readyz_reason(client: httpx.Client) -> dict[str, Any]:
-    response = client.get("/readyz")
+    try:
+        response = client.get("/readyz")
+    except httpx.HTTPError as exc:
+        return {"status": 0, "content_type": "", "detail": f"{exc.__class__.__name__}: {exc}", "checks": None}
     body = response.json() if response.content else {}
     return {"status": response.status_code, "content_type": response.headers.get("content-type", ""),
             "detail": body.get("detail"), "checks": body.get("checks")}
@@ -146,6 +161,7 @@ def test_r8_postgresql_stopped_15s_under_load_answers_503_and_the_services_recon
     finally:
         local.down()
         engine.dispose()
+        _keep_logs(local, drill_record.parent / "r8-logs")
 
     # While the database was down: every command and query answered 503 problem+json, never 500.
     refusals = [r for _, _, r in during if r is not None] + load.refused
