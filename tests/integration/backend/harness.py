@@ -5,6 +5,7 @@ accepted command on the ledger exactly once, by tx ID, by a scan of every block,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.events import events_in_block
 from gxlib.fabric.gateway import Gateway
+from gxlib.monitoring.settings import LocalStackSettings, LocalTargets, MonitoringConfig
+from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.progress import Progress
 
 TERMINAL = ("COMMITTED", "FAILED", "DLQ")
@@ -201,13 +204,20 @@ class CommandLoad:
 
 def kill_9(node: BackendService) -> int:
     """SIGKILL the service's process (no drain, no cleanup); returns its pid once it is gone."""
+    return kill_9_process(node, node.host, [node.port])
+
+
+def kill_9_process(node: processes.ManagedProcess, host: str, ports: Iterable[int]) -> int:
+    """SIGKILL any managed process (backend service, Fabric node, chaincode server); returns its pid once it is gone
+    and ``ports`` on ``host`` are free again."""
     pid = processes.running_pid(node)
     assert pid is not None, f"{node.name} is not running"
     os.kill(pid, signal.SIGKILL)
     wait_until(f"{node.name} pid {pid} to die", lambda: processes.running_pid(node) is None, 10, 0.02)
-    # A dying process loses its memory (and so its marker) before its sockets: wait for the port as well.
-    wait_until(f"{node.name}'s port {node.port} to be released", lambda: processes.port_is_free(node.host, node.port),
-               10, 0.02)
+    # A dying process loses its memory (and so its marker) before its sockets: wait for the ports as well.
+    for port in ports:
+        wait_until(f"{node.name}'s port {port} to be released", lambda p=port: processes.port_is_free(host, p),
+                   10, 0.02)
     return pid
 
 
@@ -418,3 +428,59 @@ def replay_report(devnet: Devnet, database_url: str, engine: Engine) -> ReplayRe
                                              target))
         finally:
             target.dispose()
+
+
+def breaker_transitions(local: LocalBackend, log_offset: int) -> list[str]:
+    """The submitter's circuit-breaker transitions logged after byte ``log_offset`` of its log, oldest first."""
+    text = service(local, "submitter").log_file.read_text()[log_offset:]
+    return [json.loads(line)["msg"].removeprefix("circuit breaker ") for line in text.splitlines()
+            if line.startswith("{") and '"circuit breaker ' in line]
+
+
+@contextlib.contextmanager
+def alert_watch(devnet: Devnet, local: LocalBackend, state_dir: Path) -> Iterator[LocalMonitoringStack]:
+    """The local monitoring stack (Prometheus with the project's alert rules, Alertmanager, webhook receiver)
+    scraping ``local``'s three services and the devnet's nodes every second, for as long as the block runs."""
+    prometheus_port, alertmanager_port, webhook_port = (free_port() for _ in range(3))
+    s = local.settings
+    config = MonitoringConfig(
+        stack_state_dir=state_dir,
+        local_targets=LocalTargets(api_metrics_port=s.api_port, submitter_metrics_port=s.submitter_metrics_port,
+                                   projector_metrics_port=s.projector_metrics_port),
+        local_stack=LocalStackSettings(prometheus_port=prometheus_port, alertmanager_port=alertmanager_port,
+                                       webhook_port=webhook_port, scrape_interval_s=1, evaluation_interval_s=1,
+                                       group_wait_s=1, group_interval_s=5))
+    stack = LocalMonitoringStack(config, devnet.settings)
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+def alerts_during(stack: LocalMonitoringStack, start: float, end: float) -> dict[str, dict[str, Any]]:
+    """Every alert that was pending or firing between the Unix times ``start`` and ``end``: seconds in each state
+    and the rule's ``for`` duration (what it needs to fire), from Prometheus' ``ALERTS`` series."""
+    url = stack.prometheus_url
+    response = httpx.get(f"{url}/api/v1/query_range",
+                         params={"query": "ALERTS", "start": start, "end": end, "step": 1}, timeout=10)
+    response.raise_for_status()
+    seen: dict[str, dict[str, Any]] = {}
+    for series in response.json()["data"]["result"]:
+        name, state = series["metric"]["alertname"], series["metric"]["alertstate"]
+        entry = seen.setdefault(name, {"pending_s": 0, "firing_s": 0})
+        entry[f"{state}_s"] += len(series["values"])
+    rules = httpx.get(f"{url}/api/v1/rules", params={"type": "alert"}, timeout=10).json()["data"]["groups"]
+    durations = {r["name"]: r.get("duration", 0) for g in rules for r in g["rules"]}
+    for name, entry in seen.items():
+        entry["for_s"] = durations.get(name)
+    return seen
+
+
+def gauge_max(stack: LocalMonitoringStack, expression: str, start: float, end: float) -> float | None:
+    """The largest value ``expression`` took between ``start`` and ``end`` (Unix times), None without samples."""
+    response = httpx.get(f"{stack.prometheus_url}/api/v1/query_range",
+                         params={"query": expression, "start": start, "end": end, "step": 1}, timeout=10)
+    response.raise_for_status()
+    values = [float(v) for series in response.json()["data"]["result"] for _, v in series["values"]]
+    return max(values) if values else None

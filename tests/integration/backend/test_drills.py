@@ -11,7 +11,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,21 @@ from gxlib.backend.api.problems import PROBLEM_JSON
 from gxlib.backend.db import make_engine
 from gxlib.backend.local import LocalBackend
 from gxlib.backend.pgcluster import PostgresCluster
-from gxlib.chaincode.deploy import DeployReport
+from gxlib.chaincode.deploy import ChaincodeOperator, DeployReport
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
 from tests.integration.backend.harness import (
     CommandLoad,
     Refusal,
+    alert_watch,
+    alerts_during,
     api_client,
     assert_exactly_once,
+    breaker_transitions,
     drill_figures,
     fund_transfer_accounts,
+    gauge_max,
+    kill_9_process,
     make_backend,
     replay_report,
     report_drill,
@@ -44,6 +49,7 @@ from tests.integration.gx_fixtures import GxClient
 pytestmark = pytest.mark.integration
 SERVICES = ("api", "submitter", "projector")
 DB_OUTAGE_S = 15.0
+NODE_DOWN_S = 15.0  # how long a killed orderer or chaincode server stays down before the operator restarts it
 OUTAGE_STATUSES = frozenset({500, 502, 503, 504})  # what the load repeats (and records) while something is down
 
 
@@ -53,6 +59,11 @@ def drill_record(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
     if path.exists():
         print(f"\ndrill figures ({path}):\n{path.read_text()}")
+
+
+@pytest.fixture
+def pg_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) -> str:
+    return postgres_cluster.create_database(f"gx_{request.node.name[5:30]}_{secrets.token_hex(3)}")
 
 
 @pytest.fixture
@@ -180,3 +191,95 @@ def test_r8_postgresql_stopped_15s_under_load_answers_503_and_the_services_recon
     assert figures["dlq"] == 0, figures
     assert replay.checkpoint is not None and replay.checkpoint.position == checkpoint.position
     assert replay.differences == [], replay.differences[:10]
+
+
+Fault = Callable[[], dict[str, Any]]
+
+
+def _drill_under_load(drill: str, devnet: Devnet, super_admin: GxClient, database_url: str, fault: Fault,
+                      record: Path) -> dict[str, Any]:
+    """Run ``fault`` (which breaks something and restores it, returning its own figures) under a steady command
+    load, with the local monitoring stack watching; then prove every accepted command committed exactly once,
+    report the figures and return them."""
+    engine = make_engine(database_url)
+    key = drill.split()[0].lower()
+    local = make_backend(devnet, f"backend-{key}", database_url)
+    local.up()
+    tag = f"{key}-{secrets.token_hex(3)}"
+    try:
+        with alert_watch(devnet, local, record.parent / f"{key}-monitoring") as stack, api_client(local) as client:
+            funded = fund_transfer_accounts(client, local, tag)
+            pids_before = _pids(local)
+            log_offset = service(local, "submitter").log_file.stat().st_size
+            load = CommandLoad(client, tag, rate_per_s=5, transfer_accounts=tuple(funded),
+                               retry_statuses=OUTAGE_STATUSES)
+            window_start, started = time.time(), time.monotonic()
+            load.start()
+            try:
+                wait_until("the load's first commands", lambda: len(load.accepted) >= 10, 30)
+                fault_figures = fault()
+                accepted_at_restore = len(load.accepted)
+                wait_until("20 commands accepted after the restore",
+                           lambda: len(load.accepted) >= accepted_at_restore + 20, 60)
+            finally:
+                load.stop()
+            duration_s = time.monotonic() - started
+            local.wait_idle(timeout_s=180)
+            time.sleep(3)  # a few more scrapes and rule evaluations of the recovered state
+            window_end = time.time()
+            alerts = alerts_during(stack, window_start, window_end)
+            peaks = {name: gauge_max(stack, f"max({name})", window_start, window_end)
+                     for name in ("circuit_breaker_state", "outbox_pending_commands", "outbox_dlq_commands",
+                                  "projector_lag_milliseconds")}
+            errors = gauge_max(stack, 'sum(increase(fabric_transaction_submissions_total{status="error"}[1m]))',
+                               window_start, window_end)
+        summary = assert_exactly_once(devnet, engine, load.accepted, super_admin, funded)
+        figures = drill_figures(
+            engine, load.accepted, duration_s, **fault_figures,
+            load_refused=len(load.refused), breaker_transitions=breaker_transitions(local, log_offset),
+            peaks=peaks, fabric_submission_errors_max_per_min=errors, alerts=alerts,
+            services_restarted=[n for n in SERVICES if _pids(local)[n] != pids_before[n]])
+        report_drill(record, drill, figures)
+    finally:
+        local.down()
+        engine.dispose()
+        _keep_logs(local, record.parent / f"{key}-logs")
+    assert summary["commands"] == figures["accepted"] == figures["committed"]
+    assert figures["dlq"] == 0, figures
+    assert figures["services_restarted"] == [], figures
+    return figures
+
+
+def test_r9_orderer_killed_and_restarted_under_load_commits_every_command_exactly_once(
+        devnet: Devnet, gx_deployed: DeployReport, bootstrapped: dict[str, Any], super_admin: GxClient,
+        pg_url: str, drill_record: Path) -> None:
+    orderer = devnet.layout.orderer
+
+    def kill_and_restart_the_orderer() -> dict[str, Any]:
+        pid = kill_9_process(orderer, orderer.host, orderer.ports.values())
+        killed = time.monotonic()
+        time.sleep(NODE_DOWN_S)
+        devnet.up()  # what an operator runs: starts the missing orderer and waits until it is healthy
+        return {"killed": f"{orderer.name} pid {pid}", "down_s": round(time.monotonic() - killed, 1)}
+
+    _drill_under_load("R9 orderer kill -9", devnet, super_admin, pg_url, kill_and_restart_the_orderer, drill_record)
+    assert processes.running_pid(orderer) is not None
+
+
+def test_r10_chaincode_server_killed_and_restarted_under_load_commits_every_command_exactly_once(
+        devnet: Devnet, gx_deployed: DeployReport, gx_operator: ChaincodeOperator, bootstrapped: dict[str, Any],
+        super_admin: GxClient, pg_url: str, drill_record: Path) -> None:
+    server = gx_operator.servers[0]
+
+    def kill_and_restart_a_chaincode_server() -> dict[str, Any]:
+        pid = kill_9_process(server, server.host, [server.port])
+        killed = time.monotonic()
+        time.sleep(NODE_DOWN_S)
+        # No supervisor runs the chaincode servers locally: the operator re-runs the (idempotent) deploy of the
+        # committed version, which starts the server that is missing.
+        gx_operator.deploy(gx_deployed.version)
+        return {"killed": f"{server.name} pid {pid}", "down_s": round(time.monotonic() - killed, 1)}
+
+    _drill_under_load("R10 chaincode server kill -9", devnet, super_admin, pg_url,
+                      kill_and_restart_a_chaincode_server, drill_record)
+    assert gx_operator.status().answering
