@@ -284,19 +284,27 @@ def effect_key(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
 
 
 def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted], super_admin: Any,
-                        funded: dict[str, int]) -> dict[str, int]:
+                        funded: dict[str, int], *, tolerated_dead_letters: frozenset[str] = frozenset()
+                        ) -> dict[str, Any]:
     """Every accepted command is COMMITTED, its stored tx ID is VALID on the ledger in its stored block, its
     effect appears in exactly one VALID transaction (that one), and each touched account's chaincode balance is
-    what the committed commands add up to. Returns a summary."""
+    what the committed commands add up to. Returns a summary.
+
+    A command in the DLQ with an error code in ``tolerated_dead_letters`` is not a failure here (a drill reports
+    those as lost separately, in ``summary["dead_letters"]``), but its effect must be nowhere on the ledger."""
     records = outbox_records(engine, [a.command_id for a in accepted])
+    dead = [a for a in accepted if records[a.command_id].status == "DLQ"
+            and records[a.command_id].error_code in tolerated_dead_letters]
+    dead_ids = {a.command_id for a in dead}
     not_committed = {cid: (r.status, r.error_code, r.error_message) for cid, r in records.items()
-                     if r.status != "COMMITTED"}
+                     if r.status != "COMMITTED" and cid not in dead_ids}
     assert not_committed == {}, f"{len(not_committed)} accepted commands are not COMMITTED, e.g. {_some(not_committed)}"
-    tx_ids = [records[a.command_id].fabric_tx_id or "" for a in accepted]
+    committed = [a for a in accepted if a.command_id not in dead_ids]
+    tx_ids = [records[a.command_id].fabric_tx_id or "" for a in committed]
     events, statuses = ledger_scan(devnet, tx_ids)
 
     # By tx ID: the stored tx is VALID on the ledger, in the block the outbox recorded.
-    invalid = {a.command_id: statuses.get(t) for a, t in zip(accepted, tx_ids, strict=True)
+    invalid = {a.command_id: statuses.get(t) for a, t in zip(committed, tx_ids, strict=True)
                if statuses.get(t) is None or not statuses[t].successful
                or statuses[t].block_number != records[a.command_id].block_number}
     assert invalid == {}, f"{len(invalid)} stored tx IDs not VALID (or in another block): {_some(invalid)}"
@@ -312,16 +320,19 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
                 seen[(key[0], str(key[1]))] += 1
                 tx_of[(key[0], str(key[1]))] = e.tx_id
     wrong = {}
-    for a, tx_id in zip(accepted, tx_ids, strict=True):
+    for a, tx_id in zip(committed, tx_ids, strict=True):
         key = effect_key(a.kind, a.payload)
         if seen[key] != 1 or tx_of.get(key) != tx_id:
             wrong[a.command_id] = (key, seen[key], tx_of.get(key), tx_id)
     assert wrong == {}, f"{len(wrong)} effects not on the ledger exactly once (key, count, ledger tx, stored tx): " \
                         f"{_some(wrong)}"
+    on_ledger = {a.command_id: seen[effect_key(a.kind, a.payload)] for a in dead
+                 if seen[effect_key(a.kind, a.payload)]}
+    assert on_ledger == {}, f"dead-lettered commands whose effect is on the ledger anyway: {_some(on_ledger)}"
 
     # By balances read from the chaincode.
     expected: Counter[str] = Counter(funded)
-    for a in accepted:
+    for a in committed:
         if a.kind == "MINT":
             expected[a.payload["accountId"]] += a.payload["amount"]
         elif a.kind == "TRANSFER":
@@ -329,8 +340,10 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
             expected[a.payload["toId"]] += a.payload["amount"]
     balances = {account: super_admin.balance(account) for account in expected}
     assert balances == dict(expected)
-    return {"commands": len(accepted), "by_kind": dict(Counter(a.kind for a in accepted)),
-            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1)}
+    return {"commands": len(committed), "by_kind": dict(Counter(a.kind for a in committed)),
+            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1),
+            "dead_letters": {a.command_id: (records[a.command_id].error_code, records[a.command_id].error_message)
+                             for a in dead}}
 
 
 def fund_transfer_accounts(client: httpx.Client, local: LocalBackend, tag: str, count: int = 4) -> dict[str, int]:
