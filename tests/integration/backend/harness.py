@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import math
 import os
@@ -391,6 +392,18 @@ def latency_figures(records: list[CommandRecord], prefix: str = "") -> dict[str,
     figures = {"n": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
                "max_ms": max(ms) if ms else None}
     return {f"{prefix}{k}": round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+def latency_by_window(engine: Engine, accepted: list[Accepted],
+                      windows: dict[str, tuple[dt.datetime, dt.datetime]]) -> dict[str, dict[str, Any]]:
+    """Accepted → committed figures of the commands accepted in each named window (UTC start, end)."""
+    records = list(outbox_records(engine, [a.command_id for a in accepted]).values())
+    return {name: latency_figures([r for r in records if start <= _utc(r.created_at) < end])
+            for name, (start, end) in windows.items()}
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def drill_figures(engine: Engine, accepted: list[Accepted], duration_s: float, **extra: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ temporary directory, printed at the end of the session)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import shutil
 import tempfile
@@ -24,8 +25,15 @@ from gxlib.backend.local import LocalBackend
 from gxlib.backend.pgcluster import PostgresCluster
 from gxlib.backend.settings import SubmitterSettings
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployReport
+from gxlib.config import ChaincodeSettings
 from gxlib.devnet import processes
+from gxlib.devnet.binaries import FabricInstall
 from gxlib.devnet.network import Devnet
+from gxlib.progress import Progress
+from gxlib.runbook import RunbookFailed
+from gxlib.runbook import run as run_runbook
+from gxlib.runbook.settings import RunbookSettings
+from tests.conftest import BASE_TEST_OFFSET, make_devnet
 from tests.integration.backend.harness import (
     CommandLoad,
     Refusal,
@@ -38,6 +46,7 @@ from tests.integration.backend.harness import (
     fund_transfer_accounts,
     gauge_max,
     kill_9_process,
+    latency_by_window,
     make_backend,
     replay_report,
     report_drill,
@@ -46,9 +55,11 @@ from tests.integration.backend.harness import (
     wait_until,
 )
 from tests.integration.gx_fixtures import GxClient
+from tests.integration.runbook.test_runbooks_03_05 import deploy_retrying_races
 
 pytestmark = pytest.mark.integration
 SERVICES = ("api", "submitter", "projector")
+RUNBOOK_02 = "02-upgrade-chaincode"
 DB_OUTAGE_S = 15.0
 # The submitter's production retry policy (the harness's default of 200 quick attempts suits kill -9 chaos, but would
 # hide a fault that burns attempts).
@@ -204,7 +215,7 @@ Fault = Callable[[], dict[str, Any]]
 
 
 def _drill_under_load(drill: str, devnet: Devnet, super_admin: GxClient, database_url: str, fault: Fault,
-                      record: Path) -> dict[str, Any]:
+                      record: Path, *, min_before: int = 10) -> dict[str, Any]:
     """Run ``fault`` (which breaks something and restores it, returning its own figures) under a steady command
     load, with the local monitoring stack watching; then prove every accepted command committed exactly once,
     report the figures and return them."""
@@ -223,7 +234,7 @@ def _drill_under_load(drill: str, devnet: Devnet, super_admin: GxClient, databas
             window_start, started = time.time(), time.monotonic()
             load.start()
             try:
-                wait_until("the load's first commands", lambda: len(load.accepted) >= 10, 30)
+                wait_until("the load's first commands", lambda: len(load.accepted) >= min_before, 30 + min_before)
                 fault_figures = fault()
                 accepted_at_restore = len(load.accepted)
                 wait_until("20 commands accepted after the restore",
@@ -240,6 +251,9 @@ def _drill_under_load(drill: str, devnet: Devnet, super_admin: GxClient, databas
                                   "projector_lag_milliseconds")}
             errors = gauge_max(stack, 'sum(increase(fabric_transaction_submissions_total{status="error"}[1m]))',
                                window_start, window_end)
+        windows = fault_figures.pop("windows", None)
+        if windows:
+            fault_figures["latency_by_window"] = latency_by_window(engine, load.accepted, windows)
         figures = drill_figures(
             engine, load.accepted, duration_s, **fault_figures, retry_policy=PRODUCTION_RETRIES,
             load_refused=len(load.refused), breaker_transitions=breaker_transitions(local, log_offset),
@@ -292,9 +306,78 @@ def test_r10_chaincode_server_killed_and_restarted_under_load_commits_every_comm
         time.sleep(NODE_DOWN_S)
         # No supervisor runs the chaincode servers locally: the operator re-runs the (idempotent) deploy of the
         # committed version, which starts the server that is missing.
-        gx_operator.deploy(gx_deployed.version)
+        committed = gx_operator.committed()
+        gx_operator.deploy(committed.version if committed else gx_deployed.version)
         return {"killed": f"{server.name} pid {pid}", "down_s": round(time.monotonic() - killed, 1)}
 
     _drill_under_load("R10 chaincode server kill -9", devnet, super_admin, pg_url,
                       kill_and_restart_a_chaincode_server, drill_record)
     assert gx_operator.status().answering
+
+
+UPGRADE_OFFSET = BASE_TEST_OFFSET + 600  # R7's own devnet (other tests' devnets use +100 … +500)
+
+
+@pytest.fixture(scope="module")
+def upgrade_devnet(fabric_install: FabricInstall, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[Devnet, GxClient]]:
+    """A devnet of R7 alone, with gxtv3 1.0 deployed and bootstrapped, and a super-admin client.
+
+    Not the session devnet: upgrading its gxtv3 in place would move the committed version and sequence under
+    later tests that check them (tests/integration/chaincode/test_deploy.py), and the local chaincode servers of
+    a second chaincode name would take the same per-org ports as gxtv3's."""
+    devnet = make_devnet(tmp_path_factory.mktemp("devnet-r7"), UPGRADE_OFFSET)
+    operator = ChaincodeOperator(devnet, ChaincodeSettings(), Progress(quiet=True))
+    client: GxClient | None = None
+    try:
+        devnet.up()
+        deploy_retrying_races(operator)
+        client = GxClient(devnet, "super_admin")
+        client.submit("AdminContract:BootstrapSystem")
+        yield devnet, client
+    finally:
+        if client is not None:
+            client.close()
+        operator.stop_servers()
+        devnet.down(purge=True)
+
+
+def test_r7_runbook_02_upgrades_1_0_to_1_1_to_1_2_under_load_commits_every_command_exactly_once(
+        upgrade_devnet: tuple[Devnet, GxClient], postgres_cluster: PostgresCluster, gx_kernel: str,
+        drill_record: Path) -> None:
+    devnet, super_admin = upgrade_devnet
+    url = postgres_cluster.create_database(f"gx_drill_r7_{secrets.token_hex(3)}")
+    operator = ChaincodeOperator(devnet, ChaincodeSettings(), Progress(quiet=True))
+    runs = drill_record.parent / "r7-runbook-runs"
+    summaries: dict[str, dict[str, Any]] = {}
+
+    def upgrade_twice_with_runbook_02() -> dict[str, Any]:
+        windows: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+        mark = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # "before 1.1": everything the load sent before the first run
+        for version in ("1.1", "1.2"):
+            started = dt.datetime.now(dt.UTC)
+            windows[f"before {version}"] = (mark, started)
+            try:
+                record = run_runbook(RUNBOOK_02, {"devnet_state_dir": str(devnet.layout.root),
+                                                  "chaincode_version": version},
+                                     settings=RunbookSettings(runs_dir=runs, kernel_name=gx_kernel),
+                                     progress=Progress(quiet=True))
+                summaries[version] = record.summary or {}
+            except RunbookFailed as failure:
+                summaries[version] = failure.summary or {"passed": False, "error": str(failure)}
+            mark = dt.datetime.now(dt.UTC)
+            windows[f"during {version}"] = (started, mark)
+        windows["after"] = (mark, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
+        committed = operator.committed()
+        return {"upgrades": {v: {"passed": s.get("passed"),
+                                 "steps": {step["name"]: step["outcome"] for step in s.get("steps", [])}}
+                             for v, s in summaries.items()},
+                "committed_after": f"{committed.version} sequence {committed.sequence}" if committed else None,
+                "windows": windows}
+
+    figures = _drill_under_load("R7 runbook 02 upgrade 1.0 → 1.1 → 1.2", devnet, super_admin, url,
+                                upgrade_twice_with_runbook_02, drill_record, min_before=50)
+    failed = {v: [c for c in s.get("checks", []) if c.get("status") == "FAIL"] for v, s in summaries.items()
+              if not s.get("passed")}
+    assert failed == {}, failed
+    assert figures["committed_after"].startswith("1.2 sequence "), figures
