@@ -9,11 +9,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gxlib.backend.errors import BackendError, CommandNotFoundError, IdempotencyConflictError
 
 PROBLEM_JSON = "application/problem+json"
+DATABASE_RETRY_AFTER_S = 5  # what a 503 for an unavailable database tells the client to wait
 log = logging.getLogger("gxlib.backend.api")
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -61,6 +64,22 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
              "type": str(e.get("type", ""))} for e in errors]
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot serve requests right now (refused or dropped connection, server
+    shutting down, pool exhausted) — a 503 the client may repeat — rather than that a statement is wrong (500)."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated
+                                            or isinstance(exc, OperationalError | InterfaceError))
+
+
+def database_unavailable_problem(path: str) -> ProblemResponse:
+    """503 for a request the database could not serve; repeating a command with its idempotency key is safe."""
+    return problem(503, "the database is unavailable; repeat the request later (a command repeated with the same "
+                        "idempotency key is accepted once)", title="Database unavailable", instance=path,
+                   headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)}, checks={"database": "unreachable"})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
@@ -90,6 +109,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _conflict(request: Request, exc: IdempotencyConflictError) -> ProblemResponse:
         return problem(409, exc.message, title="Idempotency key reused", instance=request.url.path,
                        commandId=exc.command_id)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database(request: Request, exc: Exception) -> ProblemResponse:
+        if not database_unavailable(exc):
+            log.exception("database error", extra={"path": request.url.path})
+            return problem(500, "internal error; see the service log", instance=request.url.path)
+        log.warning("database unavailable", extra={"path": request.url.path,
+                                                   "error": f"{exc.__class__.__name__}: {getattr(exc, 'orig', exc)}"})
+        return database_unavailable_problem(request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:

@@ -5,6 +5,10 @@ accepted command on the ledger exactly once, by tx ID, by a scan of every block,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import json
+import math
 import os
 import random
 import re
@@ -13,21 +17,29 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 
+from gxlib.backend.db import make_engine
+from gxlib.backend.eventsource import Checkpoint
+from gxlib.backend.ledger_replay import fresh_database, replay_ledger
 from gxlib.backend.local import BackendService, LocalBackend
 from gxlib.backend.outbox import CommandRecord, Outbox
+from gxlib.backend.projector import Projector
+from gxlib.backend.replay import ReplayReport
 from gxlib.backend.settings import BackendSettings, ProjectorSettings, SubmitterSettings
 from gxlib.config import ChaincodeSettings
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.events import events_in_block
 from gxlib.fabric.gateway import Gateway
+from gxlib.monitoring.settings import LocalStackSettings, LocalTargets, MonitoringConfig
+from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.progress import Progress
 
 TERMINAL = ("COMMITTED", "FAILED", "DLQ")
@@ -92,6 +104,24 @@ class Accepted:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One answer other than success: which request, its status, media type and problem detail."""
+
+    request: str
+    status: int
+    content_type: str
+    detail: str
+
+    @classmethod
+    def of(cls, request: str, response: httpx.Response) -> Refusal:
+        try:
+            detail = str(response.json().get("detail", ""))
+        except ValueError:
+            detail = response.text[:200]
+        return cls(request, response.status_code, response.headers.get("content-type", ""), detail)
+
+
 @dataclass
 class CommandLoad:
     """Posts MINT / CREATE_USER / TRANSFER commands to the API at ``rate_per_s`` from a thread until stopped.
@@ -106,9 +136,14 @@ class CommandLoad:
     rate_per_s: float = 10.0
     mint_accounts: int = 6
     transfer_accounts: tuple[str, ...] = ()
+    # Answers a client meets during an outage and repeats (same idempotency key); each one is recorded in
+    # ``refused``. Empty: any answer but 202 fails the load.
+    retry_statuses: frozenset[int] = frozenset()
     accepted: list[Accepted] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _error: BaseException | None = None
     _rng: random.Random = field(default_factory=lambda: random.Random(5))
 
     def command(self, n: int) -> tuple[str, dict[str, Any]]:
@@ -129,6 +164,10 @@ class CommandLoad:
             except httpx.HTTPError:
                 time.sleep(0.1)
                 continue
+            if response.status_code in self.retry_statuses:
+                self.refused.append(Refusal.of("POST /api/v1/commands", response))
+                time.sleep(0.2)
+                continue
             assert response.status_code == 202, response.text
             command_id = str(response.json()["commandId"])
             self.accepted.append(Accepted(command_id, kind, payload))
@@ -136,6 +175,12 @@ class CommandLoad:
         raise AssertionError(f"the API never accepted {key}")
 
     def _run(self) -> None:
+        try:
+            self._post_steadily()
+        except BaseException as exc:  # re-raised by stop(): a load that died must fail the test, not go quiet
+            self._error = exc
+
+    def _post_steadily(self) -> None:
         n = 0
         started = time.monotonic()
         while not self._stop.is_set():
@@ -154,17 +199,26 @@ class CommandLoad:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        if self._error is not None:
+            raise AssertionError(f"the command load {self.tag} stopped early: {self._error}") from self._error
 
 
 def kill_9(node: BackendService) -> int:
     """SIGKILL the service's process (no drain, no cleanup); returns its pid once it is gone."""
+    return kill_9_process(node, node.host, [node.port])
+
+
+def kill_9_process(node: processes.ManagedProcess, host: str, ports: Iterable[int]) -> int:
+    """SIGKILL any managed process (backend service, Fabric node, chaincode server); returns its pid once it is gone
+    and ``ports`` on ``host`` are free again."""
     pid = processes.running_pid(node)
     assert pid is not None, f"{node.name} is not running"
     os.kill(pid, signal.SIGKILL)
     wait_until(f"{node.name} pid {pid} to die", lambda: processes.running_pid(node) is None, 10, 0.02)
-    # A dying process loses its memory (and so its marker) before its sockets: wait for the port as well.
-    wait_until(f"{node.name}'s port {node.port} to be released", lambda: processes.port_is_free(node.host, node.port),
-               10, 0.02)
+    # A dying process loses its memory (and so its marker) before its sockets: wait for the ports as well.
+    for port in ports:
+        wait_until(f"{node.name}'s port {port} to be released", lambda p=port: processes.port_is_free(host, p),
+                   10, 0.02)
     return pid
 
 
@@ -231,21 +285,27 @@ def effect_key(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
 
 
 def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted], super_admin: Any,
-                        funded: dict[str, int]) -> dict[str, int]:
+                        funded: dict[str, int], *, tolerated_dead_letters: frozenset[str] = frozenset()
+                        ) -> dict[str, Any]:
     """Every accepted command is COMMITTED, its stored tx ID is VALID on the ledger in its stored block, its
     effect appears in exactly one VALID transaction (that one), and each touched account's chaincode balance is
-    what the committed commands add up to. Returns a summary."""
-    import json
+    what the committed commands add up to. Returns a summary.
 
+    A command in the DLQ with an error code in ``tolerated_dead_letters`` is not a failure here (a drill reports
+    those as lost separately, in ``summary["dead_letters"]``), but its effect must be nowhere on the ledger."""
     records = outbox_records(engine, [a.command_id for a in accepted])
+    dead = [a for a in accepted if records[a.command_id].status == "DLQ"
+            and records[a.command_id].error_code in tolerated_dead_letters]
+    dead_ids = {a.command_id for a in dead}
     not_committed = {cid: (r.status, r.error_code, r.error_message) for cid, r in records.items()
-                     if r.status != "COMMITTED"}
+                     if r.status != "COMMITTED" and cid not in dead_ids}
     assert not_committed == {}, f"{len(not_committed)} accepted commands are not COMMITTED, e.g. {_some(not_committed)}"
-    tx_ids = [records[a.command_id].fabric_tx_id or "" for a in accepted]
+    committed = [a for a in accepted if a.command_id not in dead_ids]
+    tx_ids = [records[a.command_id].fabric_tx_id or "" for a in committed]
     events, statuses = ledger_scan(devnet, tx_ids)
 
     # By tx ID: the stored tx is VALID on the ledger, in the block the outbox recorded.
-    invalid = {a.command_id: statuses.get(t) for a, t in zip(accepted, tx_ids, strict=True)
+    invalid = {a.command_id: statuses.get(t) for a, t in zip(committed, tx_ids, strict=True)
                if statuses.get(t) is None or not statuses[t].successful
                or statuses[t].block_number != records[a.command_id].block_number}
     assert invalid == {}, f"{len(invalid)} stored tx IDs not VALID (or in another block): {_some(invalid)}"
@@ -261,16 +321,19 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
                 seen[(key[0], str(key[1]))] += 1
                 tx_of[(key[0], str(key[1]))] = e.tx_id
     wrong = {}
-    for a, tx_id in zip(accepted, tx_ids, strict=True):
+    for a, tx_id in zip(committed, tx_ids, strict=True):
         key = effect_key(a.kind, a.payload)
         if seen[key] != 1 or tx_of.get(key) != tx_id:
             wrong[a.command_id] = (key, seen[key], tx_of.get(key), tx_id)
     assert wrong == {}, f"{len(wrong)} effects not on the ledger exactly once (key, count, ledger tx, stored tx): " \
                         f"{_some(wrong)}"
+    on_ledger = {a.command_id: seen[effect_key(a.kind, a.payload)] for a in dead
+                 if seen[effect_key(a.kind, a.payload)]}
+    assert on_ledger == {}, f"dead-lettered commands whose effect is on the ledger anyway: {_some(on_ledger)}"
 
     # By balances read from the chaincode.
     expected: Counter[str] = Counter(funded)
-    for a in accepted:
+    for a in committed:
         if a.kind == "MINT":
             expected[a.payload["accountId"]] += a.payload["amount"]
         elif a.kind == "TRANSFER":
@@ -278,8 +341,10 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
             expected[a.payload["toId"]] += a.payload["amount"]
     balances = {account: super_admin.balance(account) for account in expected}
     assert balances == dict(expected)
-    return {"commands": len(accepted), "by_kind": dict(Counter(a.kind for a in accepted)),
-            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1)}
+    return {"commands": len(committed), "by_kind": dict(Counter(a.kind for a in committed)),
+            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1),
+            "dead_letters": {a.command_id: (records[a.command_id].error_code, records[a.command_id].error_message)
+                             for a in dead}}
 
 
 def fund_transfer_accounts(client: httpx.Client, local: LocalBackend, tag: str, count: int = 4) -> dict[str, int]:
@@ -309,3 +374,139 @@ def wait_final(client: httpx.Client, ids: list[str], timeout_s: float) -> dict[s
     wait_until(f"{len(ids)} commands to finish", done, timeout_s, 0.3)
     assert set(statuses.values()) == {"COMMITTED"}, statuses
     return statuses
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def latency_figures(records: list[CommandRecord], prefix: str = "") -> dict[str, Any]:
+    """Accepted → committed (the outbox's created_at → committed_at, both database time) of committed records,
+    in milliseconds: count, p50, p99, max."""
+    ms = [(r.committed_at - r.created_at).total_seconds() * 1000 for r in records
+          if r.committed_at is not None]
+    figures = {"n": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
+               "max_ms": max(ms) if ms else None}
+    return {f"{prefix}{k}": round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+def latency_by_window(engine: Engine, accepted: list[Accepted],
+                      windows: dict[str, tuple[dt.datetime, dt.datetime]]) -> dict[str, dict[str, Any]]:
+    """Accepted → committed figures of the commands accepted in each named window (UTC start, end)."""
+    records = list(outbox_records(engine, [a.command_id for a in accepted]).values())
+    return {name: latency_figures([r for r in records if start <= _utc(r.created_at) < end])
+            for name, (start, end) in windows.items()}
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def drill_figures(engine: Engine, accepted: list[Accepted], duration_s: float, **extra: Any) -> dict[str, Any]:
+    """What a drill reports: accepted, committed, DLQ rows, commands retried (attempts > 1), the load's duration,
+    the accepted → committed latency, and ``extra``."""
+    records = list(outbox_records(engine, [a.command_id for a in accepted]).values())
+    figures: dict[str, Any] = {
+        "accepted": len(accepted), "committed": sum(1 for r in records if r.status == "COMMITTED"),
+        "dlq": Outbox(engine).counts()["dlq_rows"], "retried": sum(1 for r in records if r.attempts > 1),
+        "max_attempts": max((r.attempts for r in records), default=0), "duration_s": round(duration_s, 1),
+        **latency_figures(records, "latency_")}
+    figures.update(extra)
+    return figures
+
+
+def report_drill(record_file: Path, drill: str, figures: dict[str, Any]) -> None:
+    """One JSON line per drill: printed (visible with ``pytest -s``) and appended to ``record_file``."""
+    line = json.dumps({"drill": drill, **figures}, default=str, sort_keys=False)
+    print(f"DRILL {line}", flush=True)
+    with record_file.open("a") as out:
+        out.write(line + "\n")
+
+
+def last_event_position(devnet: Devnet) -> tuple[int, int]:
+    """(block, tx index) of the newest gxtv3 event on the ledger."""
+    events, _ = ledger_scan(devnet, [])
+    return (events[-1].block_number, events[-1].tx_index)
+
+
+def wait_projected(devnet: Devnet, engine: Engine, timeout_s: float) -> Checkpoint:
+    """Wait until the projector's checkpoint reaches the newest event on the ledger; returns the checkpoint."""
+    last = last_event_position(devnet)
+    projector = Projector(engine)
+    wait_until(f"the projector to reach block {last[0]} tx {last[1]}",
+               lambda: (projector.checkpoint() or Checkpoint(-1, -1)).position >= last, timeout_s)
+    checkpoint = projector.checkpoint()
+    assert checkpoint is not None
+    return checkpoint
+
+
+def replay_report(devnet: Devnet, database_url: str, engine: Engine) -> ReplayReport:
+    """Replay the ledger from block 0 into a fresh database next to ``database_url`` and compare read models."""
+    environment = devnet.environment()
+    with fresh_database(database_url) as target_url:
+        target = make_engine(target_url)
+        try:
+            return asyncio.run(replay_ledger(environment, environment["channel"], ChaincodeSettings().name, engine,
+                                             target))
+        finally:
+            target.dispose()
+
+
+def breaker_transitions(local: LocalBackend, log_offset: int) -> list[str]:
+    """The submitter's circuit-breaker transitions logged after byte ``log_offset`` of its log, oldest first."""
+    text = service(local, "submitter").log_file.read_text()[log_offset:]
+    return [json.loads(line)["msg"].removeprefix("circuit breaker ") for line in text.splitlines()
+            if line.startswith("{") and '"circuit breaker ' in line]
+
+
+@contextlib.contextmanager
+def alert_watch(devnet: Devnet, local: LocalBackend, state_dir: Path) -> Iterator[LocalMonitoringStack]:
+    """The local monitoring stack (Prometheus with the project's alert rules, Alertmanager, webhook receiver)
+    scraping ``local``'s three services and the devnet's nodes every second, for as long as the block runs."""
+    prometheus_port, alertmanager_port, webhook_port = (free_port() for _ in range(3))
+    s = local.settings
+    config = MonitoringConfig(
+        stack_state_dir=state_dir,
+        local_targets=LocalTargets(api_metrics_port=s.api_port, submitter_metrics_port=s.submitter_metrics_port,
+                                   projector_metrics_port=s.projector_metrics_port),
+        local_stack=LocalStackSettings(prometheus_port=prometheus_port, alertmanager_port=alertmanager_port,
+                                       webhook_port=webhook_port, scrape_interval_s=1, evaluation_interval_s=1,
+                                       group_wait_s=1, group_interval_s=5))
+    stack = LocalMonitoringStack(config, devnet.settings)
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+def alerts_during(stack: LocalMonitoringStack, start: float, end: float) -> dict[str, dict[str, Any]]:
+    """Every alert that was pending or firing between the Unix times ``start`` and ``end``: seconds in each state
+    and the rule's ``for`` duration (what it needs to fire), from Prometheus' ``ALERTS`` series."""
+    url = stack.prometheus_url
+    response = httpx.get(f"{url}/api/v1/query_range",
+                         params={"query": "ALERTS", "start": start, "end": end, "step": 1}, timeout=10)
+    response.raise_for_status()
+    seen: dict[str, dict[str, Any]] = {}
+    for series in response.json()["data"]["result"]:
+        name, state = series["metric"]["alertname"], series["metric"]["alertstate"]
+        entry = seen.setdefault(name, {"pending_s": 0, "firing_s": 0})
+        entry[f"{state}_s"] += len(series["values"])
+    rules = httpx.get(f"{url}/api/v1/rules", params={"type": "alert"}, timeout=10).json()["data"]["groups"]
+    durations = {r["name"]: r.get("duration", 0) for g in rules for r in g["rules"]}
+    for name, entry in seen.items():
+        entry["for_s"] = durations.get(name)
+    return seen
+
+
+def gauge_max(stack: LocalMonitoringStack, expression: str, start: float, end: float) -> float | None:
+    """The largest value ``expression`` took between ``start`` and ``end`` (Unix times), None without samples."""
+    response = httpx.get(f"{stack.prometheus_url}/api/v1/query_range",
+                         params={"query": expression, "start": start, "end": end, "step": 1}, timeout=10)
+    response.raise_for_status()
+    values = [float(v) for series in response.json()["data"]["result"] for _, v in series["values"]]
+    return max(values) if values else None
