@@ -58,7 +58,8 @@ def k8s() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even what is cached.")
 @click.option("--kustomize-only", is_flag=True, help="Only kustomize (what the manifest tests need).")
 def build_command(force: bool, kustomize_only: bool) -> None:
-    """Build kustomize, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into the cache."""
+    """Build kustomize, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubelet, kube-proxy and
+    kubectl into the cache."""
     from gxlib.k8sbuild.binaries import KUSTOMIZE, TOOLS, build_k8s_tools
     from gxlib.k8sbuild.settings import K8sBuildSettings
 
