@@ -122,6 +122,11 @@ class NodeCluster:
             raise ClusterError("cluster", f"partly running in {self.layout.root} (stopped: "
                                f"{', '.join(current.stopped_processes) or 'the API server does not answer'})",
                                hint="`gx k8s down` puts the host back; then `gx k8s up`")
+        if self.layout.root.exists():
+            # A cluster that stopped (reboot, killed processes) left its state: start from a clean host, not
+            # from an etcd and PKI that no running process matches.
+            self.progress.info(f"a stopped cluster's state is in {self.layout.root}; cleaning it up first")
+            self.down()
         self.progress.info(f"starting a single-node Kubernetes cluster in {self.layout.root}")
         install = ensure_k8s_tools(self.build, NODE_BINARIES, progress=self.progress)
         node_images = self._images()
