@@ -1,10 +1,12 @@
 """containerd (Debian's 1.6) as the node's container runtime: its configuration, the CNI network it hands pods,
 starting it, importing images into its ``k8s.io`` namespace, and stopping every container it runs.
 
-Limits of containerd 1.6 with Kubernetes 1.36 (the kubelet supports containerd 2.x; 1.6 still answers CRI v1):
-the kubelet logs that the runtime is older than it supports and falls back where 1.6 lacks a feature
-(no RuntimeConfig / cgroup-driver discovery, so ``cgroupDriver`` is set explicitly; no user namespaces). Root
-here lacks CAP_SYS_RESOURCE, so runc cannot raise a container's oom_score_adj: ``restrict_oom_score_adj``.
+Limits of containerd 1.6 with Kubernetes 1.36 (1.36 supports containerd 2.x; 1.6 still serves CRI v1, and
+pods, exec, logs and probes work; the integration test covers them): the kubelet logs "RuntimeConfig from
+runtime service failed … Unimplemented" and "CRI implementation should be updated to support RuntimeConfig.
+Falling back to using cgroupDriver from kubelet config", so ``cgroupDriver`` is set explicitly. Features that
+need a newer CRI than 1.6 serves are not available (none is used here; none was tried). Root here lacks
+CAP_SYS_RESOURCE, so runc cannot raise a container's oom_score_adj: ``restrict_oom_score_adj``.
 Everything containerd keeps (content, snapshots, runc state, pod network namespaces) lives in the state dir.
 """
 

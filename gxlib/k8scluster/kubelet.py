@@ -50,6 +50,8 @@ def command(kubelet: str, settings: K8sClusterSettings, layout: ClusterLayout) -
         kubelet, "--config", str(layout.kubelet_config), "--kubeconfig", str(layout.kubeconfig),
         "--root-dir", str(layout.kubelet_dir), "--cert-dir", str(layout.kubelet_dir / "pki"),
         "--hostname-override", settings.node_name, "--node-ip", settings.node_ip, "--v", "1",
+        # cAdvisor's containerd client (container stats) does not read containerRuntimeEndpoint.
+        "--containerd", str(layout.containerd_socket),
     ]
 
 
