@@ -146,12 +146,15 @@ class LocalControlPlane:
         }
         write_private(self.kubeconfig, yaml.safe_dump(config))
 
-    def start(self) -> LocalControlPlane:
+    def start(self, *, stop_on_failure: bool = True) -> LocalControlPlane:
+        """Start every process and wait until each answers. On failure the processes started so far are stopped,
+        unless ``stop_on_failure`` is false (a caller with pid files stops them later, logs kept)."""
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             self._start()
         except BaseException:
-            self.stop()
+            if stop_on_failure:
+                self.stop()
             raise
         return self
 

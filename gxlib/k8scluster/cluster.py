@@ -16,6 +16,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,7 @@ from gxlib.k8scluster.layout import ClusterLayout
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8scluster.status import ClusterStatus, ProcessState, parse_nodes, parse_pods
 from gxlib.k8simages.settings import ImageSettings
-from gxlib.progress import Progress
+from gxlib.progress import Progress, WaitTimeout
 
 NODE_BINARIES = (ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBELET, KUBE_PROXY, KUBECTL)
 # Stopped in this order: the node first, then the control plane, the runtime last.
@@ -152,11 +153,17 @@ class NodeCluster:
         record = self.layout.host_settings_file
         if record.exists():
             return
+        chains = {family: iptables.chain_names(iptables.snapshot(family)) for family in iptables.FAMILIES}
+        if "KUBE-SERVICES" in chains.get("iptables", {}).get("nat", []):
+            # kube-proxy's chains are global: two nodes on one host would program the same ones.
+            raise ClusterError("host", "kube-proxy chains (nat KUBE-SERVICES) are already present: another node runs "
+                               "on this host, or one was not taken down",
+                               hint="`gx k8s down` with that cluster's GX_K8S_CLUSTER_STATE_DIR first")
         self.layout.root.mkdir(parents=True, exist_ok=True)
         hostsettings.record_originals(record)
         data = json.loads(record.read_text())
         data["links"] = network.link_names()
-        data["iptables"] = {family: iptables.chain_names(iptables.snapshot(family)) for family in iptables.FAMILIES}
+        data["iptables"] = chains
         data["nft_tables"] = iptables.nft_tables()
         record.write_text(json.dumps(data, indent=2, sort_keys=True))
 
@@ -177,8 +184,7 @@ class NodeCluster:
         plane = LocalControlPlane(install, self.layout.control_plane_dir, progress=self.progress, nodes=0,
                                   apiserver_port=self.settings.apiserver_port, host=self.settings.node_ip,
                                   pki_valid_days=365, pid_dir=self.layout.pid_dir)
-        plane.root.mkdir(parents=True, exist_ok=True)
-        plane._start()  # on failure the processes stay for `down`, with their logs
+        plane.start(stop_on_failure=False)  # on failure the processes stay for `down`, with their logs
         self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
         for process in plane.processes:
             link = self.layout.log(process.name)
@@ -237,11 +243,10 @@ class NodeCluster:
 
         self._wait("CoreDNS Ready", available, "coredns", timeout_s=180)
 
-    def _wait(self, what: str, probe: object, component: str, *, timeout_s: float) -> None:
-        from gxlib.progress import WaitTimeout
-
+    def _wait(self, what: str, probe: Callable[[], tuple[bool, str | None]], component: str, *,
+              timeout_s: float) -> None:
         try:
-            self.progress.wait_until(what, probe, timeout_s=timeout_s)  # type: ignore[arg-type]
+            self.progress.wait_until(what, probe, timeout_s=timeout_s)
         except WaitTimeout as exc:
             log = self.layout.log(component)
             raise ClusterError(component, str(exc), log_file=log, log_tail=log_tail(log),
@@ -291,10 +296,13 @@ class NodeCluster:
                 report.stopped.append(f"containerd-shim[{pid}]")
         report.cgroups = cgroups.remove_kubelet_cgroups()
         report.unmounted = mounts.unmount_under(self.layout.root)
-        report.devices = network.remove_bridge(self.settings.bridge)
         record_file = self.layout.host_settings_file
-        if record_file.exists():
-            data = json.loads(record_file.read_text())
+        data = json.loads(record_file.read_text()) if record_file.exists() else {}
+        # A bridge that was there before `up` (or with no record of `up` at all) is not ours: only the pods' veths
+        # are taken off it.
+        report.devices = network.remove_bridge(self.settings.bridge,
+                                               keep_bridge=not data or self.settings.bridge in data.get("links", []))
+        if data:
             report.iptables_chains = iptables.remove_added(data.get("iptables", {}))
             if "nft_tables" in data:
                 report.iptables_chains += [f"nft table {t}" for t in iptables.remove_new_tables(data["nft_tables"])]

@@ -49,13 +49,14 @@ def ensure_bridge(bridge: str, address: str, prefix: int) -> bool:
     return created
 
 
-def remove_bridge(bridge: str) -> list[str]:
-    """Delete the veths attached to ``bridge`` and the bridge itself; the devices deleted."""
+def remove_bridge(bridge: str, *, keep_bridge: bool = False) -> list[str]:
+    """Delete the veths attached to ``bridge`` and (unless ``keep_bridge``) the bridge itself; the devices
+    deleted."""
     removed: list[str] = []
     for port in bridge_ports(bridge):
         if _ip("link", "del", port, check=False).returncode == 0:
             removed.append(port)
-    if bridge in link_names():
+    if not keep_bridge and bridge in link_names():
         _ip("link", "del", bridge)
         removed.append(bridge)
     return removed
