@@ -47,3 +47,18 @@ def test_the_kubelets_cgroups_are_found_in_every_controller_deepest_first(tmp_pa
     assert set(found) == {f"{c}/kubepods{s}" for c in ("memory", "cpu") for s in ("", "/besteffort",
                                                                                  "/besteffort/pod1")}
     assert found.index("memory/kubepods/besteffort/pod1") < found.index("memory/kubepods")
+
+
+def test_up_refuses_to_record_the_host_while_another_nodes_kube_proxy_chains_are_present(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gxlib.k8scluster.iptables import parse_save
+
+    other_node = parse_save("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\nCOMMIT\n")
+    monkeypatch.setattr(cluster_module.iptables, "snapshot", lambda family: other_node if family == "iptables" else {})
+    node = NodeCluster(K8sClusterSettings(state_dir=tmp_path / "state"))
+
+    with pytest.raises(ClusterError, match="KUBE-SERVICES") as raised:
+        node._record_host()
+
+    assert raised.value.hint is not None and "gx k8s down" in raised.value.hint
+    assert not (tmp_path / "state").exists()
