@@ -44,7 +44,7 @@ fabric: venv
 	@$(GX) fabric build
 
 k8s-binaries: venv
-	@echo "==> Kubernetes test binaries: etcd, kube-apiserver, controller-manager, scheduler, kwok, kustomize (built once, then cached)"
+	@echo "==> Kubernetes binaries: etcd, kube-apiserver, controller-manager, scheduler, kwok, kustomize, kubelet, kube-proxy, kubectl (built once, then cached)"
 	@$(GX) k8s build
 
 demo: setup

@@ -5,13 +5,16 @@ Two sources, each pinned:
 * ``k8s_module/go.mod`` — a wrapper module that requires ``k8s.io/kubernetes`` with every staging module at the
   matching ``v0.X.Y`` (k8s.io/kubernetes replaces them with local paths, so ``go install …@version`` is refused)
   plus etcd's server and kwok, and names their programs with ``tool`` directives. ``go build`` of a tool
-  package inside it gives kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok.
+  package inside it gives kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok (the control
+  plane) and kubelet, kube-proxy and kubectl (a real node, ``gx k8s up``).
 * ``kustomize`` — ``go install sigs.k8s.io/kustomize/kustomize/v5@<version>`` (its module has no replace
   directives), into the same cache entry.
 
 The cache lives at ``<cache_root>/k8s-<kubernetes version>/bin``. ``manifest.json`` records each tool with the
 digest of what pinned it and its build time; a tool whose binary or record is missing (or pinned differently)
-is built, the rest are kept. A lock file serialises builds between processes.
+is built, the rest are kept. A program of the wrapper module also counts as built when every module version its
+binary was linked from (``go version -m``) is still the one go.mod requires: adding a tool line to go.mod then
+rebuilds only the new tool, not the whole control plane. A lock file serialises builds between processes.
 """
 
 from __future__ import annotations
@@ -59,9 +62,15 @@ KUBE_APISERVER = Tool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver")
 KUBE_CONTROLLER_MANAGER = Tool("kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager")
 KUBE_SCHEDULER = Tool("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler")
 KWOK = Tool("kwok", "sigs.k8s.io/kwok/cmd/kwok")
+KUBELET = Tool("kubelet", "k8s.io/kubernetes/cmd/kubelet")
+KUBE_PROXY = Tool("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy")
+KUBECTL = Tool("kubectl", "k8s.io/kubernetes/cmd/kubectl")
 KUSTOMIZE = Tool("kustomize", f"{KUSTOMIZE_MODULE}@{KUSTOMIZE_VERSION}")
 CONTROL_PLANE_TOOLS: tuple[Tool, ...] = (ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KWOK)
-TOOLS: tuple[Tool, ...] = (KUSTOMIZE, *CONTROL_PLANE_TOOLS)
+# What a real node adds to the control plane (``gx k8s up``).
+NODE_TOOLS: tuple[Tool, ...] = (KUBELET, KUBE_PROXY, KUBECTL)
+WRAPPER_TOOLS: tuple[Tool, ...] = (*CONTROL_PLANE_TOOLS, *NODE_TOOLS)
+TOOLS: tuple[Tool, ...] = (KUSTOMIZE, *WRAPPER_TOOLS)
 
 
 class K8sBuildError(GxError):
@@ -96,6 +105,37 @@ def pin_digest(tool: Tool) -> str:
     else:
         digest.update(tool.package.encode())
     return digest.hexdigest()[:16]
+
+
+def required_modules() -> dict[str, str]:
+    """Module path → version, as ``k8s_module/go.mod`` requires them (direct and indirect)."""
+    text = (K8S_MODULE_DIR / "go.mod").read_text()
+    return dict(re.findall(r"^\s+(\S+) (v\S+)(?: // indirect)?$", text, re.MULTILINE))
+
+
+def parse_build_modules(version_m_output: str) -> dict[str, str]:
+    """Module path → version from ``go version -m`` output (the ``mod`` and ``dep`` lines; replacements skipped)."""
+    modules: dict[str, str] = {}
+    for line in version_m_output.splitlines():
+        parts = line.strip().split("\t")
+        if len(parts) >= 3 and parts[0] in ("mod", "dep"):
+            modules[parts[1]] = parts[2]
+    return modules
+
+
+def linked_modules(binary: Path) -> dict[str, str] | None:
+    """The module versions ``binary`` was linked from, or None when they cannot be read (no Go, no build info)."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    proc = subprocess.run([go, "version", "-m", str(binary)], capture_output=True, text=True, check=False)
+    modules = parse_build_modules(proc.stdout) if proc.returncode == 0 else {}
+    return modules or None
+
+
+def modules_still_pinned(linked: dict[str, str], required: dict[str, str]) -> bool:
+    """Whether every module a binary was linked from is still required at the same version."""
+    return all(required.get(module) == version for module, version in linked.items())
 
 
 @dataclass(frozen=True)
@@ -133,9 +173,14 @@ class K8sInstall:
 
     def has(self, tool: Tool) -> bool:
         record = self.manifest().get(tool.name)
-        if not record:
+        if not record or not self.binary(tool).exists():
             return False
-        return record.get("pin") == pin_digest(tool) and self.binary(tool).exists()
+        if record.get("pin") == pin_digest(tool):
+            return True
+        if not tool.from_wrapper_module:
+            return False
+        linked = linked_modules(self.binary(tool))
+        return linked is not None and modules_still_pinned(linked, required_modules())
 
     def missing(self, tools: Iterable[Tool]) -> list[Tool]:
         return [tool for tool in tools if not self.has(tool)]

@@ -5,6 +5,10 @@ Everything lives in one directory (certificates, token file, kubeconfig, etcd da
 ``stop()`` ends every process it started (each in its own process group) and nothing listens on anything but
 127.0.0.1. Pods never run: kwok marks scheduled pods Running/Ready, which is what Deployment rollouts,
 PodDisruptionBudgets and pod state need.
+
+With ``nodes=0`` there is no kwok: a real kubelet joins instead (``gxlib.k8scluster``). That cluster binds the API
+server to its node's bridge address (``host``) so that pods reach it, keeps the ``kubernetes`` Service's endpoints
+(lease reconciler) and writes one pid file per process into ``pid_dir``, since its processes outlive ``gx k8s up``.
 """
 
 from __future__ import annotations
@@ -67,10 +71,13 @@ class LocalControlPlane:
     processes: list[_Process] = field(default_factory=list)
     pki: ControlPlanePki | None = None
     apiserver_port: int = 0
+    host: str = HOST
+    pki_valid_days: int = 1
+    pid_dir: Path | None = None
 
     @property
     def server(self) -> str:
-        return f"https://{HOST}:{self.apiserver_port}"
+        return f"https://{self.host}:{self.apiserver_port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -87,6 +94,9 @@ class LocalControlPlane:
                                      start_new_session=True, cwd=self.root)
         process = _Process(name, popen, log_file)
         self.processes.append(process)
+        if self.pid_dir is not None:
+            self.pid_dir.mkdir(parents=True, exist_ok=True)
+            (self.pid_dir / f"{name}.pid").write_text(f"{popen.pid}\n")
         return process
 
     def _tail(self, process: _Process, lines: int = 30) -> str:
@@ -136,18 +146,23 @@ class LocalControlPlane:
         }
         write_private(self.kubeconfig, yaml.safe_dump(config))
 
-    def start(self) -> LocalControlPlane:
+    def start(self, *, stop_on_failure: bool = True) -> LocalControlPlane:
+        """Start every process and wait until each answers. On failure the processes started so far are stopped,
+        unless ``stop_on_failure`` is false (a caller with pid files stops them later, logs kept)."""
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             self._start()
         except BaseException:
-            self.stop()
+            if stop_on_failure:
+                self.stop()
             raise
         return self
 
     def _start(self) -> None:
         install = self.install
-        self.pki = pki = write_pki(self.root / "pki", service_ip=SERVICE_IP)
+        extra_ips = () if self.host == HOST else (self.host,)
+        self.pki = pki = write_pki(self.root / "pki", service_ip=SERVICE_IP, extra_ips=extra_ips,
+                                   valid_days=self.pki_valid_days)
         etcd_client, etcd_peer = free_port(), free_port()
         with self.progress.task(f"starting etcd on {HOST}:{etcd_client}"):
             etcd = self._spawn("etcd", [
@@ -162,12 +177,15 @@ class LocalControlPlane:
             ])
             self._wait_http(etcd, f"http://{HOST}:{etcd_client}/health")
 
-        self.apiserver_port = free_port()
+        self.apiserver_port = self.apiserver_port or free_port()
+        # The `kubernetes` Service may not point at a loopback address; on a bridge address it keeps its endpoints.
+        reconciler = "none" if self.host == HOST else "lease"
         with self.progress.task(f"starting kube-apiserver on {self.server}"):
             apiserver = self._spawn("kube-apiserver", [
                 str(install.binary(KUBE_APISERVER)),
                 "--etcd-servers", f"http://{HOST}:{etcd_client}",
-                "--bind-address", HOST, "--advertise-address", HOST, "--secure-port", str(self.apiserver_port),
+                "--bind-address", self.host, "--advertise-address", self.host,
+                "--secure-port", str(self.apiserver_port),
                 "--tls-cert-file", str(pki.serving_cert), "--tls-private-key-file", str(pki.serving_key),
                 "--client-ca-file", str(pki.ca_cert),
                 "--token-auth-file", str(pki.token_file),
@@ -178,13 +196,18 @@ class LocalControlPlane:
                 "--service-cluster-ip-range", SERVICE_CIDR,
                 "--cert-dir", str(self.root / "apiserver-certs"),
                 "--enable-priority-and-fairness=false", "--profiling=false",
-                "--endpoint-reconciler-type", "none",
+                "--endpoint-reconciler-type", reconciler,
+                # exec/logs/port-forward: reach the kubelet at its node IP, as a client the kubelet's CA trusts.
+                "--kubelet-preferred-address-types", "InternalIP,Hostname",
+                "--kubelet-client-certificate", str(pki.kubelet_client_cert),
+                "--kubelet-client-key", str(pki.kubelet_client_key),
             ])
             self._wait_http(apiserver, f"{self.server}/readyz", token=pki.admin_token, timeout_s=120)
         self._write_kubeconfig()
 
         kubeconfig = str(self.kubeconfig)
-        with self.progress.task("starting kube-controller-manager, kube-scheduler and kwok"):
+        started = "kube-controller-manager, kube-scheduler" + (" and kwok" if self.nodes else "")
+        with self.progress.task(f"starting {started}"):
             controller_port, scheduler_port = free_port(), free_port()
             controllers = self._spawn("kube-controller-manager", [
                 str(install.binary(KUBE_CONTROLLER_MANAGER)), "--kubeconfig", kubeconfig,
@@ -211,10 +234,11 @@ class LocalControlPlane:
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector", "=".join(KWOK_NODE_ANNOTATION),
                 "--cidr", POD_CIDR, "--node-ip", "10.244.0.254", "--config", str(KWOK_STAGES),
-            ])
+            ]) if self.nodes else None
             self._wait_http(controllers, f"https://{HOST}:{controller_port}/healthz", timeout_s=90, self_signed=True)
             self._wait_http(scheduler, f"https://{HOST}:{scheduler_port}/healthz", timeout_s=90, self_signed=True)
-            self._create_fake_nodes(kwok)
+            if kwok is not None:
+                self._create_fake_nodes(kwok)
 
     def fake_node_names(self) -> list[str]:
         return [f"kwok-node-{index}" for index in range(self.nodes)]

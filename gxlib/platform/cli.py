@@ -58,7 +58,8 @@ def k8s() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even what is cached.")
 @click.option("--kustomize-only", is_flag=True, help="Only kustomize (what the manifest tests need).")
 def build_command(force: bool, kustomize_only: bool) -> None:
-    """Build kustomize, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into the cache."""
+    """Build kustomize, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubelet, kube-proxy and
+    kubectl into the cache."""
     from gxlib.k8sbuild.binaries import KUSTOMIZE, TOOLS, build_k8s_tools
     from gxlib.k8sbuild.settings import K8sBuildSettings
 
@@ -102,13 +103,18 @@ def roll_chaincode_command(env: str, package_ids: tuple[str, ...], kubeconfig: P
 
 
 @k8s.command("status")
-@env_argument
+@click.argument("env", type=click.Choice(KUBERNETES_ENVS), required=False)
 @kubeconfig_option
 @context_option
-def status_command(env: str, kubeconfig: Path | None, context: str | None) -> None:
-    """Rollout state of the backend and chaincode Deployments of ENV, as JSON lines."""
+@click.option("--json", "as_json", is_flag=True, help="Without ENV: the local cluster's status as one JSON document.")
+def status_command(env: str | None, kubeconfig: Path | None, context: str | None, as_json: bool) -> None:
+    """Without ENV: the local single-node cluster (`gx k8s up`) — processes, nodes, system pods, cached binaries
+    and images. With ENV: rollout state of the backend and chaincode Deployments of ENV, as JSON lines."""
     from gxlib.platform.settings import chaincode_names
 
+    if env is None:
+        _cluster_status(as_json)
+        return
     platform = _platform(env, kubeconfig, context)
     namespace = platform.profile.backend_namespace
     for name in ("api", "outbox-submitter", "projector"):
@@ -116,3 +122,44 @@ def status_command(env: str, kubeconfig: Path | None, context: str | None) -> No
     for org in platform.settings.orgs:
         names = chaincode_names(platform.profile, org)
         click.echo(json.dumps(platform.rollout_state(names.deployment, names.namespace).model_dump()))
+
+
+# --- the local single-node cluster ------------------------------------------------------------------------------
+@k8s.command("up")
+def up_command() -> None:
+    """Start a real single-node cluster on this host (containerd, control plane, kubelet, kube-proxy, CoreDNS).
+
+    State in ~/.local/state/gxlib/k8s-cluster (GX_K8S_CLUSTER_STATE_DIR); a second `up` finds it running.
+    Prints the kubeconfig path."""
+    from gxlib.k8scluster.cluster import NodeCluster
+
+    result = NodeCluster(progress=Progress()).up()
+    verb = "already running" if result.already_running else f"up in {result.seconds:.0f}s"
+    click.echo(f"cluster {verb}; KUBECONFIG={result.status.kubeconfig}", err=True)
+    click.echo(result.status.kubeconfig)
+
+
+@k8s.command("down")
+def down_command() -> None:
+    """Stop the local cluster and put the host back (processes, mounts, devices, iptables chains, sysctls)."""
+    from gxlib.k8scluster.cluster import NodeCluster
+
+    click.echo(json.dumps(NodeCluster(progress=Progress()).down().to_json(), indent=2))
+
+
+def _cluster_status(as_json: bool) -> None:
+    from gxlib.k8scluster.cluster import NodeCluster
+
+    status = NodeCluster(progress=Progress()).status()
+    if as_json:
+        click.echo(json.dumps({**status.model_dump(), "running": status.running}, indent=2))
+        return
+    click.echo(f"state dir: {status.state_dir}  running: {status.running}  api: {status.server or '-'}")
+    for process in status.processes:
+        click.echo(f"  process {process.name:<24} pid {process.pid:<8} {'running' if process.running else 'STOPPED'}")
+    for node in status.nodes:
+        click.echo(f"  node {node.name} Ready={node.ready} ip={node.internal_ip} {node.container_runtime or ''}")
+    for pod in status.system_pods:
+        click.echo(f"  pod {pod.namespace}/{pod.name} {pod.phase} ready={pod.ready} restarts={pod.restarts}")
+    click.echo(f"  binaries cached: {', '.join(sorted(status.binaries)) or 'none'}")
+    click.echo(f"  images: {', '.join(status.images) or 'none'}")

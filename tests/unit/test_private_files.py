@@ -138,6 +138,6 @@ def test_control_plane_keys_and_tokens_are_never_world_readable(tmp_path: Path, 
     from gxlib.k8sbuild.pki import write_pki
 
     pki = write_pki(tmp_path, service_ip="10.0.0.1")
-    secrets = [pki.serving_key, pki.service_account_key, pki.token_file]
+    secrets = [pki.serving_key, pki.service_account_key, pki.kubelet_client_key, pki.token_file]
     assert {p: _mode(p) for p in secrets} == dict.fromkeys(secrets, PRIVATE_FILE_MODE)
     assert len(_created_private(creation_modes)) == len(secrets)
