@@ -80,7 +80,13 @@ class CircuitBreaker:
             return False
 
     def record_success(self) -> None:
+        """A call reached the gateway. Closed: the failure count restarts; half-open: the probe closes the breaker.
+        Open: ignored — a call sent before the breaker opened says nothing about the gateway since; only the
+        half-open probe may close it (else one late success would reopen the flood of calls the outage fails)."""
         with self._lock:
+            self._maybe_half_open()
+            if self._state is BreakerState.OPEN:
+                return
             self._failures = 0
             self._probe_in_flight = False
             self._set(BreakerState.CLOSED)

@@ -57,3 +57,17 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
         assert all(0.25 <= d <= ceiling for d in delays)
         if attempt >= 3:
             assert len(set(delays)) > 100  # jittered, not a fixed schedule
+
+
+def test_a_late_success_of_a_call_sent_before_the_outage_does_not_close_an_open_breaker() -> None:
+    clock = FakeMonotonic()
+    breaker = CircuitBreaker(2, 10, clock=clock)
+    breaker.record_failure()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+    breaker.record_success()  # a transaction in flight since before the outage commits late
+    assert breaker.state is BreakerState.OPEN and not breaker.try_acquire()
+    clock.advance(10)
+    assert breaker.try_acquire()  # the half-open probe, and only its success closes the breaker
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
