@@ -52,6 +52,8 @@ class SubmitterSettings(BaseModel):
     status_timeout_s: float = Field(default=5.0, gt=0, description="status-by-ID check of a reclaimed command's tx")
     gauge_interval_s: float = Field(default=5.0, gt=0, description="refresh the outbox gauges this often")
     mvcc_retry_delay_s: float = Field(default=0.05, ge=0, description="pause before a new tx after an MVCC conflict")
+    contention_backoff_max_s: float = Field(default=2.0, gt=0, description="cap of the pause after repeated "
+                                            "MVCC conflicts (they spend no attempts; the pause grows instead)")
     breaker_failure_threshold: int = Field(default=5, ge=1, description="consecutive transport failures to open")
     breaker_cooldown_s: float = Field(default=10.0, gt=0, description="open → half-open after this long")
     worker_id: str | None = Field(default=None, description="lease owner name; default host:pid")

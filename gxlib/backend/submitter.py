@@ -247,7 +247,7 @@ class Submitter:
                 # The peers answered (the Gateway is fine) but disagreed: endorse afresh shortly, like an MVCC retry.
                 log.info("endorsements differ; endorsing again", extra={"command_id": command.id, "error": str(exc)})
                 return await self._retry(command, "ENDORSEMENT_MISMATCH", str(exc), keep_tx=False,
-                                         delay_s=self.settings.mvcc_retry_delay_s * (1 + self.rng.random()))
+                                         delay_s=self._contention_delay(command), exhaustible=False)
             await self._db(self.outbox.record_tx, command.id, self.worker_id, prepared.tx_id, prepared.envelope)
         await self.gateway.submit(prepared)
         status = await self.gateway.status(prepared.tx_id, self.settings.commit_timeout_s)
@@ -270,11 +270,19 @@ class Submitter:
         code = status.validation_code or "INVALID"
         if status.retry_with_new_tx:
             return await self._retry(command, code, f"tx {status.tx_id} invalidated: {code}", keep_tx=False,
-                                     delay_s=self.settings.mvcc_retry_delay_s * (1 + self.rng.random()))
+                                     delay_s=self._contention_delay(command), exhaustible=False)
         await self._db(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
                        message=f"tx {status.tx_id} invalidated in block {status.block_number}: {code}")
         self._count(command, "failed")
         return Outcome.DLQ
+
+    def _contention_delay(self, command: CommandRecord) -> float:
+        """Pause before a new transaction after contention (MVCC/phantom conflict, differing endorsements).
+        Contention is not a fault of the command, so it spends none of ``max_attempts`` — a backlog released after
+        an outage conflicts on its hot accounts again and again (drills R7, R9, R10 sent commands to the DLQ that
+        way); instead the pause grows with the command's attempts, with jitter, up to ``contention_backoff_max_s``."""
+        return backoff_delay(command.attempts, self.settings.mvcc_retry_delay_s, self.settings.contention_backoff_max_s,
+                             self.rng)
 
     async def _retry(self, command: CommandRecord, code: str, message: str, *, keep_tx: bool,
                      delay_s: float | None = None, exhaustible: bool = True) -> Outcome:

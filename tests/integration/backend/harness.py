@@ -285,22 +285,15 @@ def effect_key(kind: str, payload: dict[str, Any]) -> tuple[str, str]:
 
 
 def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted], super_admin: Any,
-                        funded: dict[str, int], *, tolerated_dead_letters: frozenset[str] = frozenset()
-                        ) -> dict[str, Any]:
-    """Every accepted command is COMMITTED, its stored tx ID is VALID on the ledger in its stored block, its
-    effect appears in exactly one VALID transaction (that one), and each touched account's chaincode balance is
-    what the committed commands add up to. Returns a summary.
-
-    A command in the DLQ with an error code in ``tolerated_dead_letters`` is not a failure here (a drill reports
-    those as lost separately, in ``summary["dead_letters"]``), but its effect must be nowhere on the ledger."""
+                        funded: dict[str, int]) -> dict[str, Any]:
+    """Every accepted command is COMMITTED (none in the DLQ), its stored tx ID is VALID on the ledger in its stored
+    block, its effect appears in exactly one VALID transaction (that one), and each touched account's chaincode
+    balance is what the committed commands add up to. Returns a summary."""
     records = outbox_records(engine, [a.command_id for a in accepted])
-    dead = [a for a in accepted if records[a.command_id].status == "DLQ"
-            and records[a.command_id].error_code in tolerated_dead_letters]
-    dead_ids = {a.command_id for a in dead}
     not_committed = {cid: (r.status, r.error_code, r.error_message) for cid, r in records.items()
-                     if r.status != "COMMITTED" and cid not in dead_ids}
+                     if r.status != "COMMITTED"}
     assert not_committed == {}, f"{len(not_committed)} accepted commands are not COMMITTED, e.g. {_some(not_committed)}"
-    committed = [a for a in accepted if a.command_id not in dead_ids]
+    committed = accepted
     tx_ids = [records[a.command_id].fabric_tx_id or "" for a in committed]
     events, statuses = ledger_scan(devnet, tx_ids)
 
@@ -327,9 +320,6 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
             wrong[a.command_id] = (key, seen[key], tx_of.get(key), tx_id)
     assert wrong == {}, f"{len(wrong)} effects not on the ledger exactly once (key, count, ledger tx, stored tx): " \
                         f"{_some(wrong)}"
-    on_ledger = {a.command_id: seen[effect_key(a.kind, a.payload)] for a in dead
-                 if seen[effect_key(a.kind, a.payload)]}
-    assert on_ledger == {}, f"dead-lettered commands whose effect is on the ledger anyway: {_some(on_ledger)}"
 
     # By balances read from the chaincode.
     expected: Counter[str] = Counter(funded)
@@ -342,9 +332,7 @@ def assert_exactly_once(devnet: Devnet, engine: Engine, accepted: list[Accepted]
     balances = {account: super_admin.balance(account) for account in expected}
     assert balances == dict(expected)
     return {"commands": len(committed), "by_kind": dict(Counter(a.kind for a in committed)),
-            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1),
-            "dead_letters": {a.command_id: (records[a.command_id].error_code, records[a.command_id].error_message)
-                             for a in dead}}
+            "accounts_checked": len(balances), "retried": sum(1 for r in records.values() if r.attempts > 1)}
 
 
 def fund_transfer_accounts(client: httpx.Client, local: LocalBackend, tag: str, count: int = 4) -> dict[str, int]:

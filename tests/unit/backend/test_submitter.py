@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -121,6 +122,29 @@ def test_mvcc_conflict_is_retried_with_a_new_transaction(engine: Engine) -> None
     assert len(invalid) == 1 and final.fabric_tx_id != invalid[0].tx_id
     assert h.fabric.valid_effects() == {cid: 1}
     assert h.sample("outbox_commands_processed_total", status="retry", commandType="MINT") == 1
+
+
+def test_mvcc_conflicts_spend_no_attempts_so_contention_never_sends_a_command_to_the_dlq(engine: Engine) -> None:
+    conflicts = SETTINGS.max_attempts * 3  # a released backlog conflicting on its hot account again and again
+    h = Harness(engine, FakeFabric(mvcc_next=conflicts))
+    [cid] = h.enqueue()
+    outcomes = [h.step(advance_s=SETTINGS.contention_backoff_max_s) for _ in range(conflicts + 1)]
+    assert outcomes[:-1] == [[Outcome.RETRY]] * conflicts and outcomes[-1] == [Outcome.COMMITTED]
+    assert h.outbox.dead_letters() == [] and h.outbox.get(cid).status == CommandStatus.COMMITTED
+    assert h.fabric.valid_effects() == {cid: 1}
+
+
+def test_the_pause_after_repeated_conflicts_grows_and_stays_under_its_cap(engine: Engine) -> None:
+    settings = SETTINGS.model_copy(update={"mvcc_retry_delay_s": 0.05, "contention_backoff_max_s": 2.0})
+    submitter = Harness(engine, settings=settings).submitter
+
+    def pauses(attempts: int) -> list[float]:
+        return [submitter._contention_delay(SimpleNamespace(attempts=attempts))  # type: ignore[arg-type]
+                for _ in range(200)]
+
+    assert max(pauses(1)) <= 0.05 < max(pauses(8))  # grows with the command's attempts
+    assert max(pauses(4)) <= 0.05 * 8
+    assert min(pauses(30)) > 0 and max(pauses(30)) <= 2.0  # capped, never zero
 
 
 @pytest.mark.parametrize("fault", [transport_down, deadline])
