@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
@@ -225,24 +226,99 @@ class Projector:
             self._update_lag()
             return result
 
+    async def apply_batch_with_retry(self, events: Sequence[ChaincodeEvent], stop: asyncio.Event | None = None,
+                                     max_attempts: int | None = None) -> bool:
+        """Apply ``events`` (in ledger order) in one transaction with one checkpoint; when that fails, apply them one
+        at a time with :meth:`apply_with_retry`, so the failing event is retried and counted on its own and the
+        ones before it are kept. False: an event was not applied (stopped / attempts exhausted); the caller must
+        not go past it."""
+        if len(events) == 1:
+            return await self.apply_with_retry(events[0], stop, max_attempts) is not None
+        received = self.event_time(events[0]) or self.clock()
+        if self._oldest_unprojected is None:
+            self._oldest_unprojected = received
+        self._update_lag()
+        try:
+            await asyncio.to_thread(self.apply_batch, events)
+        except (ProjectionError, SQLAlchemyError) as exc:
+            log.warning("projecting a batch failed; applying its events one at a time",
+                        extra={"events": len(events), "first_block": events[0].block_number, "error": str(exc)})
+            for event in events:
+                if await self.apply_with_retry(event, stop, max_attempts) is None:
+                    return False
+            return True
+        self._oldest_unprojected = None
+        self._update_lag()
+        return True
+
     async def run(self, source: EventSource, stop: asyncio.Event) -> None:
         """Project events from the checkpoint on until ``stop`` is set; reconnects the source from the
-        checkpoint when its stream fails."""
+        checkpoint when its stream fails. The events that have arrived while a batch was being written are
+        applied together (up to ``settings.batch_size``, one transaction and one checkpoint)."""
         log.info("projector started", extra={"stream": self.stream})
         while not stop.is_set():
             after = await asyncio.to_thread(self.checkpoint)
             if self.metrics and after is not None:
                 self.metrics.checkpoint_block.set(after.block_number)
             try:
-                async for event in _until_stopped(source.events(after), stop):
-                    if await self.apply_with_retry(event, stop) is None or stop.is_set():
-                        break
+                # aclosing: leaving the loop stops the reader (and the stream) at once, before reconnecting.
+                async with contextlib.aclosing(_arrived(_until_stopped(source.events(after), stop),
+                                                        self.settings.batch_size)) as batches:
+                    async for batch in batches:
+                        if not await self.apply_batch_with_retry(batch, stop) or stop.is_set():
+                            break
             except Exception:
                 log.exception("event stream failed; reconnecting from the checkpoint")
             if not stop.is_set():  # the stream ended or failed: reconnect after a pause
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.retry_base_s)
         log.info("projector stopped", extra={"stream": self.stream})
+
+
+@dataclass(frozen=True)
+class _End:
+    error: Exception | None = None
+
+
+async def _arrived(stream: AsyncIterator[T], max_size: int) -> AsyncIterator[list[T]]:
+    """The items of ``stream`` in lists: each list holds what had arrived when the previous one was taken (at
+    least one item, at most ``max_size``). A reader task keeps taking items meanwhile; an error of ``stream`` is
+    raised after the items before it."""
+    queue: asyncio.Queue[T | _End] = asyncio.Queue(max_size)
+
+    async def read() -> None:
+        try:
+            async for item in stream:
+                await queue.put(item)
+        except Exception as exc:
+            await queue.put(_End(exc))
+        else:
+            await queue.put(_End())
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            items: list[T] = []
+            end: _End | None = None
+            item = await queue.get()
+            while True:
+                if isinstance(item, _End):
+                    end = item
+                    break
+                items.append(item)
+                if len(items) >= max_size or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if items:
+                yield items
+            if end is not None:
+                if end.error is not None:
+                    raise end.error
+                return
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
 
 
 async def _until_stopped(stream: AsyncIterator[T], stop: asyncio.Event) -> AsyncIterator[T]:
