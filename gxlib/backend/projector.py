@@ -20,6 +20,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from sqlalchemy import Engine, select
@@ -54,6 +55,48 @@ def validator(event_type: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(event_type))
 
 
+# Keywords whose meaning JSON Schema draft 7 and draft 2020-12 share (``items`` only with one schema for every item).
+_SHARED_KEYWORDS = frozenset({"$id", "$schema", "title", "description", "version", "type", "const", "properties",
+                              "required", "additionalProperties", "minimum", "maximum", "minLength", "pattern",
+                              "items", "minItems"})
+
+
+def _shared_meaning(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return isinstance(schema, bool)
+    for keyword, value in schema.items():
+        if keyword not in _SHARED_KEYWORDS:
+            return False
+        if keyword == "properties" and not all(_shared_meaning(v) for v in value.values()):
+            return False
+        if keyword in {"items", "additionalProperties"} and not _shared_meaning(value):
+            return False
+    return True
+
+
+@cache
+def fast_validator(event_type: str) -> Callable[[Any], Any] | None:
+    """``event_type``'s schema compiled to Python code (fastjsonschema, ~20x faster than the reference validator),
+    as draft 7 — or None when the schema uses a keyword whose meaning differs between draft 7 and 2020-12. It
+    never mutates the payload (no defaults are filled in)."""
+    schema = load_schema(event_type)
+    if not _shared_meaning(schema):
+        return None
+    return fastjsonschema.compile({**schema, "$schema": "http://json-schema.org/draft-07/schema#"},
+                                  use_default=False, use_formats=False)
+
+
+def _fast_accepts(event_type: str, payload: Any) -> bool:
+    check = fast_validator(event_type)
+    if check is None:
+        return False
+    try:
+        check(payload)
+    except Exception:  # refused (or the compiled check failed): the reference validator decides and explains
+        return False
+    return True
+
+
 def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
     """The payload of a known event type, validated; :class:`MalformedEventError` otherwise."""
     def malformed(reason: str) -> MalformedEventError:
@@ -64,7 +107,9 @@ def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise malformed(f"payload is not JSON: {exc}") from None
     try:
-        validator(event.event_name).validate(payload)
+        # The fast check only accepts; whatever it refuses is judged (and explained) by the reference validator.
+        if not _fast_accepts(event.event_name, payload):
+            validator(event.event_name).validate(payload)
     except SchemaValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "payload"
         raise malformed(f"{where}: {exc.message}") from None
