@@ -56,9 +56,10 @@ LedgerIdQuery = Annotated[str, Query(pattern=LEDGER_ID_ANCHORED, max_length=MAX_
 bearer = HTTPBearer(auto_error=False, description="token mapped to a role: reader, operator or admin")
 
 
-def api_role(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-             ) -> ApiRole:
-    """The caller's role (authenticated by BearerAuthMiddleware); declares the bearer scheme in OpenAPI."""
+async def api_role(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                   ) -> ApiRole:
+    """The caller's role (authenticated by BearerAuthMiddleware); declares the bearer scheme in OpenAPI. Async
+    because it only reads the scope: FastAPI runs a sync dependency in a worker thread, per request."""
     role = request.scope.get(ROLE_SCOPE_KEY)
     if role is None:  # pragma: no cover - the middleware refuses unauthenticated /api requests first
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
