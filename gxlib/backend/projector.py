@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -325,7 +325,7 @@ class _End:
     error: Exception | None = None
 
 
-async def _arrived(stream: AsyncIterator[T], max_size: int) -> AsyncIterator[list[T]]:
+async def _arrived(stream: AsyncIterator[T], max_size: int) -> AsyncGenerator[list[T]]:
     """The items of ``stream`` in lists: each list holds what had arrived when the previous one was taken (at
     least one item, at most ``max_size``). A reader task keeps taking items meanwhile; an error of ``stream`` is
     raised after the items before it."""

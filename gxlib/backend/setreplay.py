@@ -43,7 +43,7 @@ class _MemoryRows:
 
     def _key_names(self, model: type[Base]) -> list[str]:
         if model not in self._keys:
-            self._keys[model] = [column.key for column in inspect(model).primary_key]
+            self._keys[model] = [str(column.key) for column in inspect(model).primary_key]
         return self._keys[model]
 
     def get(self, model: type[Base], key: Any) -> Base | None:
