@@ -3,7 +3,8 @@ apply the GX chaincode's events to a fresh database, and compare its read models
 
 Blocks come from the peer's block delivery (the same blocks the live projector's stream reads), so the replay
 sees exactly the VALID transactions' events in ledger order. Delivery and application overlap: one task reads
-blocks into a bounded queue while the database work runs in a thread.
+blocks into a bounded queue while the events are applied in memory (set-based, :mod:`gxlib.backend.setreplay`);
+the read models are written at the end in one transaction with one checkpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gxlib.backend.db import migrate
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
 from gxlib.backend.replay import REPLAY_BATCH, ReplayReport, ReplayTargetNotEmptyError, compare_read_models
+from gxlib.backend.setreplay import SetProjection
 from gxlib.fabric.events import events_in_block
 from gxlib.fabric.gateway import Gateway
 
@@ -78,7 +80,9 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
     counts = {"events": 0, "applied": 0, "unknown": 0}
     started = time.perf_counter()
     if until is not None:
-        await _apply_blocks(environment, channel, chaincode, until, projector, counts, identity)
+        projection = SetProjection(stream=stream)
+        await _apply_blocks(environment, channel, chaincode, until, projection, counts, identity)
+        await asyncio.to_thread(projection.write, target)
     elapsed = time.perf_counter() - started
     differences = await asyncio.to_thread(compare_read_models, live, target)
     checkpoint = await asyncio.to_thread(projector.checkpoint)
@@ -86,7 +90,7 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
 
 
 async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode: str, until: Checkpoint,
-                        projector: Projector, counts: dict[str, int], identity: str) -> None:
+                        projection: SetProjection, counts: dict[str, int], identity: str) -> None:
     queue: asyncio.Queue[list[ChaincodeEvent] | None] = asyncio.Queue(_QUEUE_BLOCKS)
 
     async def produce() -> None:
@@ -101,7 +105,7 @@ async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode:
     def apply_all(batch: list[ChaincodeEvent]) -> None:
         batch = [event for event in batch if event.position <= until.position]
         counts["events"] += len(batch)
-        results = projector.apply_batch(batch)  # a malformed event raises: a replay never skips
+        results = projection.add(batch)  # a malformed event raises: a replay never skips
         counts["applied"] += sum(r is ApplyResult.APPLIED for r in results)
         counts["unknown"] += sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
 
@@ -109,7 +113,7 @@ async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode:
     try:
         ended = False
         while not ended:
-            # Whatever blocks have arrived meanwhile go into one database transaction (up to REPLAY_BATCH events).
+            # Whatever blocks have arrived meanwhile are applied in one hand-off to the worker thread.
             batch = await queue.get()
             if batch is None:
                 break

@@ -1,18 +1,22 @@
 """The outbox (SPEC §3.2): commands wait here between the API and the submitter.
 
-Every state change is one short database transaction. A worker's writes to a command are fenced by its lease:
-an update names the lease owner, and :class:`LeaseLostError` says the command was reclaimed by another worker.
+Every state change is one short database transaction — or, given a ``connection``, part of the caller's
+transaction (the :class:`~gxlib.backend.batching.WriteBatcher` writes many in one). A worker's writes to a command
+are fenced by its lease: an update names the lease owner, and :class:`LeaseLostError` says the command was
+reclaimed by another worker. The hot statements (enqueue, claim, the fenced updates) are built once per outbox
+and take bound parameters, so a write costs no statement building.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,6 +79,31 @@ class DeadLetterRecord:
     moved_at: dt.datetime
 
 
+# --- statements built once (bound parameters are prefixed b_: plain column names are the SET clause's own) ---
+def _insert_statement(dialect: str) -> Any:
+    """INSERT of a new command that does nothing on a repeated (caller, idempotency key), returning the row."""
+    unique = ["caller", "idempotency_key"]
+    if dialect == "postgresql":
+        return postgresql.insert(COMMANDS).on_conflict_do_nothing(index_elements=unique).returning(*COMMANDS.c)
+    if dialect == "sqlite":
+        return sqlite.insert(COMMANDS).on_conflict_do_nothing(index_elements=unique).returning(*COMMANDS.c)
+    return insert(COMMANDS).returning(*COMMANDS.c)  # pragma: no cover - only SQLite and PostgreSQL are supported
+
+
+_BY_ID = select(COMMANDS).where(COMMANDS.c.id == bindparam("b_id"))
+_BY_KEY = select(COMMANDS).where(COMMANDS.c.caller == bindparam("b_caller"),
+                                 COMMANDS.c.idempotency_key == bindparam("b_key"))
+_LEASED = (COMMANDS.c.id == bindparam("b_id"), COMMANDS.c.status == CommandStatus.PROCESSING.value,
+           COMMANDS.c.lease_owner == bindparam("b_owner"))
+_NOW = bindparam("b_now", type_=COMMANDS.c.updated_at.type)
+_RECORD_TX = update(COMMANDS).where(*_LEASED).values(
+    fabric_tx_id=bindparam("b_tx"), tx_envelope=bindparam("b_envelope"),
+    first_submitted_at=func.coalesce(COMMANDS.c.first_submitted_at, _NOW), updated_at=_NOW)
+_MARK_COMMITTED = update(COMMANDS).where(*_LEASED).values(
+    status=CommandStatus.COMMITTED.value, block_number=bindparam("b_block"), committed_at=_NOW, lease_owner=None,
+    lease_expires_at=None, error_code=None, error_message=None, updated_at=_NOW)
+
+
 class Outbox:
     """Repository of ``outbox_commands`` and ``outbox_dlq``."""
 
@@ -82,37 +111,42 @@ class Outbox:
         self.engine = engine
         self.clock = clock
         self._unscoped_commands_exist: bool | None = None
+        self._insert = _insert_statement(engine.dialect.name)
+
+    @contextmanager
+    def _transaction(self, connection: Connection | None) -> Iterator[Connection]:
+        """``connection`` (the caller's transaction) if given, else a transaction of its own."""
+        if connection is not None:
+            yield connection
+            return
+        with self.engine.begin() as own:
+            yield own
 
     # --- API side ---------------------------------------------------------------------------------------------
     def enqueue(self, command_type: CommandType | str, payload: Any, idempotency_key: str, *,
-                caller: str = LOCAL_CALLER) -> EnqueueResult:
+                caller: str = LOCAL_CALLER, connection: Connection | None = None) -> EnqueueResult:
         """Store a validated command as PENDING. An idempotency key is ``caller``'s own: a key this caller used
         before returns the original command and writes nothing, also when two requests with the same key race
         (the unique (caller, key) decides); another caller's equal key is another command. A key of a command
-        older than per-caller keys (``UNSCOPED_CALLER``) is found by every caller, as it was then."""
+        older than per-caller keys (``UNSCOPED_CALLER``) is found by every caller, as it was then.
+
+        Writes nothing before it raises (a validation error or :class:`IdempotencyConflictError`), so it may run
+        in a :class:`~gxlib.backend.batching.WriteBatcher`'s transaction."""
         kind = CommandType(command_type)
         canonical = validate_payload(kind, payload)
-        unscoped = self._unscoped_command(idempotency_key)
-        if unscoped is not None:
-            return self._repeat(unscoped, kind, canonical)
         now = self.clock()
         values: dict[str, Any] = {"id": str(uuid.uuid4()), "command_type": kind.value, "payload": canonical,
                                   "idempotency_key": idempotency_key, "caller": caller,
                                   "status": CommandStatus.PENDING.value, "attempts": 0, "next_attempt_at": now,
                                   "created_at": now, "updated_at": now}
-        unique = ["caller", "idempotency_key"]
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(COMMANDS).values(values).on_conflict_do_nothing(index_elements=unique)
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(COMMANDS).values(values).on_conflict_do_nothing(index_elements=unique)
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            stmt = insert(COMMANDS).values(values)
-        with Session(self.engine) as session, session.begin():
-            inserted = session.execute(stmt.returning(*COMMANDS.c)).mappings().first()
-        if inserted is not None:  # the common case: the new row, without a second round trip
-            return EnqueueResult(CommandRecord.from_mapping(inserted), created=True)
-        existing = self.get_by_key(idempotency_key, caller)
+        with self._transaction(connection) as conn:
+            unscoped = self._unscoped_command(idempotency_key, conn)
+            if unscoped is not None:
+                return self._repeat(unscoped, kind, canonical)
+            inserted = conn.execute(self._insert, values).mappings().first()
+            if inserted is not None:  # the common case: the new row, without a second round trip
+                return EnqueueResult(CommandRecord.from_mapping(inserted), created=True)
+            existing = self._by_key(conn, idempotency_key, caller)
         if existing is None:  # pragma: no cover - the row was inserted or conflicted, so it exists
             raise CommandNotFoundError(values["id"])
         return self._repeat(existing, kind, canonical)
@@ -123,33 +157,44 @@ class Outbox:
             raise IdempotencyConflictError(existing.idempotency_key, existing.id)
         return EnqueueResult(existing, created=False)
 
-    def _unscoped_command(self, idempotency_key: str) -> CommandRecord | None:
+    def _unscoped_command(self, idempotency_key: str, connection: Connection | None = None) -> CommandRecord | None:
         """The pre-0002 command with this key, if any. Whether such commands exist is asked once: no new ones
         are ever written, so most databases skip this lookup for good."""
         if self._unscoped_commands_exist is None:
-            with Session(self.engine) as session:
-                self._unscoped_commands_exist = session.execute(
+            with self._reading(connection) as conn:
+                self._unscoped_commands_exist = conn.execute(
                     select(COMMANDS.c.id).where(COMMANDS.c.caller == UNSCOPED_CALLER).limit(1)).first() is not None
         if not self._unscoped_commands_exist:
             return None
-        return self.get_by_key(idempotency_key, UNSCOPED_CALLER)
+        with self._reading(connection) as conn:
+            return self._by_key(conn, idempotency_key, UNSCOPED_CALLER)
+
+    @contextmanager
+    def _reading(self, connection: Connection | None) -> Iterator[Connection]:
+        if connection is not None:
+            yield connection
+            return
+        with self.engine.connect() as own:
+            yield own
+
+    @staticmethod
+    def _by_key(connection: Connection, idempotency_key: str, caller: str) -> CommandRecord | None:
+        row = connection.execute(_BY_KEY, {"b_caller": caller, "b_key": idempotency_key}).mappings().first()
+        return None if row is None else CommandRecord.from_mapping(row)
 
     def get(self, command_id: str) -> CommandRecord:
         if not is_ledger_id(command_id):
             # Never issued (IDs are UUIDs), and not worth a query: PostgreSQL text cannot even hold a NUL.
             raise CommandNotFoundError(command_id)
-        with Session(self.engine) as session:
-            row = session.execute(select(COMMANDS).where(COMMANDS.c.id == command_id)).mappings().first()
+        with self.engine.connect() as conn:
+            row = conn.execute(_BY_ID, {"b_id": command_id}).mappings().first()
         if row is None:
             raise CommandNotFoundError(command_id)
         return CommandRecord.from_mapping(row)
 
     def get_by_key(self, idempotency_key: str, caller: str = LOCAL_CALLER) -> CommandRecord | None:
-        with Session(self.engine) as session:
-            row = session.execute(select(COMMANDS).where(COMMANDS.c.caller == caller,
-                                                         COMMANDS.c.idempotency_key == idempotency_key)
-                                  ).mappings().first()
-        return None if row is None else CommandRecord.from_mapping(row)
+        with self.engine.connect() as conn:
+            return self._by_key(conn, idempotency_key, caller)
 
     def find_by_key(self, idempotency_key: str, caller: str = LOCAL_CALLER) -> CommandRecord | None:
         """The command a repeat of ``idempotency_key`` by ``caller`` would return (its own, else a pre-0002 one)."""
@@ -191,38 +236,44 @@ class Outbox:
                         lease_expires_at=now + dt.timedelta(seconds=lease_s), attempts=COMMANDS.c.attempts + 1,
                         updated_at=now)
                 .returning(*COMMANDS.c))
-        with Session(self.engine) as session, session.begin():
-            rows = session.execute(stmt).mappings().all()
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).mappings().all()
         records = [CommandRecord.from_mapping(r) for r in rows]
         return sorted(records, key=lambda r: (r.next_attempt_at, r.created_at, r.id))
 
-    def _fenced_update(self, command_id: str, owner: str, **values: Any) -> None:
+    def _fenced_update(self, command_id: str, owner: str, connection: Connection | None = None,
+                       **values: Any) -> None:
         values["updated_at"] = self.clock()
         stmt = (update(COMMANDS).where(COMMANDS.c.id == command_id,
                                        COMMANDS.c.status == CommandStatus.PROCESSING.value,
                                        COMMANDS.c.lease_owner == owner).values(**values))
-        with Session(self.engine) as session, session.begin():
-            # An UPDATE runs on a cursor; Session.execute is typed as returning the plain Result.
-            if cast(CursorResult[Any], session.execute(stmt)).rowcount != 1:
-                raise LeaseLostError(command_id, owner)
+        with self._transaction(connection) as conn:
+            self._fenced(conn, stmt, {}, command_id, owner)
+
+    @staticmethod
+    def _fenced(connection: Connection, stmt: Any, parameters: dict[str, Any], command_id: str, owner: str) -> None:
+        # An UPDATE runs on a cursor; Connection.execute is typed as returning the plain Result.
+        if cast(CursorResult[Any], connection.execute(stmt, parameters)).rowcount != 1:
+            raise LeaseLostError(command_id, owner)
 
     def extend_lease(self, command_id: str, owner: str, lease_s: float) -> None:
         self._fenced_update(command_id, owner, lease_expires_at=self.clock() + dt.timedelta(seconds=lease_s))
 
-    def record_tx(self, command_id: str, owner: str, tx_id: str, envelope: bytes) -> None:
+    def record_tx(self, command_id: str, owner: str, tx_id: str, envelope: bytes, *,
+                  connection: Connection | None = None) -> None:
         """Store the transaction ID and signed envelope; called BEFORE the envelope is sent to the orderer."""
-        now = self.clock()
-        self._fenced_update(command_id, owner, fabric_tx_id=tx_id, tx_envelope=envelope,
-                            first_submitted_at=func.coalesce(COMMANDS.c.first_submitted_at, now))
+        with self._transaction(connection) as conn:
+            self._fenced(conn, _RECORD_TX, {"b_id": command_id, "b_owner": owner, "b_tx": tx_id, "b_envelope": envelope,
+                                            "b_now": self.clock()}, command_id, owner)
 
-    def mark_committed(self, command_id: str, owner: str, block_number: int | None) -> None:
-        now = self.clock()
-        self._fenced_update(command_id, owner, status=CommandStatus.COMMITTED.value, block_number=block_number,
-                            committed_at=now, lease_owner=None, lease_expires_at=None, error_code=None,
-                            error_message=None)
+    def mark_committed(self, command_id: str, owner: str, block_number: int | None, *,
+                       connection: Connection | None = None) -> None:
+        with self._transaction(connection) as conn:
+            self._fenced(conn, _MARK_COMMITTED, {"b_id": command_id, "b_owner": owner, "b_block": block_number,
+                                                 "b_now": self.clock()}, command_id, owner)
 
     def schedule_retry(self, command_id: str, owner: str, delay_s: float, *, code: str, message: str,
-                       keep_tx: bool) -> None:
+                       keep_tx: bool, connection: Connection | None = None) -> None:
         """Back to PENDING, due after ``delay_s``. ``keep_tx=False`` forgets the transaction (an MVCC-invalidated
         tx needs a new ID); ``keep_tx=True`` keeps it, so the next attempt asks its status before anything."""
         values: dict[str, Any] = {"status": CommandStatus.PENDING.value, "lease_owner": None,
@@ -230,23 +281,26 @@ class Outbox:
                                   "next_attempt_at": self.clock() + dt.timedelta(seconds=delay_s)}
         if not keep_tx:
             values.update(fabric_tx_id=None, tx_envelope=None)
-        self._fenced_update(command_id, owner, **values)
+        self._fenced_update(command_id, owner, connection, **values)
 
-    def release(self, command_id: str, owner: str) -> None:
+    def release(self, command_id: str, owner: str, *, connection: Connection | None = None) -> None:
         """Give a claimed command back untouched (e.g. the circuit breaker opened): PENDING, attempt not counted."""
-        self._fenced_update(command_id, owner, status=CommandStatus.PENDING.value, lease_owner=None,
+        self._fenced_update(command_id, owner, connection, status=CommandStatus.PENDING.value, lease_owner=None,
                             lease_expires_at=None, attempts=func.max(COMMANDS.c.attempts - 1, 0)
                             if self.engine.dialect.name == "sqlite" else func.greatest(COMMANDS.c.attempts - 1, 0))
 
-    def mark_failed(self, command_id: str, owner: str, *, code: str, message: str) -> None:
+    def mark_failed(self, command_id: str, owner: str, *, code: str, message: str,
+                    connection: Connection | None = None) -> None:
         """The chaincode rejected the command: FAILED, copied to the DLQ with the chaincode's message."""
-        self._to_dead_letters(command_id, owner, CommandStatus.FAILED, code, message)
+        self._to_dead_letters(command_id, owner, CommandStatus.FAILED, code, message, connection)
 
-    def move_to_dlq(self, command_id: str, owner: str, *, code: str, message: str) -> None:
+    def move_to_dlq(self, command_id: str, owner: str, *, code: str, message: str,
+                    connection: Connection | None = None) -> None:
         """Attempts exhausted (or a non-retryable validation code): DLQ, copied to the DLQ table."""
-        self._to_dead_letters(command_id, owner, CommandStatus.DLQ, code, message)
+        self._to_dead_letters(command_id, owner, CommandStatus.DLQ, code, message, connection)
 
-    def _to_dead_letters(self, command_id: str, owner: str, status: CommandStatus, code: str, message: str) -> None:
+    def _to_dead_letters(self, command_id: str, owner: str, status: CommandStatus, code: str, message: str,
+                         connection: Connection | None) -> None:
         now = self.clock()
         message = message[:4000]
         stmt = (update(COMMANDS).where(COMMANDS.c.id == command_id,
@@ -255,18 +309,18 @@ class Outbox:
                 .values(status=status.value, error_code=code, error_message=message, lease_owner=None,
                         lease_expires_at=None, updated_at=now)
                 .returning(*COMMANDS.c))
-        with Session(self.engine) as session, session.begin():
-            row = session.execute(stmt).mappings().first()
+        with self._transaction(connection) as conn:
+            row = conn.execute(stmt).mappings().first()
             if row is None:
                 raise LeaseLostError(command_id, owner)
-            session.execute(insert(DLQ).values(
+            conn.execute(insert(DLQ).values(
                 command_id=command_id, command_type=row["command_type"], payload=row["payload"],
                 idempotency_key=row["idempotency_key"], final_status=status.value, error_code=code,
                 error_message=message, fabric_tx_id=row["fabric_tx_id"], attempts=row["attempts"],
                 created_at=row["created_at"], moved_at=now))
 
     def statuses(self, command_ids: Sequence[str]) -> dict[str, str]:
-        with Session(self.engine) as session:
-            rows = session.execute(select(COMMANDS.c.id, COMMANDS.c.status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(COMMANDS.c.id, COMMANDS.c.status)
                                    .where(COMMANDS.c.id.in_(list(command_ids)))).all()
         return {cid: status for cid, status in rows}

@@ -14,11 +14,13 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from sqlalchemy import Engine, select
@@ -53,6 +55,48 @@ def validator(event_type: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(event_type))
 
 
+# Keywords whose meaning JSON Schema draft 7 and draft 2020-12 share (``items`` only with one schema for every item).
+_SHARED_KEYWORDS = frozenset({"$id", "$schema", "title", "description", "version", "type", "const", "properties",
+                              "required", "additionalProperties", "minimum", "maximum", "minLength", "pattern",
+                              "items", "minItems"})
+
+
+def _shared_meaning(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return isinstance(schema, bool)
+    for keyword, value in schema.items():
+        if keyword not in _SHARED_KEYWORDS:
+            return False
+        if keyword == "properties" and not all(_shared_meaning(v) for v in value.values()):
+            return False
+        if keyword in {"items", "additionalProperties"} and not _shared_meaning(value):
+            return False
+    return True
+
+
+@cache
+def fast_validator(event_type: str) -> Callable[[Any], Any] | None:
+    """``event_type``'s schema compiled to Python code (fastjsonschema, ~20x faster than the reference validator),
+    as draft 7 — or None when the schema uses a keyword whose meaning differs between draft 7 and 2020-12. It
+    never mutates the payload (no defaults are filled in)."""
+    schema = load_schema(event_type)
+    if not _shared_meaning(schema):
+        return None
+    return fastjsonschema.compile({**schema, "$schema": "http://json-schema.org/draft-07/schema#"},
+                                  use_default=False, use_formats=False)
+
+
+def _fast_accepts(event_type: str, payload: Any) -> bool:
+    check = fast_validator(event_type)
+    if check is None:
+        return False
+    try:
+        check(payload)
+    except Exception:  # refused (or the compiled check failed): the reference validator decides and explains
+        return False
+    return True
+
+
 def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
     """The payload of a known event type, validated; :class:`MalformedEventError` otherwise."""
     def malformed(reason: str) -> MalformedEventError:
@@ -63,7 +107,9 @@ def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise malformed(f"payload is not JSON: {exc}") from None
     try:
-        validator(event.event_name).validate(payload)
+        # The fast check only accepts; whatever it refuses is judged (and explained) by the reference validator.
+        if not _fast_accepts(event.event_name, payload):
+            validator(event.event_name).validate(payload)
     except SchemaValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "payload"
         raise malformed(f"{where}: {exc.message}") from None
@@ -225,24 +271,99 @@ class Projector:
             self._update_lag()
             return result
 
+    async def apply_batch_with_retry(self, events: Sequence[ChaincodeEvent], stop: asyncio.Event | None = None,
+                                     max_attempts: int | None = None) -> bool:
+        """Apply ``events`` (in ledger order) in one transaction with one checkpoint; when that fails, apply them one
+        at a time with :meth:`apply_with_retry`, so the failing event is retried and counted on its own and the
+        ones before it are kept. False: an event was not applied (stopped / attempts exhausted); the caller must
+        not go past it."""
+        if len(events) == 1:
+            return await self.apply_with_retry(events[0], stop, max_attempts) is not None
+        received = self.event_time(events[0]) or self.clock()
+        if self._oldest_unprojected is None:
+            self._oldest_unprojected = received
+        self._update_lag()
+        try:
+            await asyncio.to_thread(self.apply_batch, events)
+        except (ProjectionError, SQLAlchemyError) as exc:
+            log.warning("projecting a batch failed; applying its events one at a time",
+                        extra={"events": len(events), "first_block": events[0].block_number, "error": str(exc)})
+            for event in events:
+                if await self.apply_with_retry(event, stop, max_attempts) is None:
+                    return False
+            return True
+        self._oldest_unprojected = None
+        self._update_lag()
+        return True
+
     async def run(self, source: EventSource, stop: asyncio.Event) -> None:
         """Project events from the checkpoint on until ``stop`` is set; reconnects the source from the
-        checkpoint when its stream fails."""
+        checkpoint when its stream fails. The events that have arrived while a batch was being written are
+        applied together (up to ``settings.batch_size``, one transaction and one checkpoint)."""
         log.info("projector started", extra={"stream": self.stream})
         while not stop.is_set():
             after = await asyncio.to_thread(self.checkpoint)
             if self.metrics and after is not None:
                 self.metrics.checkpoint_block.set(after.block_number)
             try:
-                async for event in _until_stopped(source.events(after), stop):
-                    if await self.apply_with_retry(event, stop) is None or stop.is_set():
-                        break
+                # aclosing: leaving the loop stops the reader (and the stream) at once, before reconnecting.
+                async with contextlib.aclosing(_arrived(_until_stopped(source.events(after), stop),
+                                                        self.settings.batch_size)) as batches:
+                    async for batch in batches:
+                        if not await self.apply_batch_with_retry(batch, stop) or stop.is_set():
+                            break
             except Exception:
                 log.exception("event stream failed; reconnecting from the checkpoint")
             if not stop.is_set():  # the stream ended or failed: reconnect after a pause
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.retry_base_s)
         log.info("projector stopped", extra={"stream": self.stream})
+
+
+@dataclass(frozen=True)
+class _End:
+    error: Exception | None = None
+
+
+async def _arrived(stream: AsyncIterator[T], max_size: int) -> AsyncGenerator[list[T]]:
+    """The items of ``stream`` in lists: each list holds what had arrived when the previous one was taken (at
+    least one item, at most ``max_size``). A reader task keeps taking items meanwhile; an error of ``stream`` is
+    raised after the items before it."""
+    queue: asyncio.Queue[T | _End] = asyncio.Queue(max_size)
+
+    async def read() -> None:
+        try:
+            async for item in stream:
+                await queue.put(item)
+        except Exception as exc:
+            await queue.put(_End(exc))
+        else:
+            await queue.put(_End())
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            items: list[T] = []
+            end: _End | None = None
+            item = await queue.get()
+            while True:
+                if isinstance(item, _End):
+                    end = item
+                    break
+                items.append(item)
+                if len(items) >= max_size or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if items:
+                yield items
+            if end is not None:
+                if end.error is not None:
+                    raise end.error
+                return
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
 
 
 async def _until_stopped(stream: AsyncIterator[T], stop: asyncio.Event) -> AsyncIterator[T]:

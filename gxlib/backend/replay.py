@@ -7,7 +7,7 @@ same checkpoint; any difference found here is a projection bug (or a lost/duplic
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from gxlib.backend.models import (
     UserProfile,
 )
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
+from gxlib.backend.setreplay import SetProjection
 
 # Per table: the natural key, and the columns that legitimately differ between two projections.
 COMPARED: tuple[tuple[type[Base], tuple[str, ...], frozenset[str]], ...] = (
@@ -43,7 +44,8 @@ COMPARED: tuple[tuple[type[Base], tuple[str, ...], frozenset[str]], ...] = (
 )
 
 
-# Events per database transaction in a replay (the fresh target has no reader waiting for each event).
+# Events per database transaction in a replay through the live projector (the fresh target has no reader waiting
+# for each event).
 REPLAY_BATCH = 500
 
 
@@ -80,34 +82,44 @@ class ReplayReport:
 
 
 def replay(events: Iterable[ChaincodeEvent], target: Engine, *, until: Checkpoint | None = None,
-           stream: str = DEFAULT_STREAM, batch_size: int = REPLAY_BATCH) -> ReplayReport:
+           stream: str = DEFAULT_STREAM, batch_size: int | None = None) -> ReplayReport:
     """Apply ``events`` (from block 0, in ledger order) to a fresh schema in ``target``; stop after ``until``.
-    Events are applied ``batch_size`` at a time, each batch with its checkpoint in one database transaction.
-    A malformed event raises, as it does in the live projector: a replay never skips."""
+    By default set-based (:mod:`gxlib.backend.setreplay`: the read models built in memory, one bulk write with one
+    checkpoint); with ``batch_size``, through the live projector ``batch_size`` events per transaction. A
+    malformed event raises, as it does in the live projector: a replay never skips."""
     migrate(target)
     projector = Projector(target, stream=stream)
     if projector.checkpoint() is not None:
         raise ReplayTargetNotEmptyError(target.url.render_as_string(hide_password=True))
     started = time.perf_counter()
-    count = applied = unknown = 0
-    batch: list[ChaincodeEvent] = []
+    if batch_size is None:
+        projection = SetProjection(stream=stream)
+        results = projection.add(_upto(events, until))
+        projection.write(target)
+    else:
+        results = _apply_in_batches(projector, _upto(events, until), batch_size)
+    applied = sum(r is ApplyResult.APPLIED for r in results)
+    unknown = sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
+    return ReplayReport(len(results), applied, unknown, projector.checkpoint(), time.perf_counter() - started)
 
-    def flush() -> None:
-        nonlocal applied, unknown
-        results = projector.apply_batch(batch)
-        applied += sum(r is ApplyResult.APPLIED for r in results)
-        unknown += sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
-        batch.clear()
 
+def _upto(events: Iterable[ChaincodeEvent], until: Checkpoint | None) -> Iterator[ChaincodeEvent]:
     for event in events:
         if until is not None and event.position > until.position:
-            break
-        count += 1
+            return
+        yield event
+
+
+def _apply_in_batches(projector: Projector, events: Iterable[ChaincodeEvent], batch_size: int) -> list[ApplyResult]:
+    results: list[ApplyResult] = []
+    batch: list[ChaincodeEvent] = []
+    for event in events:
         batch.append(event)
         if len(batch) >= batch_size:
-            flush()
-    flush()
-    return ReplayReport(count, applied, unknown, projector.checkpoint(), time.perf_counter() - started)
+            results += projector.apply_batch(batch)
+            batch = []
+    results += projector.apply_batch(batch)
+    return results
 
 
 def _rows(engine: Engine, model: type[Base], key: tuple[str, ...], ignored: frozenset[str]

@@ -62,6 +62,9 @@ class SubmitterSettings(BaseModel):
 class ProjectorSettings(BaseModel):
     retry_base_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=200, ge=1, le=10_000,
+                            description="most events applied in one database transaction (with one checkpoint) "
+                                        "when several have arrived")
 
 
 class BackendSettings(BaseSettings):

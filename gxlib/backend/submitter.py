@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from gxlib.backend.backoff import backoff_delay
+from gxlib.backend.batching import WriteBatcher
 from gxlib.backend.breaker import BreakerState, CircuitBreaker
 from gxlib.backend.commands import command_spec
 from gxlib.backend.errors import LeaseLostError
@@ -78,6 +79,8 @@ class Submitter:
         self._in_flight: set[asyncio.Task[Outcome]] = set()
         self._probe: asyncio.Task[None] | None = None
         self._last_gauges = 0.0
+        # The outcomes and tx IDs of the commands in flight are written together (one transaction per batch).
+        self._writes = WriteBatcher(outbox.engine)
 
     def _breaker_changed(self, state: BreakerState) -> None:
         log.log(logging.WARNING if state is not BreakerState.CLOSED else logging.INFO,
@@ -87,6 +90,10 @@ class Submitter:
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _write(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """An outbox write (taking ``connection=``), committed together with the other commands' writes."""
+        await self._writes.run(lambda connection: fn(*args, connection=connection, **kwargs))
 
     # --- loop -------------------------------------------------------------------------------------------------
     async def run_once(self) -> list[Outcome]:
@@ -237,7 +244,7 @@ class Submitter:
             try:
                 prepared = await self.gateway.prepare(request)
             except EndorsementRejectedError as exc:
-                await self._db(self.outbox.mark_failed, command.id, self.worker_id, code="ENDORSEMENT_REJECTED",
+                await self._write(self.outbox.mark_failed, command.id, self.worker_id, code="ENDORSEMENT_REJECTED",
                                message=exc.chaincode_message)
                 self._count(command, "failed")
                 log.info("chaincode rejected command", extra={"command_id": command.id,
@@ -248,7 +255,7 @@ class Submitter:
                 log.info("endorsements differ; endorsing again", extra={"command_id": command.id, "error": str(exc)})
                 return await self._retry(command, "ENDORSEMENT_MISMATCH", str(exc), keep_tx=False,
                                          delay_s=self._contention_delay(command), exhaustible=False)
-            await self._db(self.outbox.record_tx, command.id, self.worker_id, prepared.tx_id, prepared.envelope)
+            await self._write(self.outbox.record_tx, command.id, self.worker_id, prepared.tx_id, prepared.envelope)
         await self.gateway.submit(prepared)
         status = await self.gateway.status(prepared.tx_id, self.settings.commit_timeout_s)
         if self.metrics:
@@ -257,7 +264,7 @@ class Submitter:
 
     async def _settle(self, command: CommandRecord, status: TxStatus) -> Outcome:
         if status.state is TxState.COMMITTED:
-            await self._db(self.outbox.mark_committed, command.id, self.worker_id, status.block_number)
+            await self._write(self.outbox.mark_committed, command.id, self.worker_id, status.block_number)
             self._count_submission("success")
             self._count(command, "success")
             log.info("committed", extra={"command_id": command.id, "tx_id": status.tx_id,
@@ -271,7 +278,7 @@ class Submitter:
         if status.retry_with_new_tx:
             return await self._retry(command, code, f"tx {status.tx_id} invalidated: {code}", keep_tx=False,
                                      delay_s=self._contention_delay(command), exhaustible=False)
-        await self._db(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
+        await self._write(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
                        message=f"tx {status.tx_id} invalidated in block {status.block_number}: {code}")
         self._count(command, "failed")
         return Outcome.DLQ
@@ -287,20 +294,20 @@ class Submitter:
     async def _retry(self, command: CommandRecord, code: str, message: str, *, keep_tx: bool,
                      delay_s: float | None = None, exhaustible: bool = True) -> Outcome:
         if exhaustible and command.attempts >= self.settings.max_attempts:
-            await self._db(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
+            await self._write(self.outbox.move_to_dlq, command.id, self.worker_id, code=code,
                            message=f"{command.attempts} attempts exhausted; last error: {message}")
             self._count(command, "failed")
             return Outcome.DLQ
         if delay_s is None:
             delay_s = backoff_delay(command.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s,
                                     self.rng)
-        await self._db(self.outbox.schedule_retry, command.id, self.worker_id, delay_s, code=code, message=message,
+        await self._write(self.outbox.schedule_retry, command.id, self.worker_id, delay_s, code=code, message=message,
                        keep_tx=keep_tx)
         self._count(command, "retry")
         return Outcome.RETRY
 
     async def _release(self, command: CommandRecord) -> Outcome:
-        await self._db(self.outbox.release, command.id, self.worker_id)
+        await self._write(self.outbox.release, command.id, self.worker_id)
         return Outcome.RELEASED
 
     def _count(self, command: CommandRecord, status: str) -> None:

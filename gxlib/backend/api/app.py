@@ -29,6 +29,7 @@ from gxlib.backend.api.schemas import (
     SystemStatusView,
     UserView,
 )
+from gxlib.backend.batching import WriteBatcher
 from gxlib.backend.commands import UINT64_MAX, CommandType
 from gxlib.backend.db import current_revision, head_revision, is_reachable, make_engine, migrate
 from gxlib.backend.ids import LEDGER_ID_ANCHORED, LEDGER_ID_DESCRIPTION, MAX_LEDGER_ID_LENGTH
@@ -55,9 +56,10 @@ LedgerIdQuery = Annotated[str, Query(pattern=LEDGER_ID_ANCHORED, max_length=MAX_
 bearer = HTTPBearer(auto_error=False, description="token mapped to a role: reader, operator or admin")
 
 
-def api_role(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-             ) -> ApiRole:
-    """The caller's role (authenticated by BearerAuthMiddleware); declares the bearer scheme in OpenAPI."""
+async def api_role(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                   ) -> ApiRole:
+    """The caller's role (authenticated by BearerAuthMiddleware); declares the bearer scheme in OpenAPI. Async
+    because it only reads the scope: FastAPI runs a sync dependency in a worker thread, per request."""
     role = request.scope.get(ROLE_SCOPE_KEY)
     if role is None:  # pragma: no cover - the middleware refuses unauthenticated /api requests first
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
@@ -80,6 +82,7 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
     registry = registry or CollectorRegistry()
     metrics = http_metrics(registry)
     outbox = Outbox(engine)
+    enqueues = WriteBatcher(engine)
     reads = ReadModel(engine)
 
     app = FastAPI(title="GX backend API", version=__version__,
@@ -95,16 +98,18 @@ def create_app(settings: BackendSettings | None = None, *, engine: Engine | None
     app.state.registry = registry
     _exact_uint64_bounds_in_openapi(app)
 
-    def submit_command(body: CommandRequest, role: Role, request: Request,
-                       response: Response) -> CommandAccepted:
+    async def submit_command(body: CommandRequest, role: Role, request: Request,
+                             response: Response) -> CommandAccepted:
         """Accept a command into the outbox. A repeated idempotency key returns the original command.
 
         Checked in this order: the token's role (403), the media type (415, only UTF-8 application/json), the
         JSON itself (400: unique keys, no NaN), then the command's schema (422)."""
         kind = CommandType(body.type)
         authorize_command(role, kind)  # CommandIntakeRoute checked it already; kept beside the write it guards
-        result = outbox.enqueue(kind, body.payload.model_dump(mode="json"), body.idempotencyKey,
-                                caller=request.scope[CALLER_SCOPE_KEY])
+        payload, caller = body.payload.model_dump(mode="json"), request.scope[CALLER_SCOPE_KEY]
+        # The commands posted meanwhile are stored together: one transaction, one hand-off to a worker thread.
+        result = await enqueues.run(lambda connection: outbox.enqueue(kind, payload, body.idempotencyKey,
+                                                                      caller=caller, connection=connection))
         command = result.command
         location = f"{API}/commands/{command.id}"
         response.headers["Location"] = location

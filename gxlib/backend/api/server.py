@@ -128,8 +128,9 @@ def guarded_protocol(settings: BackendSettings) -> type[GuardedH11Protocol]:
 def server_config(app: Any, settings: BackendSettings, *, host: str | None = None,
                   port: int | None = None) -> uvicorn.Config:
     """The uvicorn configuration of the API: the guarded h11 protocol, JSON logs left to the caller's logging set-up,
-    no uvicorn access log (the API writes its own), a 20 s graceful drain on SIGTERM."""
-    return uvicorn.Config(app, host=host or settings.api_host, port=port or settings.api_port,
+    no uvicorn access log (the API writes its own), a 20 s graceful drain on SIGTERM. The event loop is uvloop (a
+    dependency; ``loop="auto"`` falls back to asyncio's own where it cannot be imported): less CPU per request."""
+    return uvicorn.Config(app, host=host or settings.api_host, port=port or settings.api_port, loop="auto",
                           http=guarded_protocol(settings), timeout_keep_alive=settings.api_keep_alive_s,
                           log_config=None, access_log=False, timeout_graceful_shutdown=20)
 

@@ -256,3 +256,38 @@ def test_replay_and_compare_finds_equal_models_and_reports_a_tampered_balance(
         account.balance += 1
     report = replay_and_compare(recorded_history.events, live, new_engine())
     assert [(d.table, d.key) for d in report.differences] == [("accounts", ("bob",))]
+
+
+def test_events_that_arrived_together_are_projected_in_one_transaction_and_equal_a_replay(
+        new_engine: Callable[[], Engine], recorded_history: RecordedHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = recorded_history.events
+    live, reference = new_engine(), new_engine()
+    projector, registry = make_projector(live)
+    transactions: list[int] = []  # events per database transaction
+    one_batch, one_event = Projector.apply_batch, Projector.apply
+
+    def counted_batch(self: Projector, batch: list[ChaincodeEvent]) -> list[ApplyResult]:
+        transactions.append(len(batch))
+        return one_batch(self, batch)
+
+    def counted_event(self: Projector, event: ChaincodeEvent) -> ApplyResult:
+        transactions.append(1)
+        return one_event(self, event)
+
+    monkeypatch.setattr(Projector, "apply_batch", counted_batch)
+    monkeypatch.setattr(Projector, "apply", counted_event)
+
+    async def until_caught_up() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(projector.run(ListEventSource(events), stop))
+        while projector.checkpoint() is None or projector.checkpoint().position != events[-1].position:  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(until_caught_up())
+    assert sum(transactions) == len(events) and len(transactions) < len(events)  # not one commit per event
+    assert sum(sample(registry, "projector_events_processed_total", eventType=e.event_name)
+               for e in {e.event_name: e for e in events}.values()) == len(events)
+    replay(events, reference)
+    assert compare_read_models(live, reference) == []
