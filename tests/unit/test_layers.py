@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     # foundation: settings, error base, progress reporting, the cross-process lock, private files
     "config": 0, "errors": 0, "progress": 0, "filelock": 0, "files": 0,
     # the ledger: the Gateway client, the local Fabric network, the Kubernetes binaries
-    "fabric": 1, "devnet": 1, "k8sbuild": 1,
+    "fabric": 1, "devnet": 1, "k8sbuild": 1, "k8simages": 1,
     # what runs on the ledger and watches it
     "chaincode": 2, "backend": 2, "monitoring": 2, "platform": 2,
     # what an operator runs
