@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gxlib.k8simages import pause
+from gxlib.k8simages import cprogram, pause
 from gxlib.k8simages.errors import ImageBuildError
 from gxlib.k8simages.pause import PauseRecipe, ensure_pause_image
 from gxlib.k8simages.recipe import reference_of
@@ -112,15 +112,15 @@ def _children(parent: int) -> list[int]:
 def test_a_changed_pause_source_changes_the_image_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = reference_of(PauseRecipe()).tag
     edited = tmp_path / "pause.c"
-    edited.write_text(pause.PAUSE_SOURCE.read_text() + "\n/* edited */\n")
-    monkeypatch.setattr(pause, "PAUSE_SOURCE", edited)
+    edited.write_text(cprogram.PAUSE_SOURCE.read_text() + "\n/* edited */\n")
+    monkeypatch.setattr(pause, "PAUSE", cprogram.StaticCProgram("pause", edited))
     assert reference_of(PauseRecipe()).tag != before
 
 
 def test_a_missing_compiler_is_reported_with_what_to_install() -> None:
     with pytest.raises(ImageBuildError) as caught:
         PauseRecipe(cc="no-such-cc").inputs()
-    assert caught.value.image == "pause"
+    assert caught.value.step == "looking for the C compiler"
     assert "GX_IMAGES_CC" in str(caught.value)
 
 
