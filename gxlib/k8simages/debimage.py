@@ -201,7 +201,9 @@ class PythonProjectRecipe:
             *(f"/tmp/gx-wheels/{name}" for name in names),
         ]
         with progress.task(f"installing {len(names)} wheels with Debian's python{python_version} in the root"):
-            _run(command, image=self.name, step="installing the wheels", log=rootfs.parent / "pip-install.log")
+            # A clean environment: the host's PIP_* settings (find-links, certificates) mean nothing in the root.
+            _run(command, image=self.name, step="installing the wheels", log=rootfs.parent / "pip-install.log",
+                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"})
         shutil.rmtree(inside)
 
 
@@ -247,10 +249,10 @@ def _add_user(rootfs: Path, name: str, uid: int) -> None:
         group.write(f"{name}:x:{uid}:\n")
 
 
-def _run(command: list[str], *, image: str, step: str, log: Path) -> None:
+def _run(command: list[str], *, image: str, step: str, log: Path, env: Mapping[str, str] | None = None) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-_TAIL:])
         raise ImageBuildError(image, step, command=command, output_tail=tail)
