@@ -21,13 +21,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gxlib.k8simages.dockerfile import DockerfileSpec, read_dockerfile
 from gxlib.k8simages.errors import ImageBuildError
 from gxlib.k8simages.layer import entries_from_directory, write_layer
-from gxlib.k8simages.oci import ImageConfig, canonical_json
+from gxlib.k8simages.oci import ImageConfig, canonical_json, host_platform
 from gxlib.k8simages.recipe import ImageContent, file_digest, tree_digest
 from gxlib.progress import Progress
 
@@ -106,7 +106,13 @@ class PythonProjectRecipe:
 
     def inputs(self) -> Mapping[str, str]:
         spec = self.spec()
-        inputs = {"dockerfile": file_digest(self.dockerfile), **self.root().inputs()}
+        # The dependency wheels are resolved for the root's Python (see build); the pins themselves live in the
+        # project's pyproject.toml, which the Dockerfile copies (so its digest is an input below).
+        inputs = {
+            "dockerfile": file_digest(self.dockerfile),
+            "wheels": "resolved-for-root-python",
+            **self.root().inputs(),
+        }
         for copy in spec.copies:
             for source in copy.sources:
                 path = self.context / source
@@ -122,21 +128,42 @@ class PythonProjectRecipe:
         self.root().create(rootfs, image=self.name, progress=progress)
         staged = self._stage_context(spec, workdir / "context")
         wheels = workdir / "wheels"
-        with progress.task(f"building the wheels of {self.name} (the project and its dependencies)"):
+        with progress.task(f"building the wheels of {self.name} (the project, then its dependencies)"):
             _run(
                 [
                     self.python,
                     "-m",
                     "pip",
                     "wheel",
+                    "--no-deps",
                     "--disable-pip-version-check",
                     "--wheel-dir",
                     str(wheels),
                     *(str(staged / target) for target in spec.pip_install_targets),
                 ],
                 image=self.name,
-                step="building wheels",
+                step="building the project's wheel",
                 log=workdir / "pip-wheel.log",
+            )
+            project_wheels = sorted(str(p) for p in wheels.glob("*.whl"))
+            # The dependencies are resolved for the root's Python and C library, not the host's: a release that
+            # needs a newer Python patch level than Debian's (e.g. 3.11.5 > bookworm's 3.11.2) is skipped.
+            _run(
+                [
+                    self.python,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--disable-pip-version-check",
+                    "--only-binary=:all:",
+                    *_target_options(rootfs, spec.python_version, image=self.name),
+                    "--dest",
+                    str(wheels),
+                    *project_wheels,
+                ],
+                image=self.name,
+                step="fetching the dependency wheels",
+                log=workdir / "pip-download.log",
             )
             _run(
                 [
@@ -153,7 +180,7 @@ class PythonProjectRecipe:
                 ],
                 image=self.name,
                 step="fetching pip's wheel",
-                log=workdir / "pip-download.log",
+                log=workdir / "pip-download-pip.log",
             )
         self._install_wheels(rootfs, wheels, next((workdir / "pip").glob("pip-*.whl")), spec.python_version, progress)
         for user in spec.users:
@@ -202,8 +229,13 @@ class PythonProjectRecipe:
         ]
         with progress.task(f"installing {len(names)} wheels with Debian's python{python_version} in the root"):
             # A clean environment: the host's PIP_* settings (find-links, certificates) mean nothing in the root.
-            _run(command, image=self.name, step="installing the wheels", log=rootfs.parent / "pip-install.log",
-                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"})
+            _run(
+                command,
+                image=self.name,
+                step="installing the wheels",
+                log=rootfs.parent / "pip-install.log",
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"},
+            )
         shutil.rmtree(inside)
 
 
@@ -218,7 +250,11 @@ class DebianPackagesRecipe:
     directories: Sequence[tuple[str, int, int, int]] = ()  # (path, mode, uid, gid) created in the root
 
     def inputs(self) -> Mapping[str, str]:
-        inputs = {**self.root.inputs(), "config": canonical_json(self.config.to_json()).decode()}
+        inputs = {
+            **self.root.inputs(),
+            "config": canonical_json(self.config.to_json()).decode(),
+            "user": "numeric, read from the root",
+        }
         inputs.update({f"file:{path}": file_digest(source) for path, source in sorted(self.files.items())})
         inputs["directories"] = ";".join(f"{p}:{m:o}:{u}:{g}" for p, m, u, g in self.directories)
         return inputs
@@ -238,7 +274,65 @@ class DebianPackagesRecipe:
             target.chmod(mode)
         with progress.task(f"packing the root of {self.name} into a layer"):
             layer = write_layer(entries_from_directory(rootfs, keep_owners=True), workdir / "layers")
-        return ImageContent(layers=(layer,), config=self.config)
+        # A numeric user, so that the kubelet can check runAsNonRoot (a package's system user gets its id when
+        # the package is installed, so it is read back from the root).
+        config = replace(self.config, user=_numeric_user(rootfs, self.config.user, image=self.name))
+        return ImageContent(layers=(layer,), config=config)
+
+
+def _target_options(rootfs: Path, python_version: str, *, image: str) -> list[str]:
+    """pip's ``--python-version/--implementation/--abi/--platform`` for the root's Python and glibc."""
+    probe = "import platform; print(platform.python_version()); print(platform.libc_ver()[1])"
+    result = subprocess.run(
+        ["chroot", str(rootfs), f"/usr/bin/python{python_version}", "-c", probe],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    lines = result.stdout.split()
+    if result.returncode != 0 or len(lines) != 2:
+        raise ImageBuildError(
+            image,
+            "reading the root's Python and C library versions",
+            output_tail=(result.stdout + result.stderr)[-2000:],
+        )
+    full_version, libc = lines
+    glibc_minor = int(libc.split(".")[1])
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}[host_platform()[1]]
+    abi = f"cp{python_version.replace('.', '')}"
+    platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(5, glibc_minor + 1)]
+    platforms += [f"manylinux{legacy}_{arch}" for legacy in ("1", "2010", "2014")]
+    options = [
+        "--python-version",
+        full_version,
+        "--implementation",
+        "cp",
+        "--abi",
+        abi,
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+    ]
+    for platform_tag in platforms:
+        options += ["--platform", platform_tag]
+    return options
+
+
+def _numeric_user(rootfs: Path, user: str, *, image: str) -> str:
+    """``name`` → ``uid:gid`` from the root's /etc/passwd; a numeric or empty user is kept."""
+    if not user or user.replace(":", "").isdigit():
+        return user
+    for line in (rootfs / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return f"{fields[2]}:{fields[3]}"
+    raise ImageBuildError(
+        image,
+        f"looking up user {user!r} in the root's /etc/passwd",
+        hint="the package that creates the user is missing from the image's package list",
+    )
 
 
 def _add_user(rootfs: Path, name: str, uid: int) -> None:
