@@ -213,7 +213,7 @@ class PythonProjectRecipe:
         shutil.copy2(pip_wheel, inside / pip_wheel.name)
         names = sorted(p.name for p in wheels.glob("*.whl"))
         command = [
-            "chroot",
+            _chroot(self.name),
             str(rootfs),
             f"/usr/bin/python{python_version}",
             f"/tmp/gx-wheels/{pip_wheel.name}/pip",
@@ -280,11 +280,18 @@ class DebianPackagesRecipe:
         return ImageContent(layers=(layer,), config=config)
 
 
+def _chroot(image: str) -> str:
+    path = shutil.which("chroot") or shutil.which("chroot", path="/usr/sbin:/sbin")
+    if path is None:
+        raise ImageBuildError(image, "looking for chroot", hint="install coreutils' chroot (/usr/sbin/chroot)")
+    return path
+
+
 def _target_options(rootfs: Path, python_version: str, *, image: str) -> list[str]:
     """pip's ``--python-version/--implementation/--abi/--platform`` for the root's Python and glibc."""
     probe = "import platform; print(platform.python_version()); print(platform.libc_ver()[1])"
     result = subprocess.run(
-        ["chroot", str(rootfs), f"/usr/bin/python{python_version}", "-c", probe],
+        [_chroot(image), str(rootfs), f"/usr/bin/python{python_version}", "-c", probe],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin"},
