@@ -52,6 +52,8 @@ class DebianRoot:
     mirror: str = DEBIAN_MIRROR
     # Shell commands run after the essential packages and before the others ("$1" is the root).
     essential_hooks: tuple[str, ...] = ()
+    # Shell commands run once every package is installed (e.g. removing what the image does not need).
+    customize_hooks: tuple[str, ...] = ()
 
     def inputs(self) -> Mapping[str, str]:
         return {
@@ -79,6 +81,7 @@ class DebianRoot:
             f"--include={','.join(self.packages)}",
             *(f"--dpkgopt=path-exclude={pattern}" for pattern in _LEAN_EXCLUDES),
             *(f"--essential-hook={hook}" for hook in self.essential_hooks),
+            *(f"--customize-hook={hook}" for hook in self.customize_hooks),
             '--customize-hook=rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*',
             self.suite,
             str(target),
