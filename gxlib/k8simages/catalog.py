@@ -155,10 +155,11 @@ def postgresql() -> DebianPackagesRecipe:
                 'mkdir -p "$1/etc/postgresql-common" && '
                 'echo "create_main_cluster = false" > "$1/etc/postgresql-common/createcluster.conf"',
             ),
-            # No JIT: LLVM is most of the image (~130 MB); PostgreSQL runs without its JIT provider (jit=off).
+            # No JIT: LLVM and its solver library (libz3) are most of the image (~125 MB); PostgreSQL runs
+            # without its JIT provider (the entrypoint sets jit=off).
             customize_hooks=(
-                'rm -rf "$1"/usr/lib/x86_64-linux-gnu/libLLVM-15.so* "$1"/usr/lib/postgresql/15/lib/llvmjit* '
-                '"$1"/usr/lib/postgresql/15/lib/bitcode',
+                'rm -rf "$1"/usr/lib/*-linux-gnu/libLLVM-*.so* "$1"/usr/lib/*-linux-gnu/libz3.so* '
+                '"$1"/usr/lib/postgresql/15/lib/llvmjit* "$1"/usr/lib/postgresql/15/lib/bitcode',
             ),
         ),
         files={"usr/local/bin/gx-postgresql-entrypoint": POSTGRESQL_ENTRYPOINT},

@@ -63,6 +63,7 @@ class DebianRoot:
             "debian.packages": ",".join(sorted(self.packages)),
             "debian.excludes": ",".join(_LEAN_EXCLUDES),
             "debian.hooks": "\n".join(self.essential_hooks),
+            "debian.customize": "\n".join(self.customize_hooks),
         }
 
     def create(self, target: Path, *, image: str, progress: Progress) -> None:
