@@ -106,7 +106,9 @@ class PythonProjectRecipe:
         return read_dockerfile(self.dockerfile)
 
     def root(self) -> DebianRoot:
-        return DebianRoot(packages=(f"python{self.spec().python_version}", *self.extra_packages))
+        # libstdc++6: manylinux wheels with C++ extensions (grpcio) load the system's C++ runtime, which the
+        # python:*-slim images carry and the essential variant does not.
+        return DebianRoot(packages=(f"python{self.spec().python_version}", "libstdc++6", *self.extra_packages))
 
     def inputs(self) -> Mapping[str, str]:
         spec = self.spec()

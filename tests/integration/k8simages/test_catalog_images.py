@@ -52,7 +52,7 @@ def test_every_catalog_image_is_listed_by_containerd_under_its_full_name(
     [
         ("prometheus", ["/bin/prometheus", "--version"], "version 2.55.1"),
         ("alertmanager", ["/bin/alertmanager", "--version"], "version 0.27.0"),
-        ("kube-state-metrics", ["/bin/kube-state-metrics", "--version"], "v2.20.0"),
+        ("kube-state-metrics", ["/bin/kube-state-metrics", "version"], "v2.20.0"),
         ("coredns", ["/bin/coredns", "-version"], "CoreDNS-1.15.0"),
         ("backend", ["gx", "--help"], "serve"),
     ],

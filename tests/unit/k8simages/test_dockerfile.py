@@ -20,7 +20,8 @@ def test_backend_image_runs_what_the_backend_dockerfile_says() -> None:
     assert set(config["ExposedPorts"]) == {"8080/tcp", "9101/tcp", "9102/tcp"}
     assert "GX_BACKEND_API_HOST=0.0.0.0" in config["Env"]
     assert spec.users == [SystemUser("gx", 10001)]
-    assert backend().root().packages == ("python3.11",)  # FROM python:3.11-slim → Debian's python3.11
+    # FROM python:3.11-slim → Debian's python3.11, and the C++ runtime that slim image has (grpcio needs it)
+    assert backend().root().packages == ("python3.11", "libstdc++6")
 
 
 def test_chaincode_image_runs_the_ccaas_server_as_chaincode_dockerfile_says() -> None:
