@@ -9,7 +9,10 @@ The versions here are the ones the manifests name (``k8s/monitoring/stack``), ex
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gxlib.k8simages.cprogram import KILL
+from gxlib.k8simages.debimage import DebianPackagesRecipe, DebianRoot, PythonProjectRecipe
 from gxlib.k8simages.errors import UnknownImage
 from gxlib.k8simages.goimage import GoImageRecipe, GoProgram
 from gxlib.k8simages.oci import ImageConfig
@@ -24,6 +27,11 @@ ALERTMANAGER_VERSION = "v0.27.0"  # the manifests' version; v0.35.0's module zip
 KUBE_STATE_METRICS_VERSION = "v2.20.0"
 COREDNS_VERSION = "v1.15.0"
 _COMMON_VERSION = "github.com/prometheus/common/version"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BACKEND_DOCKERFILE = REPO_ROOT / "k8s" / "images" / "backend.Dockerfile"
+CHAINCODE_DOCKERFILE = REPO_ROOT / "chaincode" / "Dockerfile"
+POSTGRESQL_ENTRYPOINT = REPO_ROOT / "k8s" / "images" / "postgresql-entrypoint.sh"
+POSTGRESQL_DATA = "/var/lib/postgresql/data"
 
 
 def _stamped(version: str) -> tuple[str, ...]:
@@ -125,6 +133,47 @@ def coredns(settings: ImageSettings) -> GoImageRecipe:
     )
 
 
+def backend() -> PythonProjectRecipe:
+    """The CQRS backend (api, submitter, projector: one image, `gx serve …`), as k8s/images/backend.Dockerfile
+    describes it; built from the repository root."""
+    return PythonProjectRecipe(name="backend", dockerfile=BACKEND_DOCKERFILE, context=REPO_ROOT)
+
+
+def chaincode() -> PythonProjectRecipe:
+    """The chaincode as a service (CCaaS server `gx-chaincode`), as chaincode/Dockerfile describes it."""
+    return PythonProjectRecipe(name="chaincode", dockerfile=CHAINCODE_DOCKERFILE, context=CHAINCODE_DOCKERFILE.parent)
+
+
+def postgresql() -> DebianPackagesRecipe:
+    """Debian's PostgreSQL 15 server; the entrypoint creates the cluster on an empty $PGDATA (the volume)."""
+    return DebianPackagesRecipe(
+        name="postgresql",
+        root=DebianRoot(
+            packages=("postgresql-15",),
+            # No cluster in the image: the entrypoint creates one on the persistent volume.
+            essential_hooks=(
+                'mkdir -p "$1/etc/postgresql-common" && '
+                'echo "create_main_cluster = false" > "$1/etc/postgresql-common/createcluster.conf"',
+            ),
+            # No JIT: LLVM and its solver library (libz3) are most of the image (~125 MB); PostgreSQL runs
+            # without its JIT provider (the entrypoint sets jit=off).
+            customize_hooks=(
+                'rm -rf "$1"/usr/lib/*-linux-gnu/libLLVM-*.so* "$1"/usr/lib/*-linux-gnu/libz3.so* '
+                '"$1"/usr/lib/postgresql/15/lib/llvmjit* "$1"/usr/lib/postgresql/15/lib/bitcode',
+            ),
+        ),
+        files={"usr/local/bin/gx-postgresql-entrypoint": POSTGRESQL_ENTRYPOINT},
+        config=ImageConfig(
+            entrypoint=("/usr/local/bin/gx-postgresql-entrypoint",),
+            env={"PATH": PATH, "PGDATA": POSTGRESQL_DATA, "LANG": "C.UTF-8"},
+            user="postgres",
+            exposed_ports=("5432",),
+            stop_signal="SIGINT",  # PostgreSQL's fast shutdown
+            labels={"org.opencontainers.image.title": "postgresql"},
+        ),
+    )
+
+
 def images(settings: ImageSettings) -> list[ImageRecipe]:
     """Every image of the project, the pause image first."""
     return [
@@ -133,6 +182,9 @@ def images(settings: ImageSettings) -> list[ImageRecipe]:
         kube_state_metrics(settings),
         alertmanager(settings),
         prometheus(settings),
+        postgresql(),
+        chaincode(),
+        backend(),
     ]
 
 

@@ -80,8 +80,9 @@ class GoImageRecipe:
     def build(self, workdir: Path, progress: Progress) -> ImageContent:
         workdir.mkdir(parents=True, exist_ok=True)
         with progress.task(f"downloading {self.module}@{self.version} from the Go module proxy"):
+            # Only the module itself: `go build` fetches the dependencies it compiles (a `go mod download` of the
+            # whole graph also fetches test-only modules, some of which the proxy refuses).
             module_dir = self._download()
-            self._go(["mod", "download"], cwd=module_dir, step="downloading the module's dependencies")
         binaries: list[LayerEntry] = []
         for program in self.programs:
             out = workdir / "bin" / program.binary
