@@ -11,12 +11,13 @@ BIN := $(VENV)/bin
 GX := $(BIN)/gx
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo test lint typecheck unit integration down lab clean
+.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo test test-images lint typecheck unit integration down lab clean
 
 help:
 	@echo "make demo   set everything up, bring up devnet + chaincode + backend + monitoring, run the five runbooks"
 	@echo "make test   set everything up and run the whole test suite (lint, typecheck, unit, integration)"
 	@echo "make lab    JupyterLab on the runbooks (loopback only, token; 'gx runbook open NAME' runs one in it)"
+	@echo "make test-images   build every container image from source and run each in a private containerd"
 	@echo "make down   stop the local network        make clean   remove .venv"
 
 setup: system-packages venv fabric
@@ -68,6 +69,10 @@ integration: setup
 test: test-setup lint typecheck
 	@echo "==> pytest (unit + integration against a real local Fabric network)"
 	@$(BIN)/pytest
+
+test-images: setup
+	@echo "==> every image of gx k8s images, built from source (cold: ~30 min) and run in a private containerd"
+	@GX_TEST_IMAGE_CATALOG=1 $(BIN)/pytest tests/integration/k8simages
 
 lab: setup
 	@echo "==> JupyterLab on the runbooks (kernel gxlib; templates read-only: 'gx runbook open NAME -p K V' runs a copy)"
