@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,6 +55,7 @@ from tests.integration.backend.harness import (
 )
 from tests.integration.gx_fixtures import GxClient
 from tests.integration.runbook.test_runbooks_03_05 import deploy_retrying_races
+from tests.unit.backend.dbfixtures import throwaway_postgres
 
 pytestmark = pytest.mark.integration
 SERVICES = ("api", "submitter", "projector")
@@ -86,16 +86,8 @@ def pg_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) ->
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster of this test alone (the drill stops it; the session's cluster serves other tests)."""
-    # Not under pytest's basetemp: pytest keeps that tree 0700, and the server may run as another user.
-    root = Path(tempfile.mkdtemp(prefix="gx-drill-postgres-"))
-    cluster = PostgresCluster(root / "cluster")
-    try:
-        yield cluster.start()
-    finally:
-        try:
-            cluster.stop()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    with throwaway_postgres("gx-drill-postgres-") as cluster:
+        yield cluster
 
 
 def _keep_logs(local: LocalBackend, dest: Path) -> None:

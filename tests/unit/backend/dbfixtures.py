@@ -3,6 +3,7 @@ PostgreSQL cluster (started once per session on loopback; a failure to start it 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import tempfile
@@ -18,10 +19,11 @@ from gxlib.backend.pgcluster import PostgresCluster
 _database_numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
+@contextlib.contextmanager
+def throwaway_postgres(prefix: str) -> Iterator[PostgresCluster]:
+    """A started PostgreSQL cluster in a new temporary directory, stopped and removed afterwards."""
     # Not under pytest's basetemp: pytest keeps that tree 0700, and the server may run as another user.
-    root = Path(tempfile.mkdtemp(prefix="gx-test-postgres-"))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     cluster = PostgresCluster(root / "cluster")
     try:
         yield cluster.start()
@@ -30,6 +32,12 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
             cluster.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    with throwaway_postgres("gx-test-postgres-") as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
