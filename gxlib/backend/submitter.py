@@ -272,8 +272,11 @@ class Submitter:
             return Outcome.COMMITTED
         self._count_submission("error")
         if status.state is TxState.UNKNOWN:
+            # Sent, outcome not known yet (e.g. a peer just restarted and still catching up): not a failure, so it
+            # spends no attempt — a command moved to the DLQ here could still commit. The next attempt asks the
+            # status of the same tx and re-sends only that envelope.
             return await self._retry(command, "COMMIT_STATUS_UNKNOWN",
-                                     f"tx {status.tx_id} not committed yet", keep_tx=True)
+                                     f"tx {status.tx_id} not committed yet", keep_tx=True, exhaustible=False)
         code = status.validation_code or "INVALID"
         if status.retry_with_new_tx:
             return await self._retry(command, code, f"tx {status.tx_id} invalidated: {code}", keep_tx=False,

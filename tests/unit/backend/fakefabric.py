@@ -57,6 +57,7 @@ class FakeFabric:
 
     reject: Callable[[TxRequest], str | None] = lambda request: None
     mvcc_next: int = 0  # the next N submitted transactions are invalidated with MVCC_READ_CONFLICT
+    unknown_status_next: int = 0  # the next N status answers are UNKNOWN (the peer has not seen the block yet)
     submit_latency_s: float = 0.0
     faults: dict[str, list[Fault]] = field(default_factory=lambda: defaultdict(list))
     ledger: dict[str, LedgerTx] = field(default_factory=dict)  # tx_id → first committed tx with that ID
@@ -111,7 +112,8 @@ class FakeFabric:
         self.calls["status"] += 1
         self._fault("status")
         tx = self.ledger.get(tx_id)
-        if tx is None:
+        if tx is None or self.unknown_status_next > 0:
+            self.unknown_status_next = max(0, self.unknown_status_next - 1)
             return TxStatus(tx_id, TxState.UNKNOWN)
         self._fault("after_commit")
         if tx.code == "VALID":

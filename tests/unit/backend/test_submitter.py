@@ -134,6 +134,16 @@ def test_mvcc_conflicts_spend_no_attempts_so_contention_never_sends_a_command_to
     assert h.fabric.valid_effects() == {cid: 1}
 
 
+def test_a_commit_not_seen_yet_spends_no_attempts_and_is_never_dead_lettered(engine: Engine) -> None:
+    unknown = SETTINGS.max_attempts * 2  # the gateway peer restarted and is catching up on blocks
+    h = Harness(engine, FakeFabric(unknown_status_next=unknown))
+    [cid] = h.enqueue()
+    outcomes = [h.step(advance_s=SETTINGS.backoff_max_s) for _ in range(unknown + 1)]
+    assert Outcome.DLQ not in [o for step in outcomes for o in step]
+    assert h.outbox.get(cid).status == CommandStatus.COMMITTED and h.outbox.dead_letters() == []
+    assert h.fabric.valid_effects() == {cid: 1} and h.fabric.duplicate_submissions <= unknown
+
+
 def test_the_pause_after_repeated_conflicts_grows_and_stays_under_its_cap(engine: Engine) -> None:
     settings = SETTINGS.model_copy(update={"mvcc_retry_delay_s": 0.05, "contention_backoff_max_s": 2.0})
     submitter = Harness(engine, settings=settings).submitter
