@@ -229,15 +229,7 @@ def test_a_restart_at_any_point_ends_equal_to_a_full_replay(new_engine: Callable
             first.apply(event)
         restarted, _ = make_projector(live)  # a new process resumes from the checkpoint
 
-        async def resume(projector: Projector = restarted) -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(projector.run(ListEventSource(events), stop))
-            while projector.checkpoint() is None or projector.checkpoint().position != events[-1].position:  # type: ignore[union-attr]
-                await asyncio.sleep(0.01)
-            stop.set()
-            await task
-
-        asyncio.run(resume())
+        asyncio.run(_run_until_caught_up(restarted, events))
         assert compare_read_models(live, reference) == [], crash_after
 
 
@@ -277,17 +269,19 @@ def test_events_that_arrived_together_are_projected_in_one_transaction_and_equal
     monkeypatch.setattr(Projector, "apply_batch", counted_batch)
     monkeypatch.setattr(Projector, "apply", counted_event)
 
-    async def until_caught_up() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(projector.run(ListEventSource(events), stop))
-        while projector.checkpoint() is None or projector.checkpoint().position != events[-1].position:  # type: ignore[union-attr]
-            await asyncio.sleep(0.01)
-        stop.set()
-        await task
-
-    asyncio.run(until_caught_up())
+    asyncio.run(_run_until_caught_up(projector, events))
     assert sum(transactions) == len(events) and len(transactions) < len(events)  # not one commit per event
     assert sum(sample(registry, "projector_events_processed_total", eventType=e.event_name)
                for e in {e.event_name: e for e in events}.values()) == len(events)
     replay(events, reference)
     assert compare_read_models(live, reference) == []
+
+
+async def _run_until_caught_up(projector: Projector, events: list[ChaincodeEvent]) -> None:
+    """Run ``projector`` on ``events`` until its checkpoint is the last event's position, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(projector.run(ListEventSource(events), stop))
+    while projector.checkpoint() is None or projector.checkpoint().position != events[-1].position:  # type: ignore[union-attr]
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
