@@ -30,6 +30,7 @@ from gxlib.k8simages.settings import ImageSettings
 from gxlib.k8simages.store import BuiltImage, ImageStore
 from gxlib.progress import Progress
 from tests.integration.k8scluster.busybox_image import BusyboxRecipe
+from tests.integration.k8scluster.host_lock import one_node_on_this_host
 
 PORT_OFFSET = int(os.environ.get("GX_TEST_PORT_OFFSET", "0"))
 TEST_NAMESPACE = "gx-cluster-test"
@@ -95,15 +96,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster
     progress = Progress()
     install = ensure_k8s_tools(K8sBuildSettings(), [KUBECTL], progress=progress)
     workload = ImageStore(ImageSettings().cache_root).ensure(BusyboxRecipe(), progress).image
-    before = HostSnapshot.take()
-    node = NodeCluster(settings, progress=progress)
-    try:
-        first = node.up()
-        containerd.import_image(settings, node.layout, workload.archive, workload.reference)
-        kubectl = Kubectl(install.binary(KUBECTL), node.layout.kubeconfig)
-        yield RunningCluster(node, first, before, kubectl, workload)
-    finally:
-        node.down()
+    with one_node_on_this_host("test_real_cluster"):
+        before = HostSnapshot.take()
+        node = NodeCluster(settings, progress=progress)
+        try:
+            first = node.up()
+            containerd.import_image(settings, node.layout, workload.archive, workload.reference)
+            kubectl = Kubectl(install.binary(KUBECTL), node.layout.kubeconfig)
+            yield RunningCluster(node, first, before, kubectl, workload)
+        finally:
+            node.down()
 
 
 def _pod(name: str, image: str, command: str, *, labels: dict[str, str] | None = None,
