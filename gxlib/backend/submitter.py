@@ -290,9 +290,9 @@ class Submitter:
         """Pause before a new transaction after contention (MVCC/phantom conflict, differing endorsements).
         Contention is not a fault of the command, so it spends none of ``max_attempts`` — a backlog released after
         an outage conflicts on its hot accounts again and again (drills R7, R9, R10 sent commands to the DLQ that
-        way); instead the pause grows with the command's attempts, with jitter, up to ``contention_backoff_max_s``."""
-        return backoff_delay(command.attempts, self.settings.mvcc_retry_delay_s, self.settings.contention_backoff_max_s,
-                             self.rng)
+        way); instead the pause grows with the command's retries, with jitter, up to ``contention_backoff_max_s``."""
+        return backoff_delay(command.attempts + command.free_retries, self.settings.mvcc_retry_delay_s,
+                             self.settings.contention_backoff_max_s, self.rng)
 
     async def _retry(self, command: CommandRecord, code: str, message: str, *, keep_tx: bool,
                      delay_s: float | None = None, exhaustible: bool = True) -> Outcome:
@@ -305,7 +305,7 @@ class Submitter:
             delay_s = backoff_delay(command.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s,
                                     self.rng)
         await self._write(self.outbox.schedule_retry, command.id, self.worker_id, delay_s, code=code, message=message,
-                       keep_tx=keep_tx)
+                       keep_tx=keep_tx, spend_attempt=exhaustible)
         self._count(command, "retry")
         return Outcome.RETRY
 
