@@ -296,10 +296,12 @@ def test_a_failed_half_open_probe_opens_the_breaker_again_without_touching_a_com
     assert h.step(advance_s=60) == []  # the probe (a status query) fails: nothing claimed
     assert h.submitter.breaker.state is BreakerState.OPEN
     assert h.fabric.calls["prepare"] == 3 and h.fabric.calls["status"] == 1
-    # The third failure opened the breaker: an outage's failure gives its attempt back.
-    assert [h.outbox.get(i).attempts for i in ids] == [1, 1, 0]
+    # The failure that opened the breaker is the outage's: it gives its attempt back.
+    assert sorted(h.outbox.get(i).attempts for i in ids) == [0, 1, 1]
     h.mono.advance(SETTINGS.breaker_cooldown_s)
-    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 3
+    assert h.step(advance_s=60) == [Outcome.COMMITTED]  # the probe passes; one command goes as the trial
+    assert h.submitter.breaker.state is BreakerState.CLOSED  # and its commit closes the breaker
+    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 2
 
 
 def test_a_long_outage_costs_waiting_commands_no_attempts_and_sends_nothing_to_the_dlq(engine: Engine) -> None:
@@ -408,6 +410,34 @@ def _run_briefly(submitter: Submitter, seconds: float = 0.6) -> None:
         await submitter.run(stop)
 
     asyncio.run(main())
+
+
+def test_an_orderer_outage_keeps_the_breaker_from_closing_and_risks_one_command_per_cool_down(
+        engine: Engine) -> None:
+    # The Gateway peer answers (the probe, a status query, passes) but nothing reaches the orderer: before, the
+    # probe closed the breaker, a whole batch failed once per cool-down, and circuit_breaker_state read 0 at those
+    # moments — FabricCircuitBreakerOpen (min_over_time(...[1m]) > 0) never fired through a long outage.
+    h = Harness(engine)
+    ids = h.enqueue(6)
+    h.fabric.faults["submit"].extend([transport_down] * 100)
+    assert h.step() == [Outcome.RETRY] * 6  # the outage begins: the breaker opens
+    assert h.submitter.breaker.state is BreakerState.OPEN
+    gauge = []
+    for _ in range(5):  # five cool-downs of the outage
+        h.mono.advance(SETTINGS.breaker_cooldown_s)
+        submits = h.fabric.calls["submit"]
+        assert h.step(advance_s=60) == [Outcome.RETRY]  # probe passed: exactly one trial command, which fails
+        assert h.fabric.calls["submit"] == submits + 1
+        gauge.append(h.sample("circuit_breaker_state"))
+        assert h.submitter.breaker.state is BreakerState.OPEN
+    assert min(gauge) > 0
+    assert h.outbox.dead_letters() == []
+    h.fabric.faults["submit"].clear()  # the orderer is back
+    h.mono.advance(SETTINGS.breaker_cooldown_s)
+    assert h.step(advance_s=60) == [Outcome.COMMITTED]
+    assert h.submitter.breaker.state is BreakerState.CLOSED
+    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 5
+    assert h.fabric.valid_effects() == {i: 1 for i in ids}
 
 
 def test_an_idle_half_open_breaker_probes_the_gateway_and_closes(engine: Engine) -> None:
