@@ -12,11 +12,13 @@ services use, with file names relative to its own directory (a Secret volume is 
 - the peers the Gateway connects to (the peer of those identities' org): endpoint, TLS CA, TLS server name.
 
     files = fabric_client_bundle(devnet.environment(), host="10.0.0.5")   # {"network.json": b"...", ...}
+    cluster.apply([fabric_client_secret(files, "backend-devnet")])
     environment = load_network_file(Path("/run/secrets/gx-fabric/network.json"))
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
@@ -141,6 +143,14 @@ def write_bundle(files: Mapping[str, bytes], directory: Path) -> Path:
     for name, data in files.items():
         write_private(directory / name, data)
     return directory / NETWORK_FILE_NAME
+
+
+def fabric_client_secret(files: Mapping[str, bytes], namespace: str) -> dict[str, Any]:
+    """The ``backend-fabric-client`` Secret of ``namespace`` (``backend-<env>``) holding a bundle, to apply."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": FABRIC_CLIENT_SECRET, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/part-of": "gx-backend"}},
+            "data": {name: base64.b64encode(data).decode("ascii") for name, data in sorted(files.items())}}
 
 
 # --- loading it in the pod ---------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from gxlib.backend.fabric_client import (
     NETWORK_FILE_NAME,
     FabricClientError,
     fabric_client_bundle,
+    fabric_client_secret,
     load_network_file,
     with_host,
     write_bundle,
@@ -76,6 +79,15 @@ def test_a_host_rewrites_the_endpoints_and_keeps_the_tls_server_names(devnet_env
     assert network["peers"][0]["endpoint"] == f"10.1.2.3:{port}"
     assert network["peers"][0]["tls_server_name"] == org1["tls_server_name"]
     assert with_host("127.0.0.1:7051", "fd00::2") == "[fd00::2]:7051"
+
+
+def test_the_secret_holds_the_bundle_under_valid_secret_keys(devnet_environment: dict[str, Any]) -> None:
+    files = fabric_client_bundle(devnet_environment)
+    secret = fabric_client_secret(files, "backend-devnet")
+    assert secret["metadata"]["name"] == "backend-fabric-client"
+    assert secret["metadata"]["namespace"] == "backend-devnet"
+    assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", key) for key in secret["data"])  # what Kubernetes accepts
+    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == files
 
 
 def test_a_pod_loads_the_written_bundle_into_a_usable_gateway_environment(
