@@ -50,7 +50,7 @@ def _point_caches_at(root: Path) -> None:
 def _remove_tree(path: Path) -> None:
     """Remove a directory, including the Go module cache's read-only files."""
 
-    def _make_writable_and_retry(func: Any, target: str, _exc: BaseException) -> None:
+    def _make_writable_and_retry(func: Any, target: str, _exc: Any) -> None:
         parent = os.path.dirname(target)
         os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR)
         if os.path.isdir(target) and not os.path.islink(target):
@@ -58,7 +58,7 @@ def _remove_tree(path: Path) -> None:
         func(target)
 
     if path.exists():
-        shutil.rmtree(path, onexc=_make_writable_and_retry)
+        shutil.rmtree(path, onerror=_make_writable_and_retry)  # 3.11: no onexc
 
 
 def measure(scratch: Path, names: tuple[str, ...], *, fresh_per_image: bool) -> list[dict[str, Any]]:
