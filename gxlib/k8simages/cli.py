@@ -29,7 +29,8 @@ def _mib(size: int) -> str:
 @click.option(
     "--prune",
     is_flag=True,
-    help="remove the cached builds whose inputs are no longer the catalog's (older tags), and say what that freed",
+    help="remove the cached builds whose inputs are no longer this checkout's catalog (older tags), and say what "
+    "that freed (another checkout sharing the cache may still use them: it rebuilds them when it needs them)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document (progress goes to stderr)")
 def images_command(names: tuple[str, ...], build: bool, prune: bool, as_json: bool) -> None:
