@@ -9,6 +9,7 @@ as ``DUPLICATE_TXID``), which makes re-sending safe.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
@@ -66,11 +67,12 @@ class PreparedTransaction:
         header.ParseFromString(self._payload().header.channel_header)
         return header
 
-    @property
+    # Read from the envelope once: a submit asks for both several times (request, errors, commit status).
+    @cached_property
     def tx_id(self) -> str:
         return self.channel_header.tx_id
 
-    @property
+    @cached_property
     def channel(self) -> str:
         return self.channel_header.channel_id
 
