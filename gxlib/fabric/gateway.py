@@ -117,6 +117,11 @@ class Gateway:
                         tb: TracebackType | None) -> None:
         await self.close()
 
+    def commit_stream_live(self, channel: str) -> bool:
+        """True while commit statuses on ``channel`` come from its block stream (it opens on the first submit)."""
+        watcher = self._watchers.get(channel)
+        return watcher is not None and watcher.live
+
     def network(self, name: str) -> Network:
         """The channel called ``name``."""
         return Network(self, name)
