@@ -148,7 +148,8 @@ class Gateway:
             response = await self._gateway.Endorse(request, timeout=self.timeouts.endorse)
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc, "endorse", endpoint=self.endpoint.address, tx_id=proposal.tx_id) from exc
-        return PreparedTransaction.sign(response.prepared_transaction, self.signer)
+        return PreparedTransaction.sign(response.prepared_transaction, self.signer, tx_id=proposal.tx_id,
+                                        channel=proposal.channel)
 
     async def submit(self, transaction: PreparedTransaction) -> None:
         """Send a signed transaction to the ordering service. Safe to repeat with the same envelope."""
