@@ -52,7 +52,7 @@ class CommitStreamSettings:
     enabled: bool = True
     final_check_s: float = 2.0
     retry_after_s: float = 10.0
-    max_tracked: int = 100_000
+    max_tracked: int = 10_000
 
     def __post_init__(self) -> None:
         if self.final_check_s < 0 or self.retry_after_s < 0:
