@@ -127,3 +127,22 @@ def test_commit_stream_settings_refuse_nonsense() -> None:
         CommitStreamSettings(max_tracked=0)
     with pytest.raises(ValueError, match="negative"):
         CommitStreamSettings(final_check_s=-1)
+
+
+def test_beyond_max_tracked_the_oldest_transaction_gets_its_status_from_the_peer() -> None:
+    async def body(gateway: Gateway, fake: FakeGateway) -> None:
+        await _until_live(gateway, "ch")
+        assert fake.deliver is not None
+        fake.deliver.hold = True
+        contract, network = gateway.network("ch").contract("cc"), gateway.network("ch")
+        first, second = await contract.prepare("Put", "a"), await contract.prepare("Put", "b")
+        await network.submit(first)
+        await network.submit(second)  # one tracked at most: the first is released
+        fake.deliver.cut()
+        calls_before = fake.commit_status_calls
+        assert (await network.commit_status(second.tx_id)).block_number > 100
+        assert fake.commit_status_calls == calls_before
+        assert (await network.commit_status(first.tx_id)).block_number == 7
+        assert fake.commit_status_calls == calls_before + 1
+
+    with_gateway(body, deliver=True, gateway_options={"commit_stream": CommitStreamSettings(max_tracked=1)})
