@@ -87,6 +87,47 @@ def _print_report(report: GatewayBenchReport) -> None:
         out.print("errors       " + ", ".join(f"{k} ×{v}" for k, v in report.errors.items()), markup=False)
 
 
+@bench.command("clients")
+@click.option("--clients", "clients", default="gxlib,go,node", show_default=True,
+              help="Clients to alternate, comma-separated: gxlib, go (official Go client), node (official Node).")
+@click.option("--concurrency", default="10,50", show_default=True, help="Concurrency levels, comma-separated.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True, max=3600), default=5.0, show_default=True,
+              help="Length of each run.")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Runs of every client per level (the summary is their median).")
+@click.option("--port-offset", type=click.IntRange(min=0, max=50000), default=23300, show_default=True,
+              help="Port offset of the throwaway devnet it brings up.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def clients_command(clients: str, concurrency: str, seconds: float, rounds: int, port_offset: int,
+                    as_json: bool) -> None:
+    """gxlib's Gateway client beside the official Go and Node clients in one run, on a throwaway devnet: each
+    client's throughput, p95 and CPU ms per committed transaction (median of the rounds) and gxlib's ratios.
+
+    Needs Go (the Go client is built once, cached under ~/.cache/gxlib/bench) and Node.js for the Node client.
+    """
+    from gxlib.bench.clients import ClientsBenchSpec, run_side_by_side
+
+    try:
+        spec = ClientsBenchSpec(clients=tuple(c.strip() for c in clients.split(",") if c.strip()),
+                                concurrency=tuple(int(c) for c in concurrency.split(",") if c.strip()),
+                                seconds=seconds, rounds=rounds, port_offset=port_offset)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    report = run_side_by_side(spec, Progress(err))
+    if as_json:
+        out.print(json.dumps(report, indent=2), markup=False)
+        return
+    for level, figures in report["levels"].items():
+        out.print(f"concurrency {level} (median of {report['rounds']} rounds)", markup=False)
+        for client in report["clients"]:
+            f = figures[client]
+            out.print(f"  {client:<6} {f['throughput_tps']} tx/s · p95 {f['p95_ms']} ms · client CPU "
+                      f"{f['client_cpu_ms_per_tx']} ms/tx", markup=False)
+        for key, value in figures.items():
+            if key.startswith("client_cpu_ratio"):
+                out.print(f"  {key} {value}", markup=False)
+
+
 def _rates(value: str) -> tuple[float, ...]:
     try:
         rates = tuple(float(part) for part in value.split(",") if part.strip())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ class Identity:
 
     def serialize(self) -> bytes:
         """The ``SerializedIdentity`` bytes Fabric uses as the creator of a proposal or request."""
+        return self._serialized
+
+    @cached_property
+    def _serialized(self) -> bytes:
+        # Every proposal and commit-status request carries it: encode it once per identity.
         return identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate).SerializeToString()
 
     @property

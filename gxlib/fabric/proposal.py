@@ -10,6 +10,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2
@@ -37,7 +38,7 @@ class TransactionContext:
     def new(cls, identity: Identity, nonce: bytes | None = None) -> TransactionContext:
         return cls(identity.serialize(), nonce if nonce is not None else os.urandom(NONCE_BYTES))
 
-    @property
+    @cached_property
     def tx_id(self) -> str:
         return transaction_id(self.nonce, self.creator)
 
@@ -78,16 +79,22 @@ class SignedProposal:
         return proposal_pb2.SignedProposal(proposal_bytes=self.proposal_bytes, signature=self.signature)
 
 
+@lru_cache(maxsize=64)
+def _chaincode_header_extension(chaincode: str) -> bytes:
+    """The channel header's extension naming the chaincode: the same bytes for every proposal to it."""
+    return proposal_pb2.ChaincodeHeaderExtension(chaincode_id=chaincode_pb2.ChaincodeID(name=chaincode)
+                                                 ).SerializeToString()
+
+
 def build_proposal(spec: ProposalSpec, context: TransactionContext) -> proposal_pb2.Proposal:
     """The unsigned ``peer.Proposal`` for ``spec`` with the transaction ID of ``context``."""
-    extension = proposal_pb2.ChaincodeHeaderExtension(chaincode_id=chaincode_pb2.ChaincodeID(name=spec.chaincode))
     channel_header = common_pb2.ChannelHeader(
         type=common_pb2.ENDORSER_TRANSACTION,
         timestamp=now_timestamp(),
         channel_id=spec.channel,
         tx_id=context.tx_id,
         epoch=0,
-        extension=extension.SerializeToString(),
+        extension=_chaincode_header_extension(spec.chaincode),
     )
     header = common_pb2.Header(channel_header=channel_header.SerializeToString(),
                                signature_header=context.signature_header())

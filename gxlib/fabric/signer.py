@@ -67,6 +67,9 @@ class EcdsaSigner:
         self._key = private_key
         self._order = _CURVE_ORDERS[curve]
         self._hash: hashes.HashAlgorithm = hashes.SHA256() if curve == "secp256r1" else hashes.SHA384()
+        # Built once: the algorithm object and the low-S bound are the same for every signature.
+        self._algorithm = ec.ECDSA(Prehashed(self._hash))
+        self._half_order = self._order // 2
 
     @classmethod
     def from_pem(cls, pem: bytes) -> EcdsaSigner:
@@ -89,5 +92,7 @@ class EcdsaSigner:
     def sign(self, digest: bytes) -> bytes:
         if len(digest) != self._hash.digest_size:
             raise SignerError(f"expected a {self._hash.digest_size}-byte digest, got {len(digest)} bytes")
-        signature = self._key.sign(digest, ec.ECDSA(Prehashed(self._hash)))
-        return to_low_s(signature, self._order)
+        signature = self._key.sign(digest, self._algorithm)
+        r, s = decode_dss_signature(signature)
+        # About half of the signatures are low-S already and go out as OpenSSL made them.
+        return signature if s <= self._half_order else encode_dss_signature(r, self._order - s)

@@ -8,7 +8,8 @@ as ``DUPLICATE_TXID``), which makes re-sending safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
@@ -23,15 +24,23 @@ class TransactionFormatError(GxError):
 
 @dataclass(frozen=True)
 class PreparedTransaction:
-    """A signed transaction envelope (``common.Envelope``) and what is in its header."""
+    """A signed transaction envelope (``common.Envelope``) and what is in its header.
+
+    Only ``envelope`` is the transaction; ``known_tx_id``/``known_channel`` are what the caller already knows of its
+    header (the proposal's), so a fresh transaction is not parsed to learn them — :meth:`from_bytes` parses.
+    """
 
     envelope: bytes
+    known_tx_id: str = field(default="", compare=False, repr=False)
+    known_channel: str = field(default="", compare=False, repr=False)
 
     @classmethod
-    def sign(cls, unsigned: common_pb2.Envelope, signer: Signer) -> PreparedTransaction:
-        """Sign the payload of the envelope the Gateway returned from endorsement."""
+    def sign(cls, unsigned: common_pb2.Envelope, signer: Signer, *, tx_id: str = "",
+             channel: str = "") -> PreparedTransaction:
+        """Sign the payload of the envelope the Gateway returned from endorsement (``tx_id`` and ``channel``: those
+        of the proposal it answers, if known)."""
         signed = common_pb2.Envelope(payload=unsigned.payload, signature=signer.sign(digest(unsigned.payload)))
-        return cls(signed.SerializeToString())
+        return cls(signed.SerializeToString(), tx_id, channel)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PreparedTransaction:
@@ -55,7 +64,9 @@ class PreparedTransaction:
         envelope.ParseFromString(self.envelope)
         return envelope
 
+    @cached_property
     def _payload(self) -> common_pb2.Payload:
+        # Parsed once (it holds the endorsements and rw-sets: the bulk of the envelope); not handed out.
         payload = common_pb2.Payload()
         payload.ParseFromString(self.to_proto().payload)
         return payload
@@ -63,21 +74,22 @@ class PreparedTransaction:
     @property
     def channel_header(self) -> common_pb2.ChannelHeader:
         header = common_pb2.ChannelHeader()
-        header.ParseFromString(self._payload().header.channel_header)
+        header.ParseFromString(self._payload.header.channel_header)
         return header
 
-    @property
+    # Read from the envelope at most once: a submit asks for both several times (request, errors, commit status).
+    @cached_property
     def tx_id(self) -> str:
-        return self.channel_header.tx_id
+        return self.known_tx_id or self.channel_header.tx_id
 
-    @property
+    @cached_property
     def channel(self) -> str:
-        return self.channel_header.channel_id
+        return self.known_channel or self.channel_header.channel_id
 
-    @property
+    @cached_property
     def result(self) -> bytes:
         """The payload the chaincode returned when it was endorsed (what ``submit`` gives back)."""
-        return chaincode_action(self._payload().data).response.payload
+        return chaincode_action(self._payload.data).response.payload
 
 
 def chaincode_action(transaction_data: bytes) -> proposal_pb2.ChaincodeAction:

@@ -41,3 +41,12 @@ def test_bytes_that_are_not_a_signed_endorser_transaction_are_refused() -> None:
         signature=b"sig")
     with pytest.raises(TransactionFormatError, match="endorser transaction"):
         PreparedTransaction.from_bytes(config.SerializeToString())
+
+
+def test_a_transaction_signed_with_its_proposals_ids_reports_them_and_restores_to_the_same_ids_from_bytes() -> None:
+    prepared = PreparedTransaction.sign(endorsed_envelope("tx-4", channel="gxchannel", result=b"r"),
+                                        EcdsaSigner(new_key()), tx_id="tx-4", channel="gxchannel")
+    restored = PreparedTransaction.from_bytes(prepared.to_bytes())
+    assert restored == prepared
+    assert (prepared.tx_id, prepared.channel, prepared.result) == ("tx-4", "gxchannel", b"r")
+    assert (restored.tx_id, restored.channel, restored.result) == ("tx-4", "gxchannel", b"r")
