@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Generic, TypeVar
@@ -37,6 +38,7 @@ from gxlib.errors import Unavailable
 from gxlib.platform.cluster import CLUSTER_DOWN, ClusterConnection, connect_cluster
 from gxlib.platform.errors import KubernetesApiError, PlatformError
 from gxlib.platform.port_forward import PortForward
+from gxlib.platform.probes import Endpoint, Probe, fabric_endpoints, http_probe, kubernetes_api_endpoint
 from gxlib.platform.settings import KubernetesPlatformSettings
 
 T = TypeVar("T")
@@ -195,7 +197,8 @@ class ClusterBackend:
         try:
             tokens = parse_api_tokens(data[key], self.namespace, name, key)
         except BackendSecretError as exc:
-            raise Unavailable(f"no API token: {exc.message}", parameter="api_token") from exc
+            raise Unavailable(f"no API token: {exc.message} — fix it, or set $GX_API_TOKEN (api_token)",
+                              parameter="api_token") from exc
         chosen = choose_api_token(tokens, needed)
         if chosen is None:
             roles = ", ".join(sorted({role.value for role in tokens.values()})) or "none"
@@ -243,3 +246,73 @@ class ClusterBackend:
     def submitter_metrics_forward(self) -> Sourced[str]:
         return self.forward(self.settings.submitter_metrics_service, self.settings.submitter_metrics_port,
                             "submitter_metrics_url")
+
+
+# --- what a dry run asks ------------------------------------------------------------------------------------
+def _cluster_probe(env: Environment, settings: KubernetesPlatformSettings,
+                   ask: Callable[[ClusterBackend], str | None]) -> Probe:
+    """A probe that connects to the cluster, asks ``ask`` and closes everything it opened; never raises."""
+
+    def probe() -> str | None:
+        try:
+            with ClusterBackend.connect(env, settings) as backend:
+                return ask(backend)
+        except Unavailable as exc:
+            return exc.reason
+        except PlatformError as exc:
+            return exc.message
+
+    return probe
+
+
+def _forward_answers(open_forward: Callable[[ClusterBackend], Sourced[str]], path: str) -> Callable[
+        [ClusterBackend], str | None]:
+    def ask(backend: ClusterBackend) -> str | None:
+        forward = open_forward(backend)
+        return http_probe(f"{forward.value}{path}")()
+    return ask
+
+
+def _token_found(role: ApiRole) -> Callable[[ClusterBackend], str | None]:
+    def ask(backend: ClusterBackend) -> str | None:
+        backend.api_token(role)
+        return None
+    return ask
+
+
+def _network_answers(backend: ClusterBackend) -> str | None:
+    found = backend.fabric_network_file()
+    if found is None:
+        return (f"Secret {backend.namespace}/{backend.settings.fabric_client_secret} does not exist: set "
+                "fabric_network_file")
+    document = json.loads(found.value.read_text(encoding="utf-8"))
+    reasons = [f"{endpoint.what} at {endpoint.address}: {reason}" for endpoint in fabric_endpoints(document)
+               if (reason := endpoint.probe()) is not None]
+    return "; ".join(reasons) or None
+
+
+def cluster_backend_endpoints(env: Environment, settings: KubernetesPlatformSettings, *, api: bool,
+                              token_role: ApiRole | None, network: bool, submitter: bool) -> list[Endpoint]:
+    """What a run of runbooks 03–05 would take from ``env``'s cluster, each asked the way the run uses it: the API
+    (``/healthz`` through a port-forward), a token of ``token_role`` in its Secret, the Fabric network of the
+    fabric-client Secret (each of its nodes), the submitter's ``/metrics`` through a port-forward."""
+    namespace = environment_profile(env).backend_namespace
+    found: list[Endpoint] = []
+    if api or token_role is not None or network or submitter:
+        found.append(kubernetes_api_endpoint(settings))
+    if api:
+        found.append(Endpoint("backend API (port-forward)", f"service {namespace}/{settings.api_service}",
+                              _cluster_probe(env, settings, _forward_answers(ClusterBackend.api_forward, "/healthz"))))
+    if token_role is not None:
+        found.append(Endpoint(f"API token of role {token_role.value}",
+                              f"Secret {namespace}/{settings.api_tokens_secret}",
+                              _cluster_probe(env, settings, _token_found(token_role))))
+    if network:
+        found.append(Endpoint("Fabric network of the backend", f"Secret {namespace}/{settings.fabric_client_secret}",
+                              _cluster_probe(env, settings, _network_answers)))
+    if submitter:
+        found.append(Endpoint("outbox-submitter metrics (port-forward)",
+                              f"service {namespace}/{settings.submitter_metrics_service}",
+                              _cluster_probe(env, settings, _forward_answers(ClusterBackend.submitter_metrics_forward,
+                                                                             "/metrics"))))
+    return found

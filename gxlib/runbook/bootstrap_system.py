@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gxlib.backend.commands import CommandType
 from gxlib.errors import GxError
 from gxlib.monitoring.catalog import slo
 from gxlib.runbook.display import show_table
@@ -45,6 +46,7 @@ class BootstrapSystem(BackendSection[BootstrapSystemParameters]):
     """Runbook 03, section by section."""
 
     parameters = BootstrapSystemParameters
+    submits = (CommandType.BOOTSTRAP_SYSTEM,)
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
         super().__init__(rb, target)

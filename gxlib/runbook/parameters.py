@@ -30,13 +30,13 @@ from gxlib.runbook.fields import (
     NETWORK_FILE_NEEDED,
     AlertmanagerEndpoint,
     BackendApi,
+    BackendFabricNetworkFile,
     DevnetStateDir,
     EnvironmentFields,
     FabricNetworkFile,
     KubernetesAccess,
     MonitoringStateDir,
     PrometheusEndpoint,
-    required_off_local,
     secret,
     timeout,
 )
@@ -219,23 +219,11 @@ class UpgradeChaincodeParameters(KubernetesAccess, FabricNetworkFile, DevnetStat
         return self.chaincode_label or f"{self.chaincode_name}_{self.chaincode_version}"
 
 
-class CommandParameters(PrometheusEndpoint, FabricNetworkFile, BackendParameters):
+class CommandParameters(KubernetesAccess, PrometheusEndpoint, BackendFabricNetworkFile, BackendParameters):
     """Runbooks 03/04, which post commands and read the ledger. Off local there is no devnet to find the backend
-    and the ledger by: the API, its token and the Fabric network's document are then required."""
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url_is_given_off_local(cls, value: str | None, info: ValidationInfo) -> str | None:
-        required_off_local(value, info, "the backend API's base URL (the {env} ingress, or a `kubectl "
-                                        "port-forward` of the API Service)")
-        return value
-
-    @field_validator("api_token")
-    @classmethod
-    def _api_token_is_given_off_local(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        required_off_local(value, info, "the admin bearer token of the {env} backend API: export $GX_API_TOKEN "
-                                        "(a secret, never written into the notebook)")
-        return value
+    and the ledger by: what the parameters do not give (the API, its token, the Fabric network's document) is
+    found in the env's cluster (kubeconfig / kube_context) through the platform, and the run stops naming the
+    parameter when the cluster has it neither."""
 
 
 class BootstrapSystemParameters(CommandParameters):

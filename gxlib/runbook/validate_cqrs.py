@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from gxlib.backend.client import BackendClient
+from gxlib.backend.commands import CommandType
 from gxlib.errors import GxError
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, ValidateCqrsParameters
@@ -52,6 +53,8 @@ class ValidateCqrs(BackendSection[ValidateCqrsParameters]):
     """Runbook 04, section by section; after a stop later sections do nothing."""
 
     parameters = ValidateCqrsParameters
+    submits = (CommandType.INITIALIZE_COUNTRY_DATA, CommandType.CREATE_USER, CommandType.DISTRIBUTE_GENESIS,
+               CommandType.MINT)
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
         super().__init__(rb, target)
