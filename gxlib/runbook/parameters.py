@@ -289,8 +289,8 @@ class ValidateMonitoringParameters(MonitoringStateDir, KubernetesAccess, Alertma
                                     description="how far back the projection-lag chart reaches")
     breaker_drill: bool | None = Field(
         default=None, description="run the circuit-breaker drill (gateway made unreachable; takes a few minutes); "
-                                  "local only, where the Gateway peer is a process of this machine (default: true on "
-                                  "local, false elsewhere)")
+                                  "local, and devnet, whose Gateway peer is a process of this machine's devnet too "
+                                  "(default: true on local, false elsewhere)")
     breaker_open_timeout_s: float = timeout(120.0, "the circuit breaker to open once the gateway is unreachable")
     alert_firing_timeout_s: float = timeout(240.0, "FabricCircuitBreakerOpen to fire (its rule has `for: 1m`) "
                                                     "and reach Alertmanager")
@@ -308,16 +308,16 @@ class ValidateMonitoringParameters(MonitoringStateDir, KubernetesAccess, Alertma
 
     @field_validator("breaker_drill")
     @classmethod
-    def _drill_is_local_only(cls, value: bool | None, info: ValidationInfo) -> bool:
+    def _drill_is_where_the_peers_are_ours(cls, value: bool | None, info: ValidationInfo) -> bool:
         env = info.data.get("env")
         local = env in (None, Environment.LOCAL)  # None: env itself was refused, with its own message
         if value is None:
             return local
-        if value and not local:
+        if value and not local and env is not Environment.DEVNET:
             assert isinstance(env, Environment)
-            raise ValueError(f"the drill stops the submitter's Gateway peer process, which only env=local can do; "
-                             f"on {env.value} the peers are pods this runbook does not stop — set breaker_drill "
-                             "false")
+            raise ValueError(f"the drill stops the submitter's Gateway peer process, which only env=local and "
+                             f"env=devnet (whose peers are this machine's devnet) can do; on {env.value} the peers "
+                             "are not this runbook's to stop — set breaker_drill false")
         return value
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from gxlib.platform.cluster import ClusterConnection, connect_cluster
+from gxlib.platform.pod_proxy import ApiServerAccess, pod_proxy_url, service_proxy_url
 from gxlib.platform.port_forward import NoReadyPodError, PortForward
 from gxlib.platform.settings import KubernetesPlatformSettings
 from tests.integration.k8scluster.test_real_cluster import RunningCluster, cluster
@@ -108,3 +109,15 @@ def test_a_service_without_a_ready_pod_is_refused_naming_the_service_and_namespa
         PortForward(connection, NAMESPACE, service).open()
     assert f"service {NAMESPACE}/{service}" in refused.value.message
     assert why in refused.value.message
+
+
+def test_the_api_servers_service_and_pod_proxies_reach_the_pod_as_runbook_05_reaches_prometheus(
+        connection: ClusterConnection) -> None:
+    # Runbook 05 on Kubernetes asks Prometheus (pod proxy) and Alertmanager (service proxy) this way
+    # (gxlib.platform.endpoints): the same access, here to the test's web pod.
+    access = ApiServerAccess.from_configuration(connection.api.configuration)
+    with access.requests_session() as session:
+        by_service = session.get(f"{service_proxy_url(access.server, NAMESPACE, 'web', 80)}/index.html", timeout=30)
+        by_pod = session.get(f"{pod_proxy_url(access.server, NAMESPACE, 'web-a', 8080)}/index.html", timeout=30)
+    assert (by_service.status_code, by_service.text) == (200, "web-a\n")
+    assert (by_pod.status_code, by_pod.text) == (200, "web-a\n")

@@ -207,11 +207,18 @@ def test_unconfirmed_mainnet_is_refused_for_the_confirmation_not_a_missing_param
         prepare(name, {"env": "mainnet"}, environ={})
 
 
-def test_the_breaker_drill_is_refused_off_local_naming_the_parameter_and_why() -> None:
+def test_the_breaker_drill_is_refused_where_the_peers_are_not_this_machines_naming_the_parameter_and_why() -> None:
     with pytest.raises(InvalidParameter) as caught:
-        prepare("05-validate-monitoring", {"env": "devnet", "breaker_drill": "true"}, environ={})
+        prepare("05-validate-monitoring", {"env": "testnet", "breaker_drill": "true"}, environ={})
     assert caught.value.parameter == "breaker_drill"
-    assert "only env=local" in caught.value.message and "set breaker_drill false" in caught.value.message
+    assert "only env=local and env=devnet" in caught.value.message
+    assert "set breaker_drill false" in caught.value.message
+
+
+def test_the_breaker_drill_may_be_asked_for_on_devnet_whose_peers_are_this_machines_devnet() -> None:
+    # Issue 14: the drill's Kubernetes form stops the host devnet's Gateway peer the submitter pods use.
+    _, params = prepare("05-validate-monitoring", {"env": "devnet", "breaker_drill": "true"}, environ={})
+    assert isinstance(params, ValidateMonitoringParameters) and params.breaker_drill is True
 
 
 def test_the_breaker_drill_defaults_on_for_local_and_off_elsewhere() -> None:
