@@ -10,7 +10,8 @@ carries an idempotency key derived from the parameters, so even a step repeated 
 commit gets the original command back instead of a second one.
 
 On env=local the backend and the ledger are found through the devnet; on devnet/testnet/mainnet they are the
-parameters' (``api_url``, ``api_token``, ``fabric_network_file``; see :mod:`gxlib.runbook.steps_backend`).
+parameters' (``api_url``, ``api_token``, ``fabric_network_file``), else the env's cluster's (a port-forward, its
+Secrets; see :mod:`gxlib.runbook.steps_backend`).
 """
 
 from __future__ import annotations
