@@ -263,6 +263,8 @@ class BackendTarget:
         settings = ChaincodeSettings(name=self.chaincode)
         if self.devnet is not None:
             return ChaincodeOperator(self.devnet, settings, progress).status()
+        if not self.network.environment()["roles"].get("org_admins"):
+            return self._chaincode_status_as_service(settings)
         orgs = [PeerOrg(f"peer of {org}", org, msp) for org, msp in peer_orgs(self.network.environment()).items()]
         lifecycle = ChaincodeLifecycle(self.network, orgs, settings, progress)
         committed = lifecycle.committed()
@@ -278,6 +280,18 @@ class BackendTarget:
                                sequence=committed.sequence if committed else None,
                                approvals=committed.approvals if committed else {}, installed={}, servers=[],
                                answering=answering)
+
+    def _chaincode_status_as_service(self, settings: ChaincodeSettings) -> ChaincodeStatus:
+        """With the backend's own network (its service identities, no org admin to ask the lifecycle as): the
+        chaincode counts as committed and answering when it answers the service identity; its version and
+        sequence are not read."""
+        try:
+            self.ledger.system_status()
+            answering = True
+        except (EvaluateError, TransportError):
+            answering = False
+        return ChaincodeStatus(name=settings.name, channel=self.channel, committed=answering, version=None,
+                               sequence=None, approvals={}, installed={}, servers=[], answering=answering)
 
     def close(self) -> None:
         self.api.close()
@@ -416,7 +430,8 @@ def _remote_backend(params: CommandParameters, progress: Progress, role: ApiRole
                               f"fabric_network_file ({NETWORK_FILE_HINT})", parameter="fabric_network_file")
         network_file = found
     try:
-        network = FabricNetwork.from_file(network_file.value, channel)
+        network = (FabricNetwork.from_file(network_file.value, channel) if params.fabric_network_file is not None
+                   else _workers_network(network_file, channel))
     except FabricNetworkError as exc:
         raise Unavailable(f"fabric_network_file: {exc}", parameter="fabric_network_file") from exc
     document = network.environment()
@@ -456,6 +471,22 @@ def _remote_backend(params: CommandParameters, progress: Progress, role: ApiRole
 
 
 NETWORK_FILE_HINT = "`gx devnet env --json > FILE` writes the devnet's"
+
+
+def _workers_network(network_file: Sourced[Path], channel: str) -> FabricNetwork:
+    """The network of the backend's workers (its fabric-client Secret): their signing identities and Gateway
+    peers, without org admins — enough to read the ledger as the service identity. FabricNetworkError if not."""
+    where = network_file.source
+    try:
+        document = json.loads(network_file.value.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FabricNetworkError(f"the network document of {where} cannot be read: {exc}") from exc
+    if not isinstance(document, dict) or not all(document.get(key) for key in ("peers", "identities", "roles")):
+        raise FabricNetworkError(f"the network document of {where} lacks peers, identities or roles")
+    if document.get("channel") not in (None, channel):
+        raise FabricNetworkError(f"channel {channel!r} is not the channel of the network in {where} "
+                                 f"({document['channel']!r})", hint="set the channel parameter")
+    return FabricNetwork(channel, lambda: document)
 
 
 def _submitter_in_cluster(cluster: _InCluster) -> tuple[SubmitterProbe | None, str]:

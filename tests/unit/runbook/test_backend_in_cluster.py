@@ -235,3 +235,20 @@ def test_a_dry_run_with_nothing_given_probes_what_it_would_take_from_the_cluster
 def test_a_dry_run_with_everything_given_asks_no_cluster(network_file: Path) -> None:
     params = _params(api_url="https://api.devnet.example", api_token="t", fabric_network_file=str(network_file))
     assert [e.what for e in backend_endpoints(params)] == ["backend API", "Fabric peer peer0.org1"]
+
+
+def test_the_workers_network_without_org_admins_is_used_and_the_chaincode_is_checked_as_the_service(
+        tmp_path: Path) -> None:
+    # The shape of `gx backend fabric-bundle`'s network.json: the workers' signing identities, no org admins.
+    bundle = {"channel": "gxchannel-devnet",
+              "peers": [{"name": "peer0.org1", "org": "org1", "msp_id": "Org1DevnetMSP", "endpoint": "10.0.0.5:7051",
+                         "tls_ca_file": "org1-tls-ca.pem", "tls_server_name": "peer0.org1"}],
+              "identities": [{"name": "gx-service", "org": "org1", "msp_id": "Org1DevnetMSP", "role": "client",
+                              "cert_file": "service-cert.pem", "key_file": "service-key.pem"}],
+              "roles": {"service": "gx-service", "super_admin": "gx-service"}}
+    path = tmp_path / "network.json"
+    path.write_text(json.dumps(bundle))
+    target = _find(_params(), Connector(FakeClusterBackend(path)))
+    target.ledger.system_status = lambda: {"bootstrapped": False}  # type: ignore[attr-defined]
+    status = target.chaincode_status(Progress(quiet=True))
+    assert (status.committed, status.answering, status.version) == (True, True, None)
