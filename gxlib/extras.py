@@ -33,6 +33,7 @@ RUNBOOKS_MODULES = {
     "plotly": "plotly",
     "prometheus_api_client": "prometheus-api-client",
     "kubernetes": "kubernetes",
+    "websocket": "websocket-client",
 }
 
 
