@@ -154,7 +154,7 @@ class OverlayDeployment:
         monitoring = REPO_ROOT / "k8s" / "monitoring" / "stack" / "alertmanager.yml"
         generated = render_kustomization(self.overlay_dir, references, monitoring_namespace=MONITORING_NAMESPACE,
                                          alertmanager_yml=monitoring.read_text(),
-                                         webhook_url=self.settings.alert_webhook_url)
+                                         webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir)
         generated.write(self.deploy_dir)
         install = ensure_k8s_tools(self.build, [KUSTOMIZE], progress=self.progress)
         proc = subprocess.run([str(install.binary(KUSTOMIZE)), "build", str(self.deploy_dir)], capture_output=True,

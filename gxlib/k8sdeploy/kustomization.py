@@ -6,6 +6,7 @@ manifests in k8s/ stay as they are.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,9 +58,10 @@ def with_webhook_receiver(alertmanager_yml: str, url: str) -> str:
 
 
 def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, monitoring_namespace: str,
-                         alertmanager_yml: str | None = None, webhook_url: str | None = None
-                         ) -> GeneratedKustomization:
-    """``image_tags``: catalog recipe name → the reference it was built as (``registry.gx.local/gx/<name>:<tag>``),
+                         alertmanager_yml: str | None = None, webhook_url: str | None = None,
+                         directory: Path | None = None) -> GeneratedKustomization:
+    """``overlay_dir`` is named relative to ``directory`` (where the file is written; kustomize refuses absolute
+    resource paths). ``image_tags``: catalog recipe name → the reference it was built as (``registry.gx.local/gx/<name>:<tag>``),
     for every recipe of CATALOG_IMAGES; ``alertmanager_yml`` is the overlay's config (needed with a webhook)."""
     missing = sorted({c.recipe for c in CATALOG_IMAGES} - set(image_tags))
     if missing:
@@ -70,7 +72,7 @@ def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, mo
         "apiVersion: kustomize.config.k8s.io/v1beta1",
         "kind: Kustomization",
         "resources:",
-        f"  - {overlay_dir}",
+        f"  - {os.path.relpath(overlay_dir, directory) if directory is not None else overlay_dir}",
         "images:",
     ]
     for entry in CATALOG_IMAGES:

@@ -29,6 +29,12 @@ def test_the_overlay_is_the_only_resource_and_every_catalog_image_points_at_its_
     assert all(isinstance(i["newTag"], str) for i in doc["images"]), "a tag of digits must stay a string"
 
 
+def test_the_overlay_is_named_relative_to_where_the_file_is_written(tmp_path: Path) -> None:
+    generated = render_kustomization(tmp_path / "repo" / "k8s" / "overlays" / "devnet", BUILT,
+                                     monitoring_namespace="fabric", directory=tmp_path / "state" / "deploy")
+    assert yaml.safe_load(generated.text)["resources"] == ["../../repo/k8s/overlays/devnet"]
+
+
 def test_grafana_runs_no_replica_and_the_file_says_why() -> None:
     generated = render_kustomization(OVERLAY, BUILT, monitoring_namespace="fabric")
     doc = yaml.safe_load(generated.text)
