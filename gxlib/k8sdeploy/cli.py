@@ -34,8 +34,14 @@ def deploy_command(env: str, as_json: bool) -> None:
     cluster), GX_K8S_DEPLOY_ALERT_WEBHOOK_URL (Alertmanager's receiver), GX_K8S_DEPLOY_READY_TIMEOUT_S.
     """
     from gxlib.k8sdeploy.deploy import OverlayDeployment
+    from gxlib.k8sdeploy.errors import NotReady
 
-    report = OverlayDeployment(settings=DeploySettings(env=env), progress=Progress()).deploy()
+    try:
+        report = OverlayDeployment(settings=DeploySettings(env=env), progress=Progress()).deploy()
+    except NotReady as exc:
+        if as_json and exc.report is not None:  # what was deployed, with the readiness that was not reached
+            click.echo(json.dumps(exc.report.to_json(), indent=2))
+        raise
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return

@@ -132,7 +132,13 @@ class OverlayDeployment:
         report.secrets_created = self._secrets(kubectl)
         self._replace_changed_jobs(kubectl, objects)
         report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"], "the overlay")
-        report.readiness = self._wait_ready(kubectl, objects)
+        try:
+            report.readiness = self._wait_ready(kubectl, objects)
+        except NotReady as exc:
+            report.readiness = exc.states
+            report.seconds = time.monotonic() - started
+            exc.report = report
+            raise
         report.seconds = time.monotonic() - started
         return report
 
@@ -241,6 +247,7 @@ class OverlayDeployment:
     def _wait_ready(self, kubectl: Kubectl, objects: list[dict[str, Any]]) -> list[WorkloadState]:
         wanted = {object_key(o) for o in objects if o["kind"] in WAITED_KINDS}
         states: dict[ObjectKey, WorkloadState] = {}
+        shown: list[str] = []
 
         def probe() -> tuple[bool, str | None]:
             data = kubectl.get_json("deployment,statefulset,job", "-A") or {}
@@ -250,13 +257,19 @@ class OverlayDeployment:
             waiting = sorted(f"{s.kind.lower()}/{s.name} {s.ready}/{s.desired}" for s in states.values()
                              if not s.done)
             complete = len(states) == len(wanted) and not waiting
-            return complete, f"{len(wanted) - len(waiting)}/{len(wanted)} ready; waiting: {', '.join(waiting)}"
+            state = f"{len(wanted) - len(waiting)}/{len(wanted)} ready; waiting: {', '.join(waiting) or '-'}"
+            if not complete and state not in shown:  # each change of what is still waiting, once
+                shown.append(state)
+                self.progress.info(f"  {state}")
+            return complete, state
 
         try:
             self.progress.wait_until(f"{len(wanted)} workloads Ready", probe, timeout_s=self.settings.ready_timeout_s,
                                      interval_s=2.0)
         except WaitTimeout as exc:
-            raise NotReady(self._not_ready_details(kubectl, objects, states), self.settings.ready_timeout_s) from exc
+            error = NotReady(self._not_ready_details(kubectl, objects, states), self.settings.ready_timeout_s)
+            error.states = [states[k] for k in sorted(states)]
+            raise error from exc
         return [states[k] for k in sorted(states)]
 
     @staticmethod
@@ -272,7 +285,10 @@ class OverlayDeployment:
                 doc["spec"]["template"]["metadata"].get("labels", {})
             selector = ",".join(f"{k}={v}" for k, v in labels.items())
             pods = (kubectl.get_json("pods", "-n", key[1], "-l", selector) or {}).get("items", [])
+            events = (kubectl.get_json("events", "-n", key[1], "--field-selector", "type=Warning") or {}).get(
+                "items", [])
             ready = f"{state.ready}/{state.desired}" if state else "not found"
-            details.append(f"{key[0]} {key[1]}/{key[2]} ({ready}): " + (" | ".join(pod_problems(pods)) or "no pods"))
+            details.append(f"{key[0]} {key[1]}/{key[2]} ({ready}): "
+                           + (" | ".join(pod_problems(pods, events)) or "no pods"))
         return details
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gxlib.errors import GxError
 
 
@@ -25,10 +27,13 @@ class ImageNotInCatalog(DeployError):
 
 
 class NotReady(DeployError):
-    """Workloads that did not become Ready in time; ``details`` has each one's pods' waiting reasons."""
+    """Workloads that did not become Ready in time; ``details`` has each one's pods' waiting reasons and last
+    warning event; ``report`` (set by the deployment) is what the deploy did up to the wait."""
 
     def __init__(self, details: list[str], timeout_s: float) -> None:
         super().__init__("readiness", f"not Ready after {timeout_s:.0f}s:\n  " + "\n  ".join(details),
                          hint="`kubectl describe` / `kubectl logs` the pods named above (KUBECONFIG from "
                               "`gx k8s status --json`); a second `gx k8s deploy` continues from here")
         self.details = details
+        self.report: Any = None
+        self.states: list[Any] = []

@@ -61,8 +61,9 @@ def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, mo
                          alertmanager_yml: str | None = None, webhook_url: str | None = None,
                          directory: Path | None = None) -> GeneratedKustomization:
     """``overlay_dir`` is named relative to ``directory`` (where the file is written; kustomize refuses absolute
-    resource paths). ``image_tags``: catalog recipe name → the reference it was built as (``registry.gx.local/gx/<name>:<tag>``),
-    for every recipe of CATALOG_IMAGES; ``alertmanager_yml`` is the overlay's config (needed with a webhook)."""
+    resource paths). ``image_tags``: catalog recipe name → the reference it was built as
+    (``registry.gx.local/gx/<name>:<tag>``), for every recipe of CATALOG_IMAGES; ``alertmanager_yml`` is the
+    overlay's config (needed with a webhook)."""
     missing = sorted({c.recipe for c in CATALOG_IMAGES} - set(image_tags))
     if missing:
         raise ValueError(f"no built reference for {', '.join(missing)}")

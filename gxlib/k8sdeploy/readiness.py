@@ -48,8 +48,14 @@ def workload_state(doc: Mapping[str, Any]) -> WorkloadState:
     return WorkloadState(kind, meta["namespace"], meta["name"], desired, ready, done)
 
 
-def pod_problems(pods: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Why each pod is not Ready: its phase, scheduling condition and containers' waiting/termination reasons."""
+def pod_problems(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]] = ()) -> list[str]:
+    """Why each pod is not Ready: its phase, scheduling condition, containers' waiting/termination reasons and the
+    last warning event about it (``events``: the namespace's Warning events, e.g. a Secret a volume lacks)."""
+    warnings: dict[str, str] = {}
+    for event in sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or "")):
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") == "Pod":
+            warnings[str(involved.get("name"))] = f"{event.get('reason')}: {event.get('message', '')}".strip()
     problems: list[str] = []
     for pod in pods:
         name, status = pod["metadata"]["name"], pod.get("status") or {}
@@ -66,5 +72,7 @@ def pod_problems(pods: Iterable[Mapping[str, Any]]) -> list[str]:
                 reasons.append(f"{container['name']} last exited {last.get('exitCode')} ({last.get('reason')})")
             if not container.get("ready") and not waiting and state.get("running"):
                 reasons.append(f"{container['name']}: running, readiness probe failing")
+        if name in warnings:
+            reasons.append(f"last warning {warnings[name]}")
         problems.append(f"pod {name} {status.get('phase', '?')}: {'; '.join(reasons) or 'starting'}")
     return problems

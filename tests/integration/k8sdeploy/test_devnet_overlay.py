@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -250,8 +251,12 @@ def test_an_alert_reaches_the_webhook_receiver(overlay: DeployedOverlay) -> None
     assert managers, "Prometheus sends its alerts to the in-cluster Alertmanager"
     alert = [{"labels": {"alertname": "GxDeployTest", "severity": "warning", "namespace": "backend-devnet"},
               "annotations": {"summary": "sent by test_devnet_overlay"}}]
-    overlay.run("create", "--raw", "/api/v1/namespaces/fabric/services/alertmanager:9093/proxy/api/v2/alerts",
-                "-f", "-", input_text=json.dumps(alert))
+    # From the node, as an operator there would: the Service's ClusterIP through kube-proxy's rules.
+    service = json.loads(overlay.run("get", "service", "alertmanager", "-n", "fabric", "-o", "json"))
+    request = urllib.request.Request(f"http://{service['spec']['clusterIP']}:9093/api/v2/alerts",
+                                     data=json.dumps(alert).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
 
     def received() -> tuple[bool, str | None]:
         names = [a["labels"]["alertname"] for n in overlay.sink.received for a in n.get("alerts", [])]
