@@ -47,6 +47,14 @@ def object_key(doc: Mapping[str, Any]) -> ObjectKey:
     return doc["kind"], meta.get("namespace", ""), meta["name"]
 
 
+def revision(doc: Mapping[str, Any]) -> str:
+    """What moves when an object's desired state changes: its generation where it has one (a Deployment's or a
+    PodDisruptionBudget's status updates move the resourceVersion, not the generation), else its resourceVersion
+    (ConfigMaps, Secrets, Services, RBAC: no status of their own)."""
+    meta = doc["metadata"]
+    return f"g{meta['generation']}" if meta.get("generation") else f"r{meta.get('resourceVersion', '')}"
+
+
 @dataclass
 class DeployedImage:
     name: str
@@ -217,7 +225,7 @@ class OverlayDeployment:
                         raise DeployError("jobs", f"deleting Job {namespace}/{name} failed: {proc.stderr.strip()}")
 
     def _apply(self, kubectl: Kubectl, objects: list[dict[str, Any]], what: str) -> list[ObjectKey]:
-        """Server-side apply; the keys of the objects it created or changed (resourceVersion moved)."""
+        """Server-side apply; the keys of the objects it created or changed (see :func:`revision`)."""
         if not objects:
             return []
         before = self._resource_versions(kubectl, objects)
@@ -230,9 +238,7 @@ class OverlayDeployment:
                               hint="fix the object named above; a second deploy applies the rest again")
         data = json.loads(proc.stdout)
         after = data.get("items", [data]) if data.get("kind", "").endswith("List") else [data]
-        changed = [object_key(o) for o in after
-                   if before.get(object_key(o)) != o["metadata"].get("resourceVersion")]
-        return changed
+        return [object_key(o) for o in after if before.get(object_key(o)) != revision(o)]
 
     @staticmethod
     def _resource_versions(kubectl: Kubectl, objects: list[dict[str, Any]]) -> dict[ObjectKey, str]:
@@ -241,7 +247,7 @@ class OverlayDeployment:
         proc = kubectl.run("get", ",".join(kinds), "-A", "-o", "json", "--ignore-not-found", timeout_s=60)
         if proc.returncode == 0 and proc.stdout.strip():
             for item in json.loads(proc.stdout).get("items", []):
-                found[object_key(item)] = item["metadata"].get("resourceVersion", "")
+                found[object_key(item)] = revision(item)
         return found
 
     def _wait_ready(self, kubectl: Kubectl, objects: list[dict[str, Any]]) -> list[WorkloadState]:

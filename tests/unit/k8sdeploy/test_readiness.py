@@ -63,3 +63,13 @@ def test_a_crashing_container_names_its_last_exit() -> None:
          "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}
     [problem] = pod_problems([pod])
     assert "CrashLoopBackOff" in problem and "last exited 1 (Error)" in problem
+
+
+def test_a_status_update_is_not_a_change_but_a_new_generation_is() -> None:
+    from gxlib.k8sdeploy.deploy import revision
+
+    pdb = {"metadata": {"generation": 1, "resourceVersion": "10"}}
+    assert revision(pdb) == revision({"metadata": {"generation": 1, "resourceVersion": "11"}})
+    assert revision(pdb) != revision({"metadata": {"generation": 2, "resourceVersion": "12"}})
+    config_map = {"metadata": {"resourceVersion": "10"}}
+    assert revision(config_map) != revision({"metadata": {"resourceVersion": "11"}})
