@@ -122,7 +122,7 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedOverla
         try:
             node.up()  # the sink binds the node's address, which exists once the bridge does
             sink = AlertSink(settings.node_ip, SINK_PORT)
-            deployment = OverlayDeployment(settings, DeploySettings(alert_webhook_url=sink.url, ready_timeout_s=480),
+            deployment = OverlayDeployment(settings, DeploySettings(alert_webhook_url=sink.url, ready_timeout_s=300),
                                            progress=progress)
             started, cpu = time.monotonic(), _cpu_seconds()
             report: DeployReport | None = None
