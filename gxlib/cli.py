@@ -20,12 +20,18 @@ from gxlib.bench.cli import bench
 from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
+from gxlib.extras import missing_extra, needs_extra_command
 from gxlib.k8sdeploy.cli import deploy_command
 from gxlib.k8simages.cli import images_command
 from gxlib.monitoring.cli import monitoring
 from gxlib.platform.cli import k8s
 from gxlib.progress import Progress
-from gxlib.runbook.cli import runbook
+
+runbook: click.Command
+try:  # the runbooks need gxlib[runbooks]; the services (gx serve *) do not
+    from gxlib.runbook.cli import runbook
+except ModuleNotFoundError as _missing:
+    runbook = needs_extra_command("runbook", _missing)
 
 if TYPE_CHECKING:
     from gxlib.devnet.network import Devnet, DevnetStatus
@@ -250,6 +256,13 @@ def main() -> None:
     except ValidationError as exc:
         err.print(f"[red]invalid settings:[/] {escape(str(exc))}")
         sys.exit(2)
+    except ModuleNotFoundError as exc:  # a command that imports an optional dependency (gxlib[runbooks]) late
+        missing = missing_extra(exc, f"`gx {' '.join(sys.argv[1:3])}`")
+        if missing is None:
+            raise
+        err.print(f"[red]error:[/] {escape(missing.message)}", highlight=False)
+        err.print(f"[yellow]hint:[/] {escape(missing.hint or '')}")
+        sys.exit(1)
     except SystemExit:
         raise
 

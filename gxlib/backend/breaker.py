@@ -1,8 +1,14 @@
 """Circuit breaker around the Fabric Gateway (SPEC §3.2).
 
 closed → open after ``failure_threshold`` consecutive transport failures → half-open after ``cooldown_s``
-(one probe allowed: :meth:`try_acquire` grants it once) → closed when the probe succeeds, open again when it
-fails.
+(one probe allowed: :meth:`try_acquire` grants it once) → open again when the probe fails; when it succeeds
+(:meth:`probe_succeeded`) the breaker stays half-open and lets one trial call through
+(:meth:`try_acquire_trial`): its success closes the breaker, its failure opens it again.
+
+Why a trial and not the probe alone: the probe (a commit-status query) only shows that the Gateway peer answers.
+With the orderer down the peer still answers, so a breaker closed by the probe alone let a whole batch fail
+once per cool-down, and the gauge's brief closes kept FabricCircuitBreakerOpen (``min_over_time(...) > 0``) from
+ever firing. Half-open (0.5) until a real call succeeds keeps the gauge above 0 through such an outage.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._trial_allowed = False  # half-open, the probe succeeded: one call may go as the trial
+        self._trial_in_flight = False
         for listener in self._listeners:
             listener(self._state)
 
@@ -58,6 +66,8 @@ class CircuitBreaker:
         return self._failures
 
     def _set(self, state: BreakerState) -> None:
+        if state is not BreakerState.HALF_OPEN:
+            self._trial_allowed = self._trial_in_flight = False
         if state is not self._state:
             self._state = state
             for listener in self._listeners:
@@ -67,6 +77,7 @@ class CircuitBreaker:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.cooldown_s:
             self._set(BreakerState.HALF_OPEN)
             self._probe_in_flight = False
+            self._trial_allowed = self._trial_in_flight = False
 
     def try_acquire(self) -> bool:
         """Permission for one call; in half-open exactly one caller (the probe) gets it."""
@@ -79,10 +90,37 @@ class CircuitBreaker:
                 return True
             return False
 
+    def probe_succeeded(self) -> None:
+        """The half-open probe reached the gateway: stay half-open and allow one trial call."""
+        with self._lock:
+            self._maybe_half_open()
+            self._probe_in_flight = False
+            if self._state is BreakerState.HALF_OPEN:
+                self._trial_allowed = True
+
+    def try_acquire_trial(self) -> bool:
+        """Permission for the trial call (half-open, after a successful probe); granted once until it ends."""
+        with self._lock:
+            self._maybe_half_open()
+            if self._state is BreakerState.HALF_OPEN and self._trial_allowed and not self._trial_in_flight:
+                self._trial_in_flight = True
+                return True
+            return False
+
+    @property
+    def trial_in_flight(self) -> bool:
+        return self._trial_in_flight
+
+    def release_trial(self) -> None:
+        """The trial call ended without telling anything about the gateway: another call may be the trial."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def record_success(self) -> None:
-        """A call reached the gateway. Closed: the failure count restarts; half-open: the probe closes the breaker.
-        Open: ignored — a call sent before the breaker opened says nothing about the gateway since; only the
-        half-open probe may close it (else one late success would reopen the flood of calls the outage fails)."""
+        """A call reached the gateway. Closed: the failure count restarts; half-open: the trial call (or, with nothing
+        to try, the probe) closes the breaker. Open: ignored — a call sent before the breaker opened says nothing
+        about the gateway since; only half-open may close it (else one late success would reopen the flood of calls
+        the outage fails)."""
         with self._lock:
             self._maybe_half_open()
             if self._state is BreakerState.OPEN:

@@ -24,10 +24,16 @@ DATABASE_FILE_MODE = PRIVATE_FILE_MODE
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: bool = False) -> Engine:
+# libpq's connect_timeout for PostgreSQL: a database host that drops packets fails a connection in seconds (the API
+# answers 503 and the workers retry) instead of hanging each request for the kernel's TCP timeout (minutes).
+DEFAULT_CONNECT_TIMEOUT_S = 5
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: bool = False,
+                connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE``
     transactions, so that concurrent writers (API, submitter, projector processes) queue instead of failing
-    with a lock upgrade error."""
+    with a lock upgrade error. PostgreSQL gets ``connect_timeout`` unless the URL sets its own."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
@@ -43,7 +49,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: b
                                connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": connect_timeout_s}
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                         connect_args=connect_args)
 
 
 def _configure_sqlite(engine: Engine) -> None:

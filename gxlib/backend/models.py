@@ -70,7 +70,10 @@ class OutboxCommand(Base):
     # migration 0002, or the name an in-process caller passes.
     caller: Mapped[str] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(16), default=CommandStatus.PENDING)
+    # Claims that counted against max_attempts; a retry that spends none (contention, a commit status not known yet,
+    # an outage) gives its claim back and is counted in free_retries instead.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    free_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

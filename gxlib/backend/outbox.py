@@ -43,6 +43,7 @@ class CommandRecord:
     caller: str
     status: str
     attempts: int
+    free_retries: int
     next_attempt_at: dt.datetime
     lease_owner: str | None
     lease_expires_at: dt.datetime | None
@@ -273,21 +274,29 @@ class Outbox:
                                                  "b_now": self.clock()}, command_id, owner)
 
     def schedule_retry(self, command_id: str, owner: str, delay_s: float, *, code: str, message: str,
-                       keep_tx: bool, connection: Connection | None = None) -> None:
+                       keep_tx: bool, spend_attempt: bool = True, connection: Connection | None = None) -> None:
         """Back to PENDING, due after ``delay_s``. ``keep_tx=False`` forgets the transaction (an MVCC-invalidated
-        tx needs a new ID); ``keep_tx=True`` keeps it, so the next attempt asks its status before anything."""
+        tx needs a new ID); ``keep_tx=True`` keeps it, so the next attempt asks its status before anything.
+        ``spend_attempt=False`` gives the claim's attempt back and counts a free retry instead."""
         values: dict[str, Any] = {"status": CommandStatus.PENDING.value, "lease_owner": None,
                                   "lease_expires_at": None, "error_code": code, "error_message": message[:4000],
                                   "next_attempt_at": self.clock() + dt.timedelta(seconds=delay_s)}
         if not keep_tx:
             values.update(fabric_tx_id=None, tx_envelope=None)
+        if not spend_attempt:
+            values.update(attempts=self._attempt_given_back(), free_retries=COMMANDS.c.free_retries + 1)
         self._fenced_update(command_id, owner, connection, **values)
 
     def release(self, command_id: str, owner: str, *, connection: Connection | None = None) -> None:
         """Give a claimed command back untouched (e.g. the circuit breaker opened): PENDING, attempt not counted."""
         self._fenced_update(command_id, owner, connection, status=CommandStatus.PENDING.value, lease_owner=None,
-                            lease_expires_at=None, attempts=func.max(COMMANDS.c.attempts - 1, 0)
-                            if self.engine.dialect.name == "sqlite" else func.greatest(COMMANDS.c.attempts - 1, 0))
+                            lease_expires_at=None, attempts=self._attempt_given_back())
+
+    def _attempt_given_back(self) -> Any:
+        """``attempts - 1``, never below 0 (the claim raised it)."""
+        if self.engine.dialect.name == "sqlite":
+            return func.max(COMMANDS.c.attempts - 1, 0)
+        return func.greatest(COMMANDS.c.attempts - 1, 0)
 
     def mark_failed(self, command_id: str, owner: str, *, code: str, message: str,
                     connection: Connection | None = None) -> None:

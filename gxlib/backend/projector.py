@@ -302,10 +302,11 @@ class Projector:
         applied together (up to ``settings.batch_size``, one transaction and one checkpoint)."""
         log.info("projector started", extra={"stream": self.stream})
         while not stop.is_set():
-            after = await asyncio.to_thread(self.checkpoint)
-            if self.metrics and after is not None:
-                self.metrics.checkpoint_block.set(after.block_number)
             try:
+                # Inside the try: the database may be down right now (the reconnect below waits for it).
+                after = await asyncio.to_thread(self.checkpoint)
+                if self.metrics and after is not None:
+                    self.metrics.checkpoint_block.set(after.block_number)
                 # aclosing: leaving the loop stops the reader (and the stream) at once, before reconnecting.
                 async with contextlib.aclosing(_arrived(_until_stopped(source.events(after), stop),
                                                         self.settings.batch_size)) as batches:
@@ -313,7 +314,7 @@ class Projector:
                         if not await self.apply_batch_with_retry(batch, stop) or stop.is_set():
                             break
             except Exception:
-                log.exception("event stream failed; reconnecting from the checkpoint")
+                log.exception("event stream or checkpoint read failed; reconnecting from the checkpoint")
             if not stop.is_set():  # the stream ended or failed: reconnect after a pause
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.retry_base_s)

@@ -11,9 +11,18 @@ import click
 from gxlib.backend.settings import BackendSettings
 
 
-def _fabric_context() -> tuple[dict[str, Any], str, str]:
-    """The devnet's client environment, channel and chaincode name (GX_DEVNET_*, GX_CHAINCODE_*)."""
-    from gxlib.config import ChaincodeSettings, DevnetSettings
+def _fabric_context(settings: BackendSettings) -> tuple[dict[str, Any], str, str]:
+    """The Fabric client environment, channel and chaincode name (GX_CHAINCODE_*): from the bundle's network file
+    when GX_BACKEND_FABRIC_NETWORK_FILE names one (a pod), else from the local devnet (GX_DEVNET_*)."""
+    from gxlib.config import ChaincodeSettings
+
+    if settings.fabric_network_file is not None:
+        from gxlib.backend.fabric_client import load_network_file
+
+        environment = load_network_file(settings.fabric_network_file)
+        return environment, environment["channel"], ChaincodeSettings().name
+
+    from gxlib.config import DevnetSettings
     from gxlib.devnet.network import Devnet
     from gxlib.progress import Progress
 
@@ -23,7 +32,8 @@ def _fabric_context() -> tuple[dict[str, Any], str, str]:
 
 @click.group()
 def serve() -> None:
-    """Run one backend service in the foreground (settings: GX_BACKEND_*, the devnet from GX_DEVNET_*)."""
+    """Run one backend service in the foreground (settings: GX_BACKEND_*; Fabric from GX_BACKEND_FABRIC_NETWORK_FILE,
+    else the devnet from GX_DEVNET_*)."""
 
 
 @serve.command("api")
@@ -47,7 +57,7 @@ def serve_submitter_command() -> None:
 
     settings = BackendSettings()
     configure_logging("gx-outbox-submitter", settings.log_level)
-    environment, channel, chaincode = _fabric_context()
+    environment, channel, chaincode = _fabric_context(settings)
     asyncio.run(serve_submitter(settings, FabricTxGateway(environment, channel, chaincode)))
 
 
@@ -60,5 +70,5 @@ def serve_projector_command() -> None:
 
     settings = BackendSettings()
     configure_logging("gx-projector", settings.log_level)
-    environment, channel, chaincode = _fabric_context()
+    environment, channel, chaincode = _fabric_context(settings)
     asyncio.run(serve_projector(settings, FabricEventSource(environment, channel, chaincode)))

@@ -92,6 +92,9 @@ class BackendSettings(BaseSettings):
     submitter_metrics_port: int = Field(default=DEFAULT_BACKEND_PORTS.submitter_metrics, ge=1, le=65535)
     projector_metrics_port: int = Field(default=DEFAULT_BACKEND_PORTS.projector_metrics, ge=1, le=65535)
     log_level: str = "INFO"
+    fabric_network_file: Path | None = Field(
+        default=None, description="the network.json of the Fabric client bundle (a pod's Secret "
+        "backend-fabric-client); unset: the local devnet's state directory (GX_DEVNET_*)")
     submitter: SubmitterSettings = SubmitterSettings()
     projector: ProjectorSettings = ProjectorSettings()
 

@@ -8,7 +8,9 @@ MVCC/phantom-read invalidation makes a new transaction.
 
 Circuit breaker: commands are claimed only while it is closed. Half-open is probed with a commit-status query
 (a tx ID nobody has), never with a command, so an outage — however long — costs the waiting commands no
-attempts; and a transport failure that finds or leaves the breaker open does not count towards
+attempts. A probe that reaches the Gateway lets one command through as the trial (the peer may answer while the
+orderer is down); that command's success closes the breaker, its transport failure opens it again. A transport
+failure that finds or leaves the breaker open does not count towards
 ``max_attempts`` either, so a Gateway outage alone never sends a command to the DLQ.
 """
 
@@ -101,13 +103,10 @@ class Submitter:
         and return the outcomes. The building block of :meth:`run`, and what tests step through."""
         if self._may_probe():
             await self._probe_gateway()
-        wanted = self._claimable(min(self.settings.batch_size, self.settings.max_in_flight))
+        claimed, trial = await self._claim(min(self.settings.batch_size, self.settings.max_in_flight))
         if self.metrics:
             self.metrics.breaker_state.set(self.breaker.state.gauge_value)
-        if wanted <= 0:
-            return []
-        claimed = await self._db(self.outbox.claim, self.worker_id, wanted, self.settings.lease_s)
-        return list(await asyncio.gather(*(self.process(c) for c in claimed)))
+        return list(await asyncio.gather(*(self.process(c, trial=trial) for c in claimed)))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: keep up to ``max_in_flight`` commands in flight, claiming as slots free up.
@@ -125,17 +124,17 @@ class Submitter:
                 self._probe = asyncio.create_task(self._probe_gateway())
                 self._probe.add_done_callback(lambda _: wake.set())
             free = self.settings.max_in_flight - len(self._in_flight)
-            wanted = self._claimable(min(self.settings.batch_size, free))
+            wanted = min(self.settings.batch_size, free)
+            claimed: list[CommandRecord] = []
+            trial = False
+            try:
+                claimed, trial = await self._claim(wanted)
+            except Exception:
+                log.exception("claiming commands failed")
             if self.metrics:
                 self.metrics.breaker_state.set(self.breaker.state.gauge_value)
-            claimed: list[CommandRecord] = []
-            if wanted > 0:
-                try:
-                    claimed = await self._db(self.outbox.claim, self.worker_id, wanted, self.settings.lease_s)
-                except Exception:
-                    log.exception("claiming commands failed")
             for command in claimed:
-                task = asyncio.create_task(self.process(command))
+                task = asyncio.create_task(self.process(command, trial=trial))
                 self._in_flight.add(task)
                 task.add_done_callback(finished)
             if len(claimed) < wanted or wanted == 0:
@@ -148,9 +147,23 @@ class Submitter:
         await self._refresh_gauges(force=True)
         log.info("submitter stopped", extra={"worker_id": self.worker_id})
 
-    def _claimable(self, wanted: int) -> int:
-        """Commands are claimed only while the breaker is closed (half-open is probed without one)."""
-        return wanted if self.breaker.state is BreakerState.CLOSED else 0
+    async def _claim(self, slots: int) -> tuple[list[CommandRecord], bool]:
+        """The commands to process now (up to ``slots``), and whether the one claimed is the half-open trial.
+        Commands are claimed while the breaker is closed; half-open, one after a successful probe."""
+        if slots <= 0:
+            return [], False
+        if self.breaker.state is BreakerState.CLOSED:
+            return await self._db(self.outbox.claim, self.worker_id, slots, self.settings.lease_s), False
+        if not self.breaker.try_acquire_trial():
+            return [], False
+        try:
+            claimed = await self._db(self.outbox.claim, self.worker_id, 1, self.settings.lease_s)
+        except BaseException:
+            self.breaker.release_trial()
+            raise
+        if not claimed:
+            self.breaker.record_success()  # nothing to try: the probe's answer is all there is to know
+        return claimed, bool(claimed)
 
     def _may_probe(self) -> bool:
         """True (and the probe permit taken) when the breaker is half-open and no probe is running."""
@@ -166,7 +179,7 @@ class Submitter:
         except Exception:  # the probe told nothing about reachability
             self.breaker.release()
         else:
-            self.breaker.record_success()
+            self.breaker.probe_succeeded()
         finally:
             self._probe = None
 
@@ -185,19 +198,23 @@ class Submitter:
         self.metrics.db_pool.observe(self.outbox.engine)
 
     # --- one command ------------------------------------------------------------------------------------------
-    async def process(self, command: CommandRecord) -> Outcome:
-        """Take one claimed command as far as it goes now. Never raises (a crash is the only way out without an
-        outcome): when even recording the outcome fails, the command keeps its lease until it expires and is
-        reclaimed, and its stored tx ID makes the next attempt ask Fabric first."""
+    async def process(self, command: CommandRecord, *, trial: bool = False) -> Outcome:
+        """Take one claimed command as far as it goes now (``trial``: it is the half-open breaker's trial call).
+        Never raises (a crash is the only way out without an outcome): when even recording the outcome fails, the
+        command keeps its lease until it expires and is reclaimed, and its stored tx ID makes the next attempt ask
+        Fabric first."""
         try:
-            return await self._process(command)
+            return await self._process(command, trial)
         except Exception:
             log.exception("could not record the outcome; the command will be reclaimed when its lease expires",
                           extra={"command_id": command.id})
             return Outcome.ABANDONED
+        finally:
+            if trial:  # a trial that neither closed nor opened the breaker (e.g. a lost lease) makes room for another
+                self.breaker.release_trial()
 
-    async def _process(self, command: CommandRecord) -> Outcome:
-        if self.breaker.state is not BreakerState.CLOSED:
+    async def _process(self, command: CommandRecord, trial: bool = False) -> Outcome:
+        if self.breaker.state is not BreakerState.CLOSED and not trial:
             # The breaker opened after this command was claimed: nothing is submitted, the command goes back to
             # PENDING untouched (its attempt is given back).
             return await self._guard(command, self._release(command))
@@ -290,9 +307,9 @@ class Submitter:
         """Pause before a new transaction after contention (MVCC/phantom conflict, differing endorsements).
         Contention is not a fault of the command, so it spends none of ``max_attempts`` — a backlog released after
         an outage conflicts on its hot accounts again and again (drills R7, R9, R10 sent commands to the DLQ that
-        way); instead the pause grows with the command's attempts, with jitter, up to ``contention_backoff_max_s``."""
-        return backoff_delay(command.attempts, self.settings.mvcc_retry_delay_s, self.settings.contention_backoff_max_s,
-                             self.rng)
+        way); instead the pause grows with the command's retries, with jitter, up to ``contention_backoff_max_s``."""
+        return backoff_delay(command.attempts + command.free_retries, self.settings.mvcc_retry_delay_s,
+                             self.settings.contention_backoff_max_s, self.rng)
 
     async def _retry(self, command: CommandRecord, code: str, message: str, *, keep_tx: bool,
                      delay_s: float | None = None, exhaustible: bool = True) -> Outcome:
@@ -305,7 +322,7 @@ class Submitter:
             delay_s = backoff_delay(command.attempts, self.settings.backoff_base_s, self.settings.backoff_max_s,
                                     self.rng)
         await self._write(self.outbox.schedule_retry, command.id, self.worker_id, delay_s, code=code, message=message,
-                       keep_tx=keep_tx)
+                       keep_tx=keep_tx, spend_attempt=exhaustible)
         self._count(command, "retry")
         return Outcome.RETRY
 

@@ -15,6 +15,7 @@ from gxlib.k8simages.cprogram import KILL
 from gxlib.k8simages.debimage import DebianPackagesRecipe, DebianRoot, PythonProjectRecipe
 from gxlib.k8simages.errors import UnknownImage
 from gxlib.k8simages.goimage import GoImageRecipe, GoProgram
+from gxlib.k8simages.goplugins import COREDNS_MAIN_PACKAGE, CoreDNSPlugins, PrometheusDiscovery
 from gxlib.k8simages.oci import ImageConfig
 from gxlib.k8simages.pause import PauseRecipe
 from gxlib.k8simages.recipe import ImageRecipe
@@ -27,6 +28,11 @@ ALERTMANAGER_VERSION = "v0.27.0"  # the manifests' version; v0.35.0's module zip
 KUBE_STATE_METRICS_VERSION = "v2.20.0"
 COREDNS_VERSION = "v1.15.0"
 _COMMON_VERSION = "github.com/prometheus/common/version"
+# The service discovery the scrape configs use (gxlib/monitoring/scrape.py: kubernetes_sd_configs; static_configs
+# and file_sd_configs are always built in). Every other mechanism (AWS, Azure, GCE, Consul, …) is left out.
+PROMETHEUS_DISCOVERY = ("kubernetes",)
+# The plugins the cluster's Corefile uses (gxlib/k8scluster/addons.py; a unit test keeps the two in step).
+COREDNS_PLUGINS = ("errors", "health", "ready", "kubernetes", "cache", "loop", "reload")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BACKEND_DOCKERFILE = REPO_ROOT / "k8s" / "images" / "backend.Dockerfile"
 CHAINCODE_DOCKERFILE = REPO_ROOT / "chaincode" / "Dockerfile"
@@ -49,6 +55,7 @@ def prometheus(settings: ImageSettings) -> GoImageRecipe:
         programs=(GoProgram("prometheus", "./cmd/prometheus"),),
         ldflags=_stamped("2.55.1"),
         c_tools=(KILL,),
+        overlays=(PrometheusDiscovery(PROMETHEUS_DISCOVERY),),
         root=StaticRoot(
             directories=(OwnedDirectory("etc/prometheus"), OwnedDirectory("prometheus", uid=NOBODY, gid=NOBODY)),
             ca_certificates=True,
@@ -120,7 +127,8 @@ def coredns(settings: ImageSettings) -> GoImageRecipe:
         name="coredns",
         module="github.com/coredns/coredns",
         version=COREDNS_VERSION,
-        programs=(GoProgram("coredns", "."),),
+        programs=(GoProgram("coredns", COREDNS_MAIN_PACKAGE),),
+        overlays=(CoreDNSPlugins(COREDNS_PLUGINS),),
         root=StaticRoot(directories=(OwnedDirectory("etc/coredns"),), ca_certificates=True),
         config=ImageConfig(
             entrypoint=("/bin/coredns",),

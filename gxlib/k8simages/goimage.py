@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from gxlib.k8simages.cprogram import CCompiler, StaticCProgram
 from gxlib.k8simages.errors import ImageBuildError
+from gxlib.k8simages.goplugins import GoOverlay
 from gxlib.k8simages.layer import LayerEntry, write_layer
 from gxlib.k8simages.oci import ImageConfig, canonical_json
 from gxlib.k8simages.recipe import ImageContent
@@ -54,6 +56,8 @@ class GoImageRecipe:
     ldflags: tuple[str, ...] = ()
     build_tags: tuple[str, ...] = ()
     c_tools: tuple[StaticCProgram, ...] = ()
+    # Files generated over the module's own for the build (in a copy of the module), e.g. a smaller plugin set.
+    overlays: tuple[GoOverlay, ...] = ()
     go_binary: str = "go"
     cc: str = "cc"
 
@@ -72,6 +76,8 @@ class GoImageRecipe:
             "config": canonical_json(self.config.to_json()).decode(),
             **self.root.inputs(),
         }
+        for overlay in self.overlays:
+            inputs.update(overlay.inputs())
         compiler = CCompiler(self.cc)
         for tool in self.c_tools:
             inputs.update({f"tool.{key}": value for key, value in tool.inputs(compiler).items()})
@@ -83,6 +89,7 @@ class GoImageRecipe:
             # Only the module itself: `go build` fetches the dependencies it compiles (a `go mod download` of the
             # whole graph also fetches test-only modules, some of which the proxy refuses).
             module_dir = self._download()
+        source_dir = self._source_with_overlays(module_dir, workdir / "source")
         binaries: list[LayerEntry] = []
         for program in self.programs:
             out = workdir / "bin" / program.binary
@@ -90,7 +97,7 @@ class GoImageRecipe:
             if self.build_tags:
                 command += ["-tags", ",".join(self.build_tags)]
             with progress.task(f"building {program.binary} {self.version} (static Go, in the module directory)"):
-                self._go([*command, program.package], cwd=module_dir, step=f"building {program.binary}")
+                self._go([*command, program.package], cwd=source_dir, step=f"building {program.binary}")
             binaries.append(LayerEntry.from_file(f"bin/{program.binary}", out, mode=0o755))
         compiler = CCompiler(self.cc)
         tools = [
@@ -104,6 +111,23 @@ class GoImageRecipe:
         base = write_layer([*self.root.entries(), *tools], workdir / "layers")
         programs = write_layer(binaries, workdir / "layers")
         return ImageContent(layers=(base, programs), config=self.config)
+
+    def _source_with_overlays(self, module_dir: Path, target: Path) -> Path:
+        """The directory to build in: the module itself, or (with overlays) a writable copy with the generated
+        files written over it (Go refuses `-overlay` paths inside GOMODCACHE, and the cache is read-only)."""
+        if not self.overlays:
+            return module_dir
+        for directory, _subdirs, files in os.walk(module_dir):
+            copied = target / Path(directory).relative_to(module_dir)
+            copied.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                shutil.copyfile(Path(directory) / name, copied / name)
+        for overlay in self.overlays:
+            for relative, text in overlay.files(module_dir).items():
+                generated = target / relative
+                generated.parent.mkdir(parents=True, exist_ok=True)
+                generated.write_text(text)
+        return target
 
     def _download(self) -> Path:
         out = self._go(

@@ -4,10 +4,11 @@ Layout under the cache root (``~/.cache/gxlib/images`` by default)::
 
     <name>/<tag>/image.oci.tar   the archive `ctr -n k8s.io images import` reads
     <name>/<tag>/record.json     reference, input digest and inputs, manifest digest, sizes, build time
-    <name>/.lock                 serialises builds of one image between processes
+    <name>/.lock                 serialises builds (and pruning) of one image between processes
 
     store = ImageStore(settings.cache_root)
     built = store.ensure(recipe, progress)  # cached, or built now; built.archive, built.reference
+    store.prune(recipes)                    # removes the tags the recipes' inputs no longer produce
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,19 @@ class EnsuredImage:
     built: bool
 
 
+@dataclass(frozen=True)
+class PrunedEntry:
+    """A cached build removed by :meth:`ImageStore.prune`: an old tag, or an interrupted build's work directory."""
+
+    name: str
+    tag: str
+    path: Path
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "tag": self.tag, "path": str(self.path), "size": self.size}
+
+
 class ImageStore:
     """The cache of built images under ``root``."""
 
@@ -99,6 +114,26 @@ class ImageStore:
                 return EnsuredImage(existing, built=False)
             return EnsuredImage(self._build(recipe, reference, progress), built=True)
 
+    def prune(self, recipes: Iterable[ImageRecipe]) -> list[PrunedEntry]:
+        """Remove every cached build of these images except the one of their current inputs: older tags (the
+        inputs changed since) and work directories that interrupted builds left. Each image is pruned under its
+        build lock, so a build in progress is waited for, not removed. Directories of other names are left."""
+        pruned: list[PrunedEntry] = []
+        for recipe in recipes:
+            image_dir = self.root / recipe.name
+            if not image_dir.is_dir():
+                continue
+            current = reference_of(recipe).tag
+            with exclusive_lock(image_dir / ".lock"):
+                for entry in sorted(p for p in image_dir.iterdir() if p.is_dir()):
+                    tag = entry.name.removeprefix(".build-")
+                    if entry.name == current:
+                        continue
+                    size = _tree_size(entry)
+                    shutil.rmtree(entry)
+                    pruned.append(PrunedEntry(recipe.name, tag, entry, size))
+        return pruned
+
     def _build(self, recipe: ImageRecipe, reference: ImageReference, progress: Progress) -> BuiltImage:
         entry = self.entry_dir(reference)
         workdir = entry.parent / f".build-{reference.tag}"
@@ -128,3 +163,7 @@ class ImageStore:
             return image
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from gxlib.config import Environment
 from gxlib.monitoring.artifacts import MonitoringArtifact
-from gxlib.monitoring.queries import PrometheusQueries
+
+if TYPE_CHECKING:  # pandas (gxlib[runbooks]) is not loaded by `import gxlib.platform`
+    from gxlib.monitoring.queries import PrometheusQueries
 
 
 class ReloadMethod(StrEnum):

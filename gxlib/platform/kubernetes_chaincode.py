@@ -4,8 +4,9 @@ gRPC as each org's admin, the chaincode servers through the platform layer.
 The lifecycle phases are :class:`gxlib.chaincode.lifecycle.ChaincodeLifecycle`'s — the same code the local
 profile runs — on the Fabric network of an environment document (``fabric_network_file``). Each org's CCaaS
 package points its peer at the org's chaincode Service, ``<deployment>.<namespace>:<port>`` (the overlays name
-the Service like its Deployment, ``<chaincode>-orgN-<env>`` in namespace ``fabric``), unless
-``chaincode_addresses`` says otherwise. Restarting the servers is
+the Service like its Deployment, ``<chaincode>-orgN-<env>`` in namespace ``fabric``) — or, with
+``GX_K8S_PLATFORM_CHAINCODE_ADDRESSING=cluster-ip``, the Service's ClusterIP and port, for peers that run outside
+the cluster's DNS (on the node) — unless ``chaincode_addresses`` says otherwise. Restarting the servers is
 :meth:`gxlib.platform.kubernetes.KubernetesCluster.roll_chaincode`: the org's ConfigMap gets the new
 ``CHAINCODE_ID``, the pod template the same ID as an annotation, and the rollout is awaited.
 
@@ -33,7 +34,13 @@ from gxlib.platform.chaincode_tls import kubernetes_chaincode_tls, secret_drift,
 from gxlib.platform.cluster import connect_cluster
 from gxlib.platform.errors import PlatformError
 from gxlib.platform.kubernetes import KubernetesCluster
-from gxlib.platform.settings import PACKAGE_ID_ANNOTATION, ChaincodeNames, KubernetesPlatformSettings, chaincode_names
+from gxlib.platform.settings import (
+    PACKAGE_ID_ANNOTATION,
+    ChaincodeAddressing,
+    ChaincodeNames,
+    KubernetesPlatformSettings,
+    chaincode_names,
+)
 from gxlib.progress import Progress
 
 IMAGE_NOTE = ("not built by this runbook (no container engine here): CI builds the chaincode image from "
@@ -65,6 +72,29 @@ def service_port(service: Mapping[str, Any]) -> int | None:
     ports = (service.get("spec") or {}).get("ports") or []
     named = [p for p in ports if p.get("name") == "grpc"] or ports
     return int(named[0]["port"]) if named else None
+
+
+def service_cluster_ip(service: Mapping[str, Any]) -> str | None:
+    """The Service's ClusterIP (``None`` for a headless Service or one not allocated yet)."""
+    cluster_ip = (service.get("spec") or {}).get("clusterIP")
+    return None if not cluster_ip or cluster_ip == "None" else str(cluster_ip)
+
+
+def package_address(names: ChaincodeNames, service: Mapping[str, Any], addressing: ChaincodeAddressing) -> str:
+    """The address the org's package names for its chaincode Service: its cluster DNS name, or its ClusterIP
+    (``cluster-ip``: peers outside the cluster's DNS); both with the Service's port. PlatformError when the
+    Service has no port, or no ClusterIP to name."""
+    port = service_port(service)
+    where = f"service {names.namespace}/{names.deployment}"
+    if port is None:
+        raise PlatformError(f"{where} has no port: re-apply the overlay")
+    if addressing is ChaincodeAddressing.SERVICE_DNS:
+        return service_address(names, port)
+    cluster_ip = service_cluster_ip(service)
+    if cluster_ip is None:
+        raise PlatformError(f"{where} has no ClusterIP (headless?), which GX_K8S_PLATFORM_CHAINCODE_ADDRESSING="
+                            f"{addressing.value} names: give it one, or use service-dns")
+    return f"[{cluster_ip}]:{port}" if ":" in cluster_ip else f"{cluster_ip}:{port}"
 
 
 def server_drift(wanted: Mapping[str, str], configured: Mapping[str, str | None],
@@ -169,10 +199,11 @@ def _services(platform: KubernetesCluster, profile: EnvironmentProfile, document
                 raise Unavailable(f"{kind.lower()} {names.namespace}/{names.deployment} does not exist: apply the "
                                   f"{env} overlay (kubectl apply -k k8s/overlays/{env}) or check kubeconfig / "
                                   "kube_context", parameter="kube_context")
-        port = service_port(platform.get("v1", "Service", names.deployment, names.namespace) or {})
-        if port is None:
-            raise Unavailable(f"service {names.namespace}/{names.deployment} has no port: re-apply the {env} overlay")
-        address = addresses.get(org) or service_address(names, port)
+        service = platform.get("v1", "Service", names.deployment, names.namespace) or {}
+        try:
+            address = addresses.get(org) or package_address(names, service, platform.settings.chaincode_addressing)
+        except PlatformError as exc:
+            raise Unavailable(str(exc), parameter="chaincode_addresses") from exc
         tls = kubernetes_chaincode_tls(document, names, env=env, address=address, chaincode=profile.chaincode_name)
         services.append(ChaincodeService(name=names.deployment, org_key=org, msp_id=orgs[org],
                                          namespace=names.namespace, address=address, tls=tls,

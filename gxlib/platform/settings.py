@@ -7,6 +7,7 @@ package ID in ConfigMap ``<chaincode>-package-orgN-<env>`` (key ``CHAINCODE_ID``
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -16,6 +17,17 @@ from gxlib.config import EnvironmentProfile
 
 CHAINCODE_ID_KEY = "CHAINCODE_ID"
 PACKAGE_ID_ANNOTATION = "gx.io/chaincode-package-id"
+
+
+class ChaincodeAddressing(StrEnum):
+    """What address an org's CCaaS package names for its chaincode Service.
+
+    ``service-dns``: ``<service>.<namespace>:<port>``, which peers inside the cluster resolve. ``cluster-ip``: the
+    Service's ClusterIP and port, for peers outside the cluster's DNS but routed to its Services (the devnet's
+    peers on the node itself, where kube-proxy handles ClusterIPs)."""
+
+    SERVICE_DNS = "service-dns"
+    CLUSTER_IP = "cluster-ip"
 
 
 class KubernetesPlatformSettings(BaseSettings):
@@ -34,6 +46,7 @@ class KubernetesPlatformSettings(BaseSettings):
     alertmanager_service: str = "alertmanager"
     alertmanager_port: int = 9093
     orgs: tuple[str, ...] = ("org1", "org2")
+    chaincode_addressing: ChaincodeAddressing = ChaincodeAddressing.SERVICE_DNS
     request_timeout_s: float = 30.0
     poll_interval_s: float = 0.5
 

@@ -23,7 +23,8 @@ def _pyproject_requirements() -> set[tuple[str, str]]:
     wanted = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         wanted += extra
-    return {_normalise(r) for r in wanted}
+    # `gxlib[runbooks]` in an extra names another extra of this project (listed above), not a package.
+    return {_normalise(r) for r in wanted if _normalise(r)[0] != project["name"]}
 
 
 def _conda_requirements() -> tuple[set[tuple[str, str]], str]:

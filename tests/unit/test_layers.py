@@ -19,8 +19,8 @@ GXLIB = Path(gxlib.__file__).parent
 
 # Lower numbers sit lower; a package may import from its own layer and the layers below it.
 LAYERS: dict[str, int] = {
-    # foundation: settings, error base, progress reporting, the cross-process lock, private files
-    "config": 0, "errors": 0, "progress": 0, "filelock": 0, "files": 0,
+    # foundation: settings, error base, progress reporting, the cross-process lock, private files, optional extras
+    "config": 0, "errors": 0, "progress": 0, "filelock": 0, "files": 0, "extras": 0,
     # the ledger: the Gateway client, the local Fabric network, the Kubernetes binaries
     "fabric": 1, "devnet": 1, "k8sbuild": 1, "k8simages": 1,
     # what runs on the ledger and watches it

@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,10 @@ def test_every_catalog_image_is_listed_by_containerd_under_its_full_name(
         ("kube-state-metrics", ["/bin/kube-state-metrics", "version"], "v2.20.0"),
         ("coredns", ["/bin/coredns", "-version"], "CoreDNS-1.15.0"),
         ("backend", ["gx", "--help"], "serve"),
+        # The image installs gxlib without gxlib[runbooks]: each of the three services must still start.
+        ("backend", ["gx", "serve", "api", "--help"], "Usage: gx serve api"),
+        ("backend", ["gx", "serve", "submitter", "--help"], "Usage: gx serve submitter"),
+        ("backend", ["gx", "serve", "projector", "--help"], "Usage: gx serve projector"),
     ],
 )
 def test_image_runs_its_program(
@@ -70,6 +75,31 @@ def test_image_runs_its_program(
 ) -> None:
     output = ctr.run("run", "--rm", built[name].reference, f"gx-test-{name}", *command, with_stderr=True)
     assert expected in output
+
+
+def test_backend_image_leaves_the_runbook_dependencies_out_and_says_so(ctr: Ctr, built: dict[str, BuiltImage]) -> None:
+    with pytest.raises(AssertionError, match=r"pip install 'gxlib\[runbooks\]'"):
+        ctr.run("run", "--rm", built["backend"].reference, "gx-test-backend-runbook", "gx", "runbook", "list")
+
+
+def test_coredns_image_has_the_corefiles_plugins_and_not_the_others(ctr: Ctr, built: dict[str, BuiltImage]) -> None:
+    listed = set(ctr.run("run", "--rm", built["coredns"].reference, "gx-test-coredns-plugins", "/bin/coredns",
+                         "-plugins").split())
+    assert {"kubernetes", "cache", "errors", "health", "ready", "loop", "reload"} <= listed
+    assert not {"forward", "etcd", "route53", "file", "hosts"} & listed
+
+
+def test_prometheus_image_refuses_a_discovery_it_was_built_without(
+    ctr: Ctr, built: dict[str, BuiltImage], tmp_path: Path
+) -> None:
+    (tmp_path / "prometheus.yml").write_text(
+        "scrape_configs:\n  - job_name: consul\n    consul_sd_configs:\n      - server: 127.0.0.1:8500\n"
+    )
+    tmp_path.chmod(0o755)  # Prometheus runs as nobody
+    with pytest.raises(AssertionError, match="consul_sd_configs"):
+        ctr.run("run", "--rm", "--mount", f"type=bind,src={tmp_path},dst=/cfg,options=rbind:ro",
+                built["prometheus"].reference, "gx-test-prom-consul", "/bin/prometheus",
+                "--config.file=/cfg/prometheus.yml", "--storage.tsdb.path=/tmp/data")
 
 
 def test_prometheus_image_can_signal_its_pid_1(ctr: Ctr, built: dict[str, BuiltImage]) -> None:

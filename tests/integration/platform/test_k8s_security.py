@@ -13,6 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
+from gxlib.backend.fabric_client import (
+    FABRIC_CLIENT_MOUNT_DIR,
+    FABRIC_CLIENT_SECRET,
+    NETWORK_FILE_NAME,
+    NETWORK_FILE_VARIABLE,
+)
 from gxlib.config import Environment, environment_profile
 from gxlib.platform.chaincode_tls import CA_KEY, CERT_KEY, KEY_KEY
 from gxlib.platform.settings import KubernetesPlatformSettings, chaincode_names
@@ -180,6 +186,30 @@ def test_grafana_admin_password_comes_from_a_required_secret(overlays: dict[Envi
     volume = next(v for v in grafana["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "grafana-admin" and not volume["secret"].get("optional", False)
     assert {"key": "admin-password", "path": password_file.name} in volume["secret"]["items"]
+
+
+@pytest.mark.parametrize("env", KUBERNETES_ENVS, ids=lambda e: e.value)
+def test_only_the_submitter_and_projector_mount_the_fabric_client_secret_read_only(
+        overlays: dict[Environment, Objects], env: Environment) -> None:
+    """The Fabric signing keys reach the two pods that sign or read blocks, as required 0440 files named by
+    GX_BACKEND_FABRIC_NETWORK_FILE; no other pod of any namespace gets them."""
+    users = {_id(w) for w in _workloads(overlays[env])
+             if any(name == FABRIC_CLIENT_SECRET for name, _ in _secret_references(w))}
+    namespace = f"backend-{env.value}"
+    assert users == {f"Deployment/{namespace}/outbox-submitter", f"Deployment/{namespace}/projector"}
+    for name in ("outbox-submitter", "projector"):
+        workload = find(overlays[env], "Deployment", name, namespace)
+        assert (FABRIC_CLIENT_SECRET, False) in _secret_references(workload), f"{name}: the Secret is optional"
+        pod = workload["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == FABRIC_CLIENT_SECRET]
+        assert volume["secret"]["defaultMode"] == 0o440 and volume["secret"]["optional"] is False, name
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is True and mount["mountPath"] == str(FABRIC_CLIENT_MOUNT_DIR), name
+        variables = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert variables[NETWORK_FILE_VARIABLE] == str(FABRIC_CLIENT_MOUNT_DIR / NETWORK_FILE_NAME), name
+    api = find(overlays[env], "Deployment", "api", namespace)["spec"]["template"]["spec"]["containers"][0]
+    assert NETWORK_FILE_VARIABLE not in {e["name"] for e in api.get("env", [])}
 
 
 # --- network policies ------------------------------------------------------------------------------------------

@@ -71,3 +71,24 @@ def test_a_late_success_of_a_call_sent_before_the_outage_does_not_close_an_open_
     assert breaker.try_acquire()  # the half-open probe, and only its success closes the breaker
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_passed_probe_keeps_the_breaker_half_open_until_a_trial_call_succeeds() -> None:
+    clock = [0.0]
+    breaker = CircuitBreaker(1, 10.0, clock=lambda: clock[0])
+    breaker.record_failure()
+    clock[0] += 10.0
+    assert breaker.try_acquire()  # the probe
+    breaker.probe_succeeded()
+    assert breaker.state is BreakerState.HALF_OPEN  # the gateway answered; the path behind it is not proven yet
+    assert breaker.try_acquire_trial() and not breaker.try_acquire_trial()  # exactly one trial call
+    breaker.record_failure()  # the trial failed (e.g. the orderer is down): open again
+    assert breaker.state is BreakerState.OPEN and not breaker.try_acquire_trial()
+    clock[0] += 10.0
+    assert breaker.try_acquire()
+    breaker.probe_succeeded()
+    assert breaker.try_acquire_trial()
+    breaker.release_trial()  # the trial told nothing (a lost lease): another call may be the trial
+    assert breaker.try_acquire_trial()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED and not breaker.try_acquire_trial()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gxlib.backend.errors import MalformedEventError, ProjectionError
@@ -165,6 +166,37 @@ def test_a_failing_event_is_retried_and_counted_and_never_skipped(engine: Engine
     checkpoint = projector.checkpoint()
     assert checkpoint is not None and checkpoint.position == events[0].position  # stuck before the bad event
     assert ReadModel(engine).user("alice") is None  # nothing after it was applied
+
+
+def test_a_database_outage_while_reading_the_checkpoint_does_not_end_the_projector(
+        engine: Engine, recorded_history: RecordedHistory, monkeypatch: pytest.MonkeyPatch) -> None:
+    projector, _ = make_projector(engine)
+    events = recorded_history.events
+    real_checkpoint = projector.checkpoint
+    outage = {"left": 2}
+
+    def checkpoint_while_the_database_is_down() -> object:
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise OperationalError("SELECT projector_checkpoint", {}, ConnectionRefusedError("database down"))
+        return real_checkpoint()
+
+    async def run_until_caught_up() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(projector.run(ListEventSource(events), stop))
+        for _ in range(1000):
+            done = real_checkpoint()
+            if task.done() or (done is not None and done.position == events[-1].position):
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task  # the old code ended here, with the database error
+
+    monkeypatch.setattr(projector, "checkpoint", checkpoint_while_the_database_is_down)
+    asyncio.run(run_until_caught_up())
+    assert outage["left"] == 0  # both failures were met, and the service lived on
+    caught_up = real_checkpoint()
+    assert caught_up is not None and caught_up.position == events[-1].position
 
 
 def test_a_fixed_event_source_lets_the_projector_continue(engine: Engine, recorded_history: RecordedHistory) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gxlib.backend.db import current_revision, head_revision, make_engine, migrate
@@ -58,3 +61,29 @@ def test_out_of_range_amounts_are_refused(engine: Engine) -> None:
         s.add(Account(account_id="x", balance=2**64, updated_at=dt.datetime.now(dt.UTC), last_tx_id="t"))
         with pytest.raises(Exception, match="uint64"):
             s.flush()
+
+
+def test_a_database_host_that_never_answers_fails_the_connection_instead_of_hanging() -> None:
+    # A listener that completes the TCP handshake (the kernel does) and then says nothing, like a stuck or
+    # packet-dropping database host: without libpq's connect_timeout a connection would wait for minutes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        engine = make_engine(f"postgresql+psycopg://gx:secret@127.0.0.1:{port}/gx", connect_timeout_s=1)
+        outcome: list[BaseException | None] = []
+
+        def connect() -> None:
+            try:
+                with engine.connect():
+                    outcome.append(None)
+            except BaseException as exc:  # recorded for the assertion below
+                outcome.append(exc)
+
+        worker = threading.Thread(target=connect, daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        engine.dispose()
+    assert not worker.is_alive(), "the connection still hangs on a database host that never answers"
+    assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
+    assert "timeout" in str(outcome[0]).lower()

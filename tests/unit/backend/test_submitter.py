@@ -144,15 +144,33 @@ def test_a_commit_not_seen_yet_spends_no_attempts_and_is_never_dead_lettered(eng
     assert h.fabric.valid_effects() == {cid: 1} and h.fabric.duplicate_submissions <= unknown
 
 
+def test_contention_leaves_a_command_all_its_attempts_for_transport_failures(engine: Engine) -> None:
+    # R9's worst command had used 9 of 10 attempts on conflicts alone: a few transport failures after a burst of
+    # contention would have dead-lettered a command whose every failure was someone else's or transient.
+    conflicts = SETTINGS.max_attempts * 2
+    h = Harness(engine, FakeFabric(mvcc_next=conflicts),
+                settings=SETTINGS.model_copy(update={"breaker_failure_threshold": 100}))  # failures, no outage
+    [cid] = h.enqueue()
+    for _ in range(conflicts):
+        assert h.step(advance_s=SETTINGS.contention_backoff_max_s) == [Outcome.RETRY]
+    assert h.outbox.get(cid).attempts == 0  # contention spent nothing
+    h.fabric.faults["prepare"].extend([transport_down] * (SETTINGS.max_attempts - 1))
+    outcomes = [h.step(advance_s=SETTINGS.backoff_max_s) for _ in range(SETTINGS.max_attempts)]
+    assert outcomes == [[Outcome.RETRY]] * (SETTINGS.max_attempts - 1) + [[Outcome.COMMITTED]]
+    record = h.outbox.get(cid)
+    assert record.status == CommandStatus.COMMITTED and record.attempts == SETTINGS.max_attempts
+    assert record.free_retries == conflicts and h.fabric.valid_effects() == {cid: 1}
+
+
 def test_the_pause_after_repeated_conflicts_grows_and_stays_under_its_cap(engine: Engine) -> None:
     settings = SETTINGS.model_copy(update={"mvcc_retry_delay_s": 0.05, "contention_backoff_max_s": 2.0})
     submitter = Harness(engine, settings=settings).submitter
 
     def pauses(attempts: int) -> list[float]:
-        return [submitter._contention_delay(SimpleNamespace(attempts=attempts))  # type: ignore[arg-type]
+        return [submitter._contention_delay(SimpleNamespace(attempts=0, free_retries=attempts))  # type: ignore[arg-type]
                 for _ in range(200)]
 
-    assert max(pauses(1)) <= 0.05 < max(pauses(8))  # grows with the command's attempts
+    assert max(pauses(1)) <= 0.05 < max(pauses(8))  # grows with the command's retries
     assert max(pauses(4)) <= 0.05 * 8
     assert min(pauses(30)) > 0 and max(pauses(30)) <= 2.0  # capped, never zero
 
@@ -278,9 +296,12 @@ def test_a_failed_half_open_probe_opens_the_breaker_again_without_touching_a_com
     assert h.step(advance_s=60) == []  # the probe (a status query) fails: nothing claimed
     assert h.submitter.breaker.state is BreakerState.OPEN
     assert h.fabric.calls["prepare"] == 3 and h.fabric.calls["status"] == 1
-    assert [h.outbox.get(i).attempts for i in ids] == [1, 1, 1]
+    # The failure that opened the breaker is the outage's: it gives its attempt back.
+    assert sorted(h.outbox.get(i).attempts for i in ids) == [0, 1, 1]
     h.mono.advance(SETTINGS.breaker_cooldown_s)
-    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 3
+    assert h.step(advance_s=60) == [Outcome.COMMITTED]  # the probe passes; one command goes as the trial
+    assert h.submitter.breaker.state is BreakerState.CLOSED  # and its commit closes the breaker
+    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 2
 
 
 def test_a_long_outage_costs_waiting_commands_no_attempts_and_sends_nothing_to_the_dlq(engine: Engine) -> None:
@@ -389,6 +410,34 @@ def _run_briefly(submitter: Submitter, seconds: float = 0.6) -> None:
         await submitter.run(stop)
 
     asyncio.run(main())
+
+
+def test_an_orderer_outage_keeps_the_breaker_from_closing_and_risks_one_command_per_cool_down(
+        engine: Engine) -> None:
+    # The Gateway peer answers (the probe, a status query, passes) but nothing reaches the orderer: before, the
+    # probe closed the breaker, a whole batch failed once per cool-down, and circuit_breaker_state read 0 at those
+    # moments — FabricCircuitBreakerOpen (min_over_time(...[1m]) > 0) never fired through a long outage.
+    h = Harness(engine)
+    ids = h.enqueue(6)
+    h.fabric.faults["submit"].extend([transport_down] * 100)
+    assert h.step() == [Outcome.RETRY] * 6  # the outage begins: the breaker opens
+    assert h.submitter.breaker.state is BreakerState.OPEN
+    gauge = []
+    for _ in range(5):  # five cool-downs of the outage
+        h.mono.advance(SETTINGS.breaker_cooldown_s)
+        submits = h.fabric.calls["submit"]
+        assert h.step(advance_s=60) == [Outcome.RETRY]  # probe passed: exactly one trial command, which fails
+        assert h.fabric.calls["submit"] == submits + 1
+        gauge.append(h.sample("circuit_breaker_state"))
+        assert h.submitter.breaker.state is BreakerState.OPEN
+    assert min(gauge) > 0
+    assert h.outbox.dead_letters() == []
+    h.fabric.faults["submit"].clear()  # the orderer is back
+    h.mono.advance(SETTINGS.breaker_cooldown_s)
+    assert h.step(advance_s=60) == [Outcome.COMMITTED]
+    assert h.submitter.breaker.state is BreakerState.CLOSED
+    assert h.step(advance_s=60) == [Outcome.COMMITTED] * 5
+    assert h.fabric.valid_effects() == {i: 1 for i in ids}
 
 
 def test_an_idle_half_open_breaker_probes_the_gateway_and_closes(engine: Engine) -> None:

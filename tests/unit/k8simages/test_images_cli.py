@@ -44,3 +44,26 @@ def test_an_unknown_image_name_is_refused_with_the_known_names(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["k8s", "images", "grafana"], env={"GX_IMAGES_CACHE_ROOT": str(tmp_path)})
     assert result.exit_code != 0
     assert "known images" in result.output + str(result.exception)
+
+
+def test_an_image_without_a_build_is_shown_as_not_built(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["k8s", "images", "pause"], env={"GX_IMAGES_CACHE_ROOT": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("not built")
+    assert "unpacked -" not in result.stdout
+
+
+def test_prune_removes_an_old_tag_and_says_what_it_freed(tmp_path: Path) -> None:
+    env = {"GX_IMAGES_CACHE_ROOT": str(tmp_path)}
+    built = CliRunner().invoke(cli, ["k8s", "images", "--build", "--json", "pause"], env=env)
+    assert built.exit_code == 0, built.output
+    old = tmp_path / "pause" / "00000000000000aa"  # a build of inputs the catalog no longer has
+    old.mkdir()
+    (old / "image.oci.tar").write_bytes(b"\0" * 2 * 1024 * 1024)
+    result = CliRunner().invoke(cli, ["k8s", "images", "--prune", "pause"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "pruned pause:00000000000000aa (2.0 MiB)" in result.stdout
+    assert "freed 2.0 MiB" in result.stdout
+    assert not old.exists()
+    [row] = json.loads(CliRunner().invoke(cli, ["k8s", "images", "--json", "pause"], env=env).stdout)["images"]
+    assert row["state"] == "cached"  # the current build is kept

@@ -91,3 +91,30 @@ def test_the_cache_entry_is_named_by_image_and_tag(tmp_path: Path) -> None:
     store, recipe = ImageStore(tmp_path), CountingRecipe()
     image = store.ensure(recipe, QUIET).image
     assert image.archive == tmp_path / "demo" / reference_of(recipe).tag / "image.oci.tar"
+
+
+def test_prune_removes_the_tags_of_older_inputs_and_keeps_the_current_one(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    old = store.ensure(CountingRecipe("1"), QUIET).image
+    current_recipe = CountingRecipe("2")
+    current = store.ensure(current_recipe, QUIET).image
+    pruned = store.prune([current_recipe])
+    assert [(entry.name, entry.tag) for entry in pruned] == [("demo", old.tag)]
+    assert pruned[0].size >= old.compressed_size  # what it freed: at least the archive
+    assert not old.archive.exists()
+    assert store.cached(current_recipe) == current  # the current build is untouched and still used
+    assert store.prune([current_recipe]) == []  # a second prune has nothing to do
+
+
+def test_prune_removes_an_interrupted_builds_work_directory_but_not_other_images(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    recipe = CountingRecipe("1")
+    store.ensure(recipe, QUIET)
+    leftover = tmp_path / "demo" / ".build-0123456789abcdef"
+    (leftover / "work").mkdir(parents=True)
+    (leftover / "work" / "half-written").write_bytes(b"x" * 10)
+    other = tmp_path / "gx-test-busybox" / "0123456789abcdef"
+    other.mkdir(parents=True)
+    pruned = store.prune([recipe])
+    assert [(entry.tag, entry.size) for entry in pruned] == [("0123456789abcdef", 10)]
+    assert not leftover.exists() and other.is_dir()

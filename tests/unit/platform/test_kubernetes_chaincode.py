@@ -12,8 +12,9 @@ import yaml
 
 from gxlib.chaincode.lifecycle import FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import Environment, environment_profile
-from gxlib.platform.kubernetes_chaincode import server_drift, service_address, service_port
-from gxlib.platform.settings import chaincode_names
+from gxlib.platform.errors import PlatformError
+from gxlib.platform.kubernetes_chaincode import package_address, server_drift, service_address, service_port
+from gxlib.platform.settings import ChaincodeAddressing, KubernetesPlatformSettings, chaincode_names
 from gxlib.runbook import InvalidParameter, MainnetNotConfirmed, prepare
 from gxlib.runbook.parameters import UpgradeChaincodeParameters
 
@@ -41,6 +42,26 @@ def test_the_service_port_is_the_grpc_one() -> None:
                                             {"name": "grpc", "port": 9999}]}}) == 9999
     assert service_port({"spec": {"ports": [{"port": 7052}]}}) == 7052
     assert service_port({"spec": {}}) is None
+
+
+def test_cluster_ip_addressing_names_the_services_cluster_ip_for_peers_outside_the_cluster_dns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    names = chaincode_names(environment_profile(Environment.DEVNET), "org1")
+    service = {"spec": {"clusterIP": "10.96.0.42", "ports": [{"name": "grpc", "port": 9999}]}}
+    assert package_address(names, service, ChaincodeAddressing.SERVICE_DNS) == "gxtv3-org1-devnet.fabric:9999"
+    assert package_address(names, service, ChaincodeAddressing.CLUSTER_IP) == "10.96.0.42:9999"
+    assert KubernetesPlatformSettings().chaincode_addressing is ChaincodeAddressing.SERVICE_DNS
+    monkeypatch.setenv("GX_K8S_PLATFORM_CHAINCODE_ADDRESSING", "cluster-ip")
+    assert KubernetesPlatformSettings().chaincode_addressing is ChaincodeAddressing.CLUSTER_IP
+
+
+def test_cluster_ip_addressing_of_a_headless_service_is_refused_naming_the_service_and_setting() -> None:
+    names = chaincode_names(environment_profile(Environment.DEVNET), "org2")
+    headless = {"spec": {"clusterIP": "None", "ports": [{"name": "grpc", "port": 9999}]}}
+    with pytest.raises(PlatformError, match=r"fabric/gxtv3-org2-devnet has no ClusterIP .*CHAINCODE_ADDRESSING"):
+        package_address(names, headless, ChaincodeAddressing.CLUSTER_IP)
+    with pytest.raises(PlatformError, match="has no port"):
+        package_address(names, {"spec": {"clusterIP": "10.96.0.7"}}, ChaincodeAddressing.CLUSTER_IP)
 
 
 def test_servers_are_current_only_when_configured_stamped_and_rolled_out() -> None:

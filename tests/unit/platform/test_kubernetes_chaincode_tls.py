@@ -117,6 +117,21 @@ def test_a_kubernetes_package_dials_the_service_with_tls_and_client_auth_carryin
             "gxtv3-org1-devnet.fabric.svc.cluster.local"} <= set(_sans(server.tls.server_cert))
 
 
+def test_a_cluster_ip_package_dials_the_ip_and_the_servers_certificate_covers_it(layout: DevnetLayout) -> None:
+    server = _service(layout, "org2", address="10.96.0.42:9999")
+    assert server.tls is not None
+    network = FabricNetwork("gxchannel-devnet", lambda: _document(layout))
+    operator = KubernetesChaincodeOperator(network, [server], RecordingCluster({}),  # type: ignore[arg-type]
+                                           ChaincodeSettings(), Progress(quiet=True))
+    connection = read_package(operator.package_for(server, "1.1")[0]).connection
+    assert connection is not None and connection.address == "10.96.0.42:9999"
+    cert = x509.load_pem_x509_certificate(server.tls.server_cert.read_bytes())
+    ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.IPAddress)
+    assert "10.96.0.42" in [str(ip) for ip in ips]
+    assert "gxtv3-org2-devnet.fabric" in _sans(server.tls.server_cert)
+
+
 def test_the_material_is_stable_so_the_kubernetes_package_id_is(layout: DevnetLayout) -> None:
     first = _operator(layout, RecordingCluster({}))
     again = _operator(layout, RecordingCluster({}))
