@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from gxlib.config import Environment
 from gxlib.k8sbuild.binaries import KUBECTL, KUSTOMIZE, ensure_k8s_tools
 from gxlib.k8sbuild.settings import K8sBuildSettings
 from gxlib.k8scluster import containerd
@@ -28,6 +29,7 @@ from gxlib.k8scluster.kubectl import Kubectl
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8sdeploy import secrets, storage
 from gxlib.k8sdeploy.errors import DeployError, ImageNotInCatalog, NotReady
+from gxlib.k8sdeploy.fabric import DevnetOnNode, FabricReport
 from gxlib.k8sdeploy.images import CATALOG_IMAGES, NOT_BUILT, images_of, split_reference
 from gxlib.k8sdeploy.kustomization import render_kustomization
 from gxlib.k8sdeploy.readiness import WAITED_KINDS, WorkloadState, pod_problems, workload_state
@@ -80,6 +82,7 @@ class DeployReport:
     secrets_created: bool = False
     scaled_to_zero: list[dict[str, str]] = field(default_factory=list)
     readiness: list[WorkloadState] = field(default_factory=list)
+    fabric: FabricReport | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +98,7 @@ class DeployReport:
             "scaled_to_zero": self.scaled_to_zero,
             "readiness": [w.to_json() for w in self.readiness],
             "ready": all(w.done for w in self.readiness),
+            "fabric": self.fabric.to_json() if self.fabric else None,
             "seconds": round(self.seconds, 1),
         }
 
@@ -114,6 +118,10 @@ class OverlayDeployment:
         self.volumes_dir = volumes_dir(self.cluster.layout.root)
         self.overlay_dir = REPO_ROOT / "k8s" / "overlays" / self.settings.env
         self.backend_namespace = f"backend-{self.settings.env}"
+        self.fabric = DevnetOnNode(self.cluster.layout.root, self.cluster.settings.node_ip,
+                                   Environment(self.settings.env), port_offset=self.settings.devnet_port_offset,
+                                   progress=self.progress, chaincode_version=self.settings.chaincode_version,
+                                   roll_timeout_s=self.settings.chaincode_roll_timeout_s)
 
     @property
     def kubectl(self) -> Kubectl:
@@ -138,8 +146,15 @@ class OverlayDeployment:
         namespaces = [o for o in objects if o["kind"] == "Namespace"]
         report.changed = self._apply(kubectl, namespaces, "namespaces")
         report.secrets_created = self._secrets(kubectl)
+        # The devnet first: the submitter and projector start only with their Fabric client Secret.
+        with self.progress.task(f"the devnet on the node address {self.cluster.settings.node_ip}"):
+            environment = self.fabric.up()
+        report.changed += self._apply(kubectl, [self.fabric.client_secret(environment, self.backend_namespace)],
+                                      "the backend's Fabric client Secret")
         self._replace_changed_jobs(kubectl, objects)
         report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"], "the overlay")
+        with self.progress.task(f"chaincode {self.settings.chaincode_version} on the chaincode pods"):
+            report.fabric = self.fabric.deploy_chaincode(self.cluster.layout.kubeconfig)
         try:
             report.readiness = self._wait_ready(kubectl, objects)
         except NotReady as exc:
@@ -148,6 +163,14 @@ class OverlayDeployment:
             exc.report = report
             raise
         report.seconds = time.monotonic() - started
+        return report
+
+    def down(self) -> dict[str, Any]:
+        """Stop the devnet the deploy started, then take the cluster down (its state dir, with the volumes, the
+        generated kustomization and the devnet's files, goes with it)."""
+        devnet_stopped = self.fabric.down()
+        report = self.cluster.down().to_json()
+        report["devnet_stopped"] = devnet_stopped
         return report
 
     # --- steps ----------------------------------------------------------------------------------------------
