@@ -31,7 +31,7 @@ from gxlib.k8sdeploy import secrets, storage
 from gxlib.k8sdeploy.errors import DeployError, ImageNotInCatalog, NotReady
 from gxlib.k8sdeploy.fabric import DevnetOnNode, FabricReport
 from gxlib.k8sdeploy.images import CATALOG_IMAGES, NOT_BUILT, images_of, split_reference
-from gxlib.k8sdeploy.kustomization import render_kustomization
+from gxlib.k8sdeploy.kustomization import CHAINCODE_ID_KEY, render_kustomization
 from gxlib.k8sdeploy.readiness import WAITED_KINDS, WorkloadState, pod_problems, workload_state
 from gxlib.k8sdeploy.settings import DeploySettings, deploy_dir, volumes_dir
 from gxlib.k8simages.catalog import REPO_ROOT, select
@@ -137,7 +137,11 @@ class OverlayDeployment:
         report = DeployReport(self.settings.env, str(self.deploy_dir / "kustomization.yaml"), up.already_running)
         kubectl = self.kubectl
         report.images = self._images()
-        objects = self._render({i.name: i.reference for i in report.images})
+        references = {i.name: i.reference for i in report.images}
+        objects = self._render(references, {})
+        running_ids = self._running_package_ids(kubectl, objects)
+        if running_ids:
+            objects = self._render(references, running_ids)
         report.objects = [object_key(o) for o in objects]
         self._check_images(objects, report.images)
         report.scaled_to_zero = [{"workload": f"{kind}/{name}", "image": n.manifest_name, "reason": n.reason}
@@ -187,11 +191,27 @@ class OverlayDeployment:
             deployed.append(DeployedImage(recipe.name, ensured.image.reference, ensured.built, imported))
         return deployed
 
-    def _render(self, references: Mapping[str, str]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _running_package_ids(kubectl: Kubectl, objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """The chaincode package IDs in the cluster's ConfigMaps that differ from the overlay's (a roll set them)."""
+        found: dict[tuple[str, str], str] = {}
+        for doc in objects:
+            if doc["kind"] != "ConfigMap" or CHAINCODE_ID_KEY not in (doc.get("data") or {}):
+                continue
+            _, namespace, name = object_key(doc)
+            current = kubectl.get_json("configmap", name, "-n", namespace) or {}
+            value = (current.get("data") or {}).get(CHAINCODE_ID_KEY)
+            if value and value != doc["data"][CHAINCODE_ID_KEY]:
+                found[(namespace, name)] = value
+        return found
+
+    def _render(self, references: Mapping[str, str], package_ids: Mapping[tuple[str, str], str]
+                ) -> list[dict[str, Any]]:
         monitoring = REPO_ROOT / "k8s" / "monitoring" / "stack" / "alertmanager.yml"
         generated = render_kustomization(self.overlay_dir, references, monitoring_namespace=MONITORING_NAMESPACE,
                                          alertmanager_yml=monitoring.read_text(),
-                                         webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir)
+                                         webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir,
+                                         package_ids=package_ids)
         generated.write(self.deploy_dir)
         install = ensure_k8s_tools(self.build, [KUSTOMIZE], progress=self.progress)
         proc = subprocess.run([str(install.binary(KUSTOMIZE)), "build", str(self.deploy_dir)], capture_output=True,
