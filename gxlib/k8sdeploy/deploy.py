@@ -11,6 +11,7 @@ then a wait until every Deployment and StatefulSet is Ready and every Job comple
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -49,12 +50,20 @@ def object_key(doc: Mapping[str, Any]) -> ObjectKey:
     return doc["kind"], meta.get("namespace", ""), meta["name"]
 
 
+SERVER_FIELDS = ("resourceVersion", "managedFields", "generation", "creationTimestamp", "uid")
+
+
 def revision(doc: Mapping[str, Any]) -> str:
     """What moves when an object's desired state changes: its generation where it has one (a Deployment's or a
-    PodDisruptionBudget's status updates move the resourceVersion, not the generation), else its resourceVersion
-    (ConfigMaps, Secrets, Services, RBAC: no status of their own)."""
+    PodDisruptionBudget's status updates move the resourceVersion, not the generation), else a digest of its
+    content without what the server keeps (ConfigMaps, Secrets, Services, RBAC: taking over a field another
+    manager set to the same value moves the resourceVersion, but changes nothing)."""
     meta = doc["metadata"]
-    return f"g{meta['generation']}" if meta.get("generation") else f"r{meta.get('resourceVersion', '')}"
+    if meta.get("generation"):
+        return f"g{meta['generation']}"
+    content = {key: value for key, value in doc.items() if key != "status"}
+    content["metadata"] = {key: value for key, value in meta.items() if key not in SERVER_FIELDS}
+    return "c" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
