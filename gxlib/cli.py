@@ -235,7 +235,7 @@ cli.add_command(serve)
 cli.add_command(k8s)
 k8s.add_command(images_command)
 k8s.add_command(deploy_command)
-# `gx k8s down` also stops the devnet `gx k8s deploy` started (it replaces gxlib.platform.cli's down).
+# `gx k8s down` also stops the devnet `gx k8s deploy` started.
 k8s.add_command(down_command)
 cli.add_command(runbook)
 cli.add_command(bench)

@@ -139,12 +139,8 @@ def up_command() -> None:
     click.echo(result.status.kubeconfig)
 
 
-@k8s.command("down")
-def down_command() -> None:
-    """Stop the local cluster and put the host back (processes, mounts, devices, iptables chains, sysctls)."""
-    from gxlib.k8scluster.cluster import NodeCluster
-
-    click.echo(json.dumps(NodeCluster(progress=Progress()).down().to_json(), indent=2))
+# `gx k8s down` is registered by gxlib.cli from gxlib.k8sdeploy.cli: it also stops the devnet `gx k8s deploy`
+# started (this layer may not import k8sdeploy).
 
 
 def _cluster_status(as_json: bool) -> None:
