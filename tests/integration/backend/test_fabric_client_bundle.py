@@ -20,6 +20,7 @@ from gxlib.backend.settings import BackendSettings
 from gxlib.chaincode.deploy import DeployReport
 from gxlib.devnet.network import Devnet
 from gxlib.progress import Progress
+from tests.integration.backend.api_steps import post_command, wait_final, wait_projected_balance
 from tests.integration.gx_fixtures import GxClient
 
 pytestmark = pytest.mark.integration
@@ -65,33 +66,10 @@ def bundle_backend(devnet: Devnet, gx_deployed: DeployReport, bootstrapped: dict
         local.down()
 
 
-def _post(api: httpx.Client, kind: str, payload: dict[str, Any], key: str) -> str:
-    response = api.post("/api/v1/commands", json={"type": kind, "payload": payload, "idempotencyKey": key})
-    assert response.status_code == 202, response.text
-    return str(response.json()["commandId"])
 
 
-def _wait_final(api: httpx.Client, command_id: str, timeout_s: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    command: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        command = api.get(f"/api/v1/commands/{command_id}").json()
-        if command["status"] in ("COMMITTED", "FAILED", "DLQ"):
-            return command
-        time.sleep(0.2)
-    raise AssertionError(f"command {command_id} still {command.get('status')} after {timeout_s}s")
 
 
-def _wait_balance(api: httpx.Client, account: str, balance: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    seen = None
-    while time.monotonic() < deadline:
-        response = api.get(f"/api/v1/accounts/{account}")
-        seen = response.json().get("balance") if response.status_code == 200 else None
-        if seen == balance:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"read model of {account} shows {seen}, the ledger has {balance}")
 
 
 def test_services_with_only_the_bundle_commit_and_project_commands(bundle_backend: BundleOnlyBackend,
@@ -102,16 +80,16 @@ def test_services_with_only_the_bundle_commit_and_project_commands(bundle_backen
     with httpx.Client(base_url=bundle_backend.services[0].url, headers={"Authorization": f"Bearer {token}"},
                       timeout=10) as api:
         user = f"bundle-user-{time.time_ns()}"
-        created = _wait_final(api, _post(api, "CREATE_USER", {"userId": user, "countryCode": "US",
-                                                              "displayName": user}, f"create-{user}"))
+        created = wait_final(api, post_command(api, "CREATE_USER", {"userId": user, "countryCode": "US",
+                                                                    "displayName": user}, f"create-{user}"))
         assert created["status"] == "COMMITTED" and created["fabricTxId"], created
-        genesis = _wait_final(api, _post(api, "DISTRIBUTE_GENESIS", {"userId": user}, f"genesis-{user}"))
+        genesis = wait_final(api, post_command(api, "DISTRIBUTE_GENESIS", {"userId": user}, f"genesis-{user}"))
         assert genesis["status"] == "COMMITTED", genesis  # signed as the service identity
-        minted = _wait_final(api, _post(api, "MINT", {"accountId": user, "amount": 7, "remark": "bundle"},
-                                        f"mint-{user}"))
+        minted = wait_final(api, post_command(api, "MINT", {"accountId": user, "amount": 7, "remark": "bundle"},
+                                              f"mint-{user}"))
         assert minted["status"] == "COMMITTED", minted  # signed as the super admin
         ledger_balance = super_admin.balance(user)
         assert ledger_balance > 7
-        _wait_balance(api, user, ledger_balance)
+        wait_projected_balance(api, user, ledger_balance)
     # Nothing looked for a devnet: its state directory setting pointed nowhere and nothing created it.
     assert not bundle_backend.absent_devnet.exists()

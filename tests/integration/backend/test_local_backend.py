@@ -20,6 +20,7 @@ from gxlib.chaincode.deploy import DeployReport
 from gxlib.devnet import processes
 from gxlib.devnet.network import Devnet
 from gxlib.progress import Progress
+from tests.integration.backend.api_steps import post_command, wait_final, wait_projected_balance
 from tests.integration.gx_fixtures import GxClient
 
 pytestmark = pytest.mark.integration
@@ -51,32 +52,10 @@ def api(backend: LocalBackend) -> Iterator[httpx.Client]:
         yield client
 
 
-def _post(api: httpx.Client, kind: str, payload: dict[str, Any], key: str) -> str:
-    response = api.post("/api/v1/commands", json={"type": kind, "payload": payload, "idempotencyKey": key})
-    assert response.status_code == 202, response.text
-    return str(response.json()["commandId"])
 
 
-def _wait_final(api: httpx.Client, command_id: str, timeout_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        command = api.get(f"/api/v1/commands/{command_id}").json()
-        if command["status"] in ("COMMITTED", "FAILED", "DLQ"):
-            return dict(command)
-        time.sleep(0.2)
-    raise AssertionError(f"command {command_id} still {command['status']} after {timeout_s}s")
 
 
-def _wait_projected(api: httpx.Client, account: str, balance: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    seen = None
-    while time.monotonic() < deadline:
-        response = api.get(f"/api/v1/accounts/{account}")
-        seen = response.json().get("balance") if response.status_code == 200 else None
-        if seen == balance:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"read model of {account} shows {seen}, ledger has {balance}")
 
 
 def test_backend_up_reports_three_healthy_services(backend: LocalBackend) -> None:
@@ -99,28 +78,29 @@ def test_backend_up_keeps_its_token_database_and_logs_from_other_users(backend: 
 
 def test_commands_reach_the_ledger_and_the_read_models(api: httpx.Client, super_admin: GxClient) -> None:
     user = f"cqrs-user-{int(time.time())}"
-    created = _wait_final(api, _post(api, "CREATE_USER", {"userId": user, "countryCode": "US", "displayName": user},
-                                     f"create-{user}"))
+    created = wait_final(api, post_command(api, "CREATE_USER",
+                                           {"userId": user, "countryCode": "US", "displayName": user},
+                                           f"create-{user}"))
     assert created["status"] == "COMMITTED" and created["fabricTxId"]
-    genesis = _wait_final(api, _post(api, "DISTRIBUTE_GENESIS", {"userId": user}, f"genesis-{user}"))
+    genesis = wait_final(api, post_command(api, "DISTRIBUTE_GENESIS", {"userId": user}, f"genesis-{user}"))
     assert genesis["status"] == "COMMITTED"
     ledger_balance = super_admin.balance(user)
     assert ledger_balance > 0
-    _wait_projected(api, user, ledger_balance)
+    wait_projected_balance(api, user, ledger_balance)
     profile = api.get(f"/api/v1/users/{user}").json()
     assert profile["countryCode"] == "US" and profile["genesisDistributed"] is True
 
 
 def test_a_repeated_idempotency_key_returns_the_original_command(api: httpx.Client) -> None:
     payload = {"accountId": "cqrs-idem", "amount": 5, "remark": "once"}
-    first = _post(api, "MINT", payload, "idem-key-1")
+    first = post_command(api, "MINT", payload, "idem-key-1")
     second = api.post("/api/v1/commands", json={"type": "MINT", "payload": payload, "idempotencyKey": "idem-key-1"})
     assert second.status_code == 202 and second.json()["commandId"] == first and second.json()["duplicate"] is True
-    assert _wait_final(api, first)["status"] == "COMMITTED"
+    assert wait_final(api, first)["status"] == "COMMITTED"
 
 
 def test_a_chaincode_rejection_lands_in_the_dlq_with_its_message(api: httpx.Client) -> None:
-    command = _wait_final(api, _post(api, "BOOTSTRAP_SYSTEM", {}, f"second-bootstrap-{time.time()}"))
+    command = wait_final(api, post_command(api, "BOOTSTRAP_SYSTEM", {}, f"second-bootstrap-{time.time()}"))
     assert command["status"] in ("FAILED", "DLQ")
     assert "system already bootstrapped" in (command["errorMessage"] or "")
 

@@ -58,6 +58,17 @@ class HostSnapshot:
             kubelet_cgroups=[str(p) for p in kubelet_cgroup_dirs()],
         )
 
+    def assert_restored(self, before: HostSnapshot, state_dir: Path) -> None:
+        """This snapshot (taken after ``down``) shows the host as ``before`` (taken before ``up``) did."""
+        new_mounts = [m for m in set(self.mounts) - set(before.mounts)
+                      if str(state_dir) in m or "kubelet" in m or "/netns/" in m]
+        assert new_mounts == []
+        assert self.links == before.links
+        assert self.iptables_chains == before.iptables_chains
+        assert self.nft_tables == before.nft_tables
+        assert self.sysctls == before.sysctls
+        assert self.kubelet_cgroups == before.kubelet_cgroups
+
 
 @dataclass
 class RunningCluster:
@@ -199,15 +210,7 @@ def test_down_leaves_no_process_mount_device_chain_cgroup_or_changed_sysctl(clus
     assert report.state_dir_removed and not state_dir.exists()
     assert pids_with_argument(str(node.layout.containerd_socket)) == []
     assert _pids_mentioning(str(state_dir)) == []
-    after = HostSnapshot.take()
-    new_mounts = [m for m in set(after.mounts) - set(cluster.before.mounts)
-                  if str(state_dir) in m or "kubelet" in m or "/netns/" in m]
-    assert new_mounts == []
-    assert after.links == cluster.before.links
-    assert after.iptables_chains == cluster.before.iptables_chains
-    assert after.nft_tables == cluster.before.nft_tables
-    assert after.sysctls == cluster.before.sysctls
-    assert after.kubelet_cgroups == cluster.before.kubelet_cgroups
+    HostSnapshot.take().assert_restored(cluster.before, state_dir)
     # down is safe to repeat
     assert node.down().stopped == []
 
