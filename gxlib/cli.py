@@ -21,6 +21,7 @@ from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
 from gxlib.extras import missing_extra, needs_extra_command
+from gxlib.k8sdeploy.cli import deploy_command
 from gxlib.k8simages.cli import images_command
 from gxlib.monitoring.cli import monitoring
 from gxlib.platform.cli import k8s
@@ -233,6 +234,7 @@ cli.add_command(projector)
 cli.add_command(serve)
 cli.add_command(k8s)
 k8s.add_command(images_command)
+k8s.add_command(deploy_command)
 cli.add_command(runbook)
 cli.add_command(bench)
 

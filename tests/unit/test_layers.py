@@ -30,14 +30,18 @@ LAYERS: dict[str, int] = {
     "demo": 4, "cli": 4,
     # a real single-node cluster on this host, made of the Kubernetes binaries (k8sbuild) and images (k8simages)
     "k8scluster": 1,
+    # the devnet overlay on that cluster: it may use the platform and backend layers; only the CLI and the demo
+    # import it (the runbooks reach Kubernetes through gxlib.platform)
+    "k8sdeploy": 3,
 }
 # Packages of one layer that must still not reach each other. The monitoring catalog is the shared vocabulary
 # that the backend declares its metrics from, so monitoring sits beside the backend and may not lean on it.
 FORBIDDEN_IN_LAYER: dict[str, frozenset[str]] = {
     "monitoring": frozenset({"backend", "platform", "chaincode"}),
     "fabric": frozenset({"devnet", "k8sbuild"}),
-    "runbook": frozenset({"bench"}),
-    "bench": frozenset({"runbook"}),
+    "runbook": frozenset({"bench", "k8sdeploy"}),
+    "bench": frozenset({"runbook", "k8sdeploy"}),
+    "k8sdeploy": frozenset({"runbook", "bench"}),
 }
 
 

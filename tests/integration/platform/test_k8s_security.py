@@ -27,8 +27,8 @@ from tests.integration.platform.netpol import Endpoint, allowed
 
 Objects = list[dict[str, Any]]
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-# The one pod that talks to the Kubernetes API (service discovery).
-API_CLIENTS = {("StatefulSet", "prometheus")}
+# The pods that talk to the Kubernetes API: Prometheus (service discovery) and kube-state-metrics (list/watch).
+API_CLIENTS = {("StatefulSet", "prometheus"), ("Deployment", "kube-state-metrics")}
 EXCEPTIONS_FILE = K8S_DIR / "policy-exceptions.yaml"
 
 # Pods that are not in these manifests but that the policies must account for.

@@ -1,0 +1,34 @@
+"""What ``gx k8s deploy`` deploys and how long it waits (``GX_K8S_DEPLOY_*``). Where: the cluster's state dir
+(gxlib.k8scluster.settings), so ``gx k8s down`` removes everything the deployment put on the host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEPLOY_DIR = "deploy"
+VOLUMES_DIR = "volumes"
+
+
+class DeploySettings(BaseSettings):
+    """``env``: the overlay (k8s/overlays/<env>); ``alert_webhook_url``: where Alertmanager's default receiver
+    posts (a webhook; none: the overlay's receiver, which notifies nobody); ``ready_timeout_s``: how long to wait
+    for every workload to become Ready; ``storage_class``: the default StorageClass deploy creates."""
+
+    model_config = SettingsConfigDict(env_prefix="GX_K8S_DEPLOY_", extra="ignore")
+
+    env: str = "devnet"
+    alert_webhook_url: str | None = None
+    ready_timeout_s: float = 600.0
+    storage_class: str = "gx-local"
+
+
+def deploy_dir(cluster_state_dir: Path) -> Path:
+    """The generated kustomization and its files."""
+    return cluster_state_dir / DEPLOY_DIR
+
+
+def volumes_dir(cluster_state_dir: Path) -> Path:
+    """The local PersistentVolumes' directories (one per claim)."""
+    return cluster_state_dir / VOLUMES_DIR
