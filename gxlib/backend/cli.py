@@ -149,6 +149,29 @@ def status_command(state_dir: Path | None, database_url: str | None, as_json: bo
     sys.exit(0 if status.all_healthy else 1)
 
 
+@backend.command("fabric-bundle")
+@state_dir_option
+@click.option("--host", default=None, help="The address pods dial the peers at [default: the devnet's host].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write the files here (0600) instead of printing the Secret.")
+@click.option("--namespace", default="backend-devnet", show_default=True, help="The printed Secret's namespace.")
+def fabric_bundle_command(state_dir: Path | None, host: str | None, out_dir: Path | None, namespace: str) -> None:
+    """The submitter's and projector's Fabric client bundle (Secret backend-fabric-client) from the devnet: its
+    files into --out, or the Secret as JSON (kubectl apply -f -)."""
+    from gxlib.backend.fabric_client import fabric_client_bundle, fabric_client_secret, write_bundle
+    from gxlib.config import DevnetSettings
+    from gxlib.devnet.network import Devnet
+    from gxlib.progress import Progress
+
+    devnet = Devnet(DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings(),
+                    progress=Progress(quiet=True))
+    files = fabric_client_bundle(devnet.environment(), host=host)
+    if out_dir is None:
+        click.echo(json.dumps(fabric_client_secret(files, namespace), indent=2))
+        return
+    click.echo(f"wrote {write_bundle(files, out_dir)} and {len(files) - 1} files it names", err=True)
+
+
 def _print_status(status: Any, *, as_json: bool) -> None:
     if as_json:
         click.echo(status.model_dump_json(indent=2))

@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from gxlib.config import ChaincodeSettings
 from gxlib.devnet.crypto import ChaincodeTLS
 from gxlib.errors import GxError
-from gxlib.fabric.errors import EvaluateError
+from gxlib.fabric.errors import EvaluateError, TransportError
 from gxlib.fabric.gateway import Gateway
 from gxlib.fabric.lifecycle.client import Lifecycle
 from gxlib.fabric.lifecycle.definition import ChaincodeDefinition, CommittedChaincode
@@ -334,7 +334,9 @@ class ChaincodeLifecycle(Generic[E]):
                     try:
                         await self._evaluate_metadata(server.org_key)
                         break
-                    except EvaluateError as exc:
+                    # TransportError: the peer is still dialling the server (a roll just replaced the pods
+                    # behind a Service and the node's proxy rules lag) and the call timed out first.
+                    except (EvaluateError, TransportError) as exc:
                         if time.monotonic() > deadline:
                             raise DeployError(f"{self.settings.name} does not answer on {server.org_key}'s peer: "
                                               f"{exc}") from exc

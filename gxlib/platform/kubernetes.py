@@ -251,9 +251,29 @@ class KubernetesCluster:
         for org, package_id in package_ids.items():
             names = chaincode_names(self.profile, org)
             state = self.wait_for_rollout(names.deployment, names.namespace, timeout_s=timeout_s)
+            self._wait_old_chaincode_pods_gone(org, package_id, timeout_s=timeout_s)
             rolls.append(ChaincodeRoll(org=org, deployment=names.deployment, namespace=names.namespace,
                                        package_id=package_id, previous_package_id=previous.get(org), rollout=state))
         return rolls
+
+    def _wait_old_chaincode_pods_gone(self, org: str, package_id: str, *, timeout_s: float) -> None:
+        """Wait until every chaincode pod of the org was started with ``package_id``. A rollout is complete while
+        the old pods still terminate; until they are gone, a peer's new connection to the Service may still reach
+        one (the node's proxy rules lag behind the endpoints), which registers with the old package ID and keeps
+        the peer waiting for the new one until its chaincode start-up timeout."""
+        names = chaincode_names(self.profile, org)
+        deadline = time.monotonic() + timeout_s
+        with self.progress.task(f"waiting for the old pods of deployment {names.namespace}/{names.deployment} to go"):
+            while True:
+                old = sorted(p.name for p in self.chaincode_pods(org)
+                             if p.annotations.get(PACKAGE_ID_ANNOTATION) != package_id)
+                if not old:
+                    return
+                if time.monotonic() >= deadline:
+                    raise RolloutFailedError(names.namespace, names.deployment,
+                                             f"timed out after {timeout_s:.0f}s; pods of another package ID remain: "
+                                             f"{', '.join(old)}")
+                time.sleep(self.settings.poll_interval_s)
 
     def _merge_patch(self, api_version: str, kind: str, name: str, namespace: str, patch: dict[str, Any]) -> None:
         try:

@@ -159,3 +159,24 @@ def test_gx_serve_submitter_with_a_missing_network_file_exits_with_the_file_name
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert f"cannot read the Fabric network file {missing}" in " ".join(result.stderr.split())
+
+
+def test_gx_backend_fabric_bundle_writes_the_files_or_prints_the_secret(
+        devnet_environment: dict[str, Any], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gxlib.backend.cli import backend
+
+    state_dir = devnet_environment["state_dir"]
+    runner = CliRunner()
+    printed = runner.invoke(backend, ["fabric-bundle", "--state-dir", state_dir, "--host", "10.1.2.3",
+                                      "--namespace", "backend-testnet"])
+    assert printed.exit_code == 0, printed.output
+    secret = json.loads(printed.stdout)
+    assert secret["metadata"] == {"name": "backend-fabric-client", "namespace": "backend-testnet",
+                                  "labels": {"app.kubernetes.io/part-of": "gx-backend"}}
+    network = json.loads(base64.b64decode(secret["data"][NETWORK_FILE_NAME]))
+    assert network["peers"][0]["endpoint"].startswith("10.1.2.3:")
+    written = runner.invoke(backend, ["fabric-bundle", "--state-dir", state_dir, "--out", str(tmp_path / "b")])
+    assert written.exit_code == 0, written.output
+    assert load_network_file(tmp_path / "b" / NETWORK_FILE_NAME)["roles"] == network["roles"]
