@@ -47,6 +47,17 @@ class KubernetesPlatformSettings(BaseSettings):
     alertmanager_port: int = 9093
     orgs: tuple[str, ...] = ("org1", "org2")
     chaincode_addressing: ChaincodeAddressing = ChaincodeAddressing.SERVICE_DNS
+    # The backend of ``backend-<env>`` (k8s/base/backend), reached through a port-forward when no URL is given.
+    api_service: str = "api"
+    api_service_port: int | str | None = None  # None: the Service's only port
+    submitter_metrics_service: str = "outbox-submitter-metrics"
+    submitter_metrics_port: int | str | None = None
+    api_tokens_secret: str = "backend-api-tokens"
+    api_tokens_key: str = "GX_BACKEND_API_TOKENS"  # JSON: bearer token → role
+    # The Fabric network the backend's workers use: one key holds the network document, the others the files it
+    # names (found by file name).
+    fabric_client_secret: str = "backend-fabric-client"
+    fabric_network_key: str = "network.json"
     request_timeout_s: float = 30.0
     poll_interval_s: float = 0.5
 

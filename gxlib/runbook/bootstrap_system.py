@@ -6,9 +6,10 @@ anything to do: ``AdminContract:GetSystemStatus`` says *bootstrapped* → the st
 is posted, and the verification reads what is there.
 
 On env=local the backend and the ledger are found through the devnet; on devnet/testnet/mainnet they are the
-parameters' (``api_url``, ``api_token``, ``fabric_network_file``; see :mod:`gxlib.runbook.steps_backend`), and the
-chaincode pre-check asks the env's peers only (its servers are pods). The submitter's checks read its ``/metrics``
-or Prometheus; with neither given off local they are skipped, saying why.
+parameters' (``api_url``, ``api_token``, ``fabric_network_file``), else the env's cluster's (a port-forward, its
+Secrets; see :mod:`gxlib.runbook.steps_backend`), and the chaincode pre-check asks the env's peers only (its servers
+are pods). The submitter's checks read its ``/metrics`` or Prometheus; with neither reachable from here off local
+they are skipped, saying why.
 
 After a stop (the devnet or backend not running, not reachable) later sections do nothing; a real run records
 the stop as a failed check, a dry run as a skipped one (it changes nothing either way).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gxlib.backend.commands import CommandType
 from gxlib.errors import GxError
 from gxlib.monitoring.catalog import slo
 from gxlib.runbook.display import show_table
@@ -45,6 +47,7 @@ class BootstrapSystem(BackendSection[BootstrapSystemParameters]):
     """Runbook 03, section by section."""
 
     parameters = BootstrapSystemParameters
+    submits = (CommandType.BOOTSTRAP_SYSTEM,)
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
         super().__init__(rb, target)

@@ -14,7 +14,7 @@ Pydantic orders inherited fields from the last base to the first, so a model lis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
@@ -123,8 +123,8 @@ class PrometheusEndpoint(EnvironmentFields):
         default=None, description="Prometheus base URL, e.g. a `kubectl port-forward` of prometheus-0 (unset: "
                                   "runbooks 01/05 use the local stack's, or on Kubernetes prometheus-0 through the "
                                   "API server's pod proxy; off local, 03/04 read the submitter's "
-                                  "circuit_breaker_state from it when submitter_metrics_url is unset, and skip that "
-                                  "check when neither is given)")
+                                  "circuit_breaker_state from it when submitter_metrics_url is unset, instead of "
+                                  "its own /metrics through a port-forward)")
 
 
 class AlertmanagerEndpoint(EnvironmentFields):
@@ -139,13 +139,18 @@ class BackendApi(EnvironmentFields):
     """How the backend is reached: its API, the admin token, the submitter's metrics."""
 
     api_url: str | None = Field(default=None, description="backend HTTP API base URL (local default: the backend's "
-                                                          "GX_BACKEND_API_HOST / GX_BACKEND_API_PORT)")
+                                                          "GX_BACKEND_API_HOST / GX_BACKEND_API_PORT; Kubernetes "
+                                                          "default: a port-forward to Service api in backend-<env>, "
+                                                          "open for the run)")
     api_token: SecretStr | None = secret("GX_API_TOKEN", "admin bearer token for the backend API (local default: "
-                                                         "the devnet's backend/api-token, written by `gx backend up`)")
+                                                         "the devnet's backend/api-token, written by `gx backend up`; "
+                                                         "Kubernetes default: a token with the role the runbook needs "
+                                                         "from Secret backend-api-tokens in backend-<env>)")
     submitter_metrics_url: str | None = Field(
         default=None, description="the outbox-submitter's metrics base URL (local default: the local backend's, "
-                                  "GX_BACKEND_METRICS_HOST / GX_BACKEND_SUBMITTER_METRICS_PORT; Kubernetes: "
-                                  "optional, e.g. a `kubectl port-forward` of the submitter)")
+                                  "GX_BACKEND_METRICS_HOST / GX_BACKEND_SUBMITTER_METRICS_PORT; Kubernetes default: "
+                                  "a port-forward to Service outbox-submitter-metrics in backend-<env>, unless "
+                                  "prometheus_url is given)")
 
 
 class DevnetStateDir(EnvironmentFields):
@@ -178,14 +183,24 @@ class MonitoringStateDir(EnvironmentFields):
 class FabricNetworkFile(EnvironmentFields):
     """``fabric_network_file``: required off local, an existing JSON document, made absolute."""
 
+    network_file_required_off_local: ClassVar[bool] = True
     fabric_network_file: Path | None = Field(
-        default=None, description="devnet/testnet/mainnet (required there): the environment document of the env's "
-                                  "Fabric network, JSON shaped like `gx devnet env --json` (peers, orderer, org "
-                                  "MSPs, the identities the runbook acts as)")
+        default=None, description="devnet/testnet/mainnet: the environment document of the env's Fabric network, "
+                                  "JSON shaped like `gx devnet env --json` (peers, orderer, org MSPs, the identities "
+                                  "the runbook acts as) — required by 02; unset in 03/04, the one in the cluster's "
+                                  "Secret backend-fabric-client, which the backend's workers use")
 
     @field_validator("fabric_network_file")
     @classmethod
     def _is_given_off_local_and_a_json_document(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        required_off_local(value, info, NETWORK_FILE_NEEDED)
+        if cls.network_file_required_off_local:
+            required_off_local(value, info, NETWORK_FILE_NEEDED)
         # Absolute: the notebook runs in its record directory, not where the operator named the file.
         return None if value is None else path_checks.json_document_file(value)
+
+
+class BackendFabricNetworkFile(FabricNetworkFile):
+    """``fabric_network_file`` of the runbooks that talk to the backend (03/04): off local, when it is unset, the
+    network the backend's own workers use is read from the cluster (:mod:`gxlib.platform.backend_access`)."""
+
+    network_file_required_off_local: ClassVar[bool] = False

@@ -30,13 +30,13 @@ from gxlib.runbook.fields import (
     NETWORK_FILE_NEEDED,
     AlertmanagerEndpoint,
     BackendApi,
+    BackendFabricNetworkFile,
     DevnetStateDir,
     EnvironmentFields,
     FabricNetworkFile,
     KubernetesAccess,
     MonitoringStateDir,
     PrometheusEndpoint,
-    required_off_local,
     secret,
     timeout,
 )
@@ -219,23 +219,11 @@ class UpgradeChaincodeParameters(KubernetesAccess, FabricNetworkFile, DevnetStat
         return self.chaincode_label or f"{self.chaincode_name}_{self.chaincode_version}"
 
 
-class CommandParameters(PrometheusEndpoint, FabricNetworkFile, BackendParameters):
+class CommandParameters(KubernetesAccess, PrometheusEndpoint, BackendFabricNetworkFile, BackendParameters):
     """Runbooks 03/04, which post commands and read the ledger. Off local there is no devnet to find the backend
-    and the ledger by: the API, its token and the Fabric network's document are then required."""
-
-    @field_validator("api_url")
-    @classmethod
-    def _api_url_is_given_off_local(cls, value: str | None, info: ValidationInfo) -> str | None:
-        required_off_local(value, info, "the backend API's base URL (the {env} ingress, or a `kubectl "
-                                        "port-forward` of the API Service)")
-        return value
-
-    @field_validator("api_token")
-    @classmethod
-    def _api_token_is_given_off_local(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        required_off_local(value, info, "the admin bearer token of the {env} backend API: export $GX_API_TOKEN "
-                                        "(a secret, never written into the notebook)")
-        return value
+    and the ledger by: what the parameters do not give (the API, its token, the Fabric network's document) is
+    found in the env's cluster (kubeconfig / kube_context) through the platform, and the run stops naming the
+    parameter when the cluster has it neither."""
 
 
 class BootstrapSystemParameters(CommandParameters):
@@ -301,8 +289,8 @@ class ValidateMonitoringParameters(MonitoringStateDir, KubernetesAccess, Alertma
                                     description="how far back the projection-lag chart reaches")
     breaker_drill: bool | None = Field(
         default=None, description="run the circuit-breaker drill (gateway made unreachable; takes a few minutes); "
-                                  "local only, where the Gateway peer is a process of this machine (default: true on "
-                                  "local, false elsewhere)")
+                                  "local, and devnet, whose Gateway peer is a process of this machine's devnet too "
+                                  "(default: true on local, false elsewhere)")
     breaker_open_timeout_s: float = timeout(120.0, "the circuit breaker to open once the gateway is unreachable")
     alert_firing_timeout_s: float = timeout(240.0, "FabricCircuitBreakerOpen to fire (its rule has `for: 1m`) "
                                                     "and reach Alertmanager")
@@ -320,16 +308,16 @@ class ValidateMonitoringParameters(MonitoringStateDir, KubernetesAccess, Alertma
 
     @field_validator("breaker_drill")
     @classmethod
-    def _drill_is_local_only(cls, value: bool | None, info: ValidationInfo) -> bool:
+    def _drill_is_where_the_peers_are_ours(cls, value: bool | None, info: ValidationInfo) -> bool:
         env = info.data.get("env")
         local = env in (None, Environment.LOCAL)  # None: env itself was refused, with its own message
         if value is None:
             return local
-        if value and not local:
+        if value and not local and env is not Environment.DEVNET:
             assert isinstance(env, Environment)
-            raise ValueError(f"the drill stops the submitter's Gateway peer process, which only env=local can do; "
-                             f"on {env.value} the peers are pods this runbook does not stop — set breaker_drill "
-                             "false")
+            raise ValueError(f"the drill stops the submitter's Gateway peer process, which only env=local and "
+                             f"env=devnet (whose peers are this machine's devnet) can do; on {env.value} the peers "
+                             "are not this runbook's to stop — set breaker_drill false")
         return value
 
 

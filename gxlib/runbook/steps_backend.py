@@ -8,13 +8,16 @@ has to start or give, instead of failing somewhere later:
 - ``local_backend``: the devnet (its state directory), the API (``api_url`` or the backend's ``GX_BACKEND_*``
   settings), the admin token (``api_token`` / ``$GX_API_TOKEN``, else the token file ``gx backend up`` wrote next
   to the devnet), the ledger as the devnet's service identity, the submitter's ``/metrics``.
-- ``remote_backend`` (devnet/testnet/mainnet on Kubernetes): everything from the parameters — the API at
-  ``api_url`` with ``api_token`` (the ingress, or a ``kubectl port-forward``), the ledger through the Gateway of the
-  env's Fabric network (``fabric_network_file``, as its service identity), and the submitter's
-  ``circuit_breaker_state`` from ``submitter_metrics_url`` if given, else from the Prometheus at ``prometheus_url``
-  (its ``namespace="backend-<env>"`` series), else nowhere: the checks that need it are then skipped, saying why.
-  There is no devnet: what only a local devnet answers (its processes, its peers' operations endpoints) is not
-  asked.
+- ``remote_backend`` (devnet/testnet/mainnet on Kubernetes): the parameters first, the env's cluster for what they
+  do not give (:class:`gxlib.platform.backend_access.ClusterBackend`, as the kubeconfig's user) — the API at
+  ``api_url``, else through a port-forward to Service ``api`` of ``backend-<env>`` open for the run; ``api_token``,
+  else a token with the role the runbook needs from Secret ``backend-api-tokens``; the ledger through the Gateway
+  of the env's Fabric network (``fabric_network_file``, else the cluster's Secret ``backend-fabric-client``, as its
+  service identity); the submitter's ``circuit_breaker_state`` from ``submitter_metrics_url`` if given, else from
+  the Prometheus at ``prometheus_url`` (its ``namespace="backend-<env>"`` series), else from its own ``/metrics``
+  through a port-forward to Service ``outbox-submitter-metrics``; with no cluster to ask, the checks that need it
+  are skipped, saying why. ``BackendTarget.sources`` says where each came from (never a secret). There is no
+  devnet: what only a local devnet answers (its processes, its peers' operations endpoints) is not asked.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from gxlib.backend.api.schemas import CommandView
 from gxlib.backend.client import FINAL_STATUSES, BackendApiError, BackendClient
+from gxlib.backend.commands import CommandType, command_spec
 from gxlib.backend.ids import MAX_LEDGER_ID_LENGTH
 from gxlib.backend.local import devnet_api_token_file
+from gxlib.backend.settings import ApiRole
 from gxlib.chaincode.deploy import ChaincodeOperator, ChaincodeStatus
 from gxlib.chaincode.lifecycle import ChaincodeLifecycle, FabricNetwork, FabricNetworkError, peer_orgs
 from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
@@ -42,8 +47,10 @@ from gxlib.fabric.sync import SyncContract, SyncGateway
 from gxlib.monitoring.exposition import metric_samples
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
 from gxlib.monitoring.scrape import SUBMITTER_JOB
+from gxlib.platform.backend_access import ClusterBackend, Sourced, cluster_backend_endpoints
 from gxlib.platform.connect import local_api_token, local_backend_endpoints
 from gxlib.platform.probes import Endpoint, http_endpoint
+from gxlib.platform.settings import KubernetesPlatformSettings, platform_settings
 from gxlib.progress import Progress
 from gxlib.runbook.endpoint_checks import check_endpoints, devnet_endpoints, network_file_endpoints
 from gxlib.runbook.parameters import PRECISION, BackendParameters, CommandParameters, UpgradeChaincodeParameters
@@ -58,6 +65,14 @@ BOOTSTRAP_POOLS: dict[str, int] = {
     "SYSTEM_LOAN_POOL": 100_000_000,
 }
 BREAKER_STATES = {0.0: "closed", 0.5: "half-open", 1.0: "open"}
+# How runbooks find the backend of a cluster: ClusterBackend.connect, or a test's stand-in.
+ClusterBackendFactory = Callable[[Environment, KubernetesPlatformSettings], ClusterBackend]
+
+
+def api_role_for(commands: Iterable[CommandType]) -> ApiRole:
+    """The least API role that may submit every one of ``commands`` (reader when there is none)."""
+    order = list(ApiRole)
+    return max((command_spec(command).api_role for command in commands), key=order.index, default=ApiRole.READER)
 
 
 def pool_units(pool: str) -> int:
@@ -168,18 +183,22 @@ class SubmitterProbe:
     metrics_url: str | None = None
     prometheus: PrometheusQueries | None = None
     namespace: str = ""
+    unavailable: str | None = None  # why neither can be read (e.g. no Ready submitter pod to forward to)
 
     @property
     def where(self) -> str:
         """What answering means, for a check's *expected* column."""
         if self.metrics_url is not None:
             return f"{self.metrics_url}/metrics answers"
-        assert self.prometheus is not None
+        if self.prometheus is None:
+            return "the submitter's /metrics answers"
         return f"{SUBMITTER_JOB} in {self.namespace} up in Prometheus at {self.prometheus.url}"
 
     def breaker_state(self) -> tuple[float | None, str]:
         if self.metrics_url is not None:
             return breaker_state(self.metrics_url)
+        if self.prometheus is None:
+            return None, self.unavailable or "the submitter is not seen from here"
         assert self.prometheus is not None
         return prometheus_breaker_state(self.prometheus, self.namespace)
 
@@ -191,8 +210,8 @@ class SubmitterProbe:
 def no_submitter_probe(env: Environment) -> str:
     """Why the submitter's checks are skipped on ``env`` when neither of its sources is given."""
     return (f"not checked: neither submitter_metrics_url nor prometheus_url is set, and env={env.value}'s submitter "
-            "runs in the cluster — give a `kubectl port-forward` of the submitter's metrics port, or of the "
-            "Prometheus that scrapes it")
+            "runs in a cluster this run cannot reach — give kubeconfig / kube_context, or a `kubectl port-forward` "
+            "of the submitter's metrics port, or of the Prometheus that scrapes it")
 
 
 # --- the backend a runbook talks to ----------------------------------------------------------------------------
@@ -219,12 +238,20 @@ class BackendTarget:
     devnet: Devnet | None = None
     token: str = field(default="", repr=False)  # the API token in use: what a record must mask
     token_source: str = ""  # where it came from, for the operator
+    # Where the API, the network and the submitter's metrics came from (off local), for the record: no secret.
+    sources: dict[str, str] = field(default_factory=dict)
+    cluster: ClusterBackend | None = None  # what was opened in the cluster for this run (closed with the target)
 
     def effective(self) -> str:
         """The endpoints in use, for the run's header (the token shown as ``***``)."""
         submitter = self.submitter.where if self.submitter is not None else "not read from here"
-        return (f"api_url={self.api.base_url}, api_token=*** (from {self.token_source}), submitter: {submitter}, "
-                f"channel={self.channel}")
+        api_from = f" (from {self.sources['api_url']})" if "api_url" in self.sources else ""
+        network = (f", Fabric network from {self.sources['fabric_network_file']}"
+                   if "fabric_network_file" in self.sources else "")
+        submitter_from = (f" (from {self.sources['submitter_metrics_url']})"
+                          if "submitter_metrics_url" in self.sources else "")
+        return (f"api_url={self.api.base_url}{api_from}, api_token=*** (from {self.token_source}){network}, "
+                f"submitter: {submitter}{submitter_from}, channel={self.channel}")
 
     @property
     def channel(self) -> str:
@@ -236,6 +263,8 @@ class BackendTarget:
         settings = ChaincodeSettings(name=self.chaincode)
         if self.devnet is not None:
             return ChaincodeOperator(self.devnet, settings, progress).status()
+        if not self.network.environment()["roles"].get("org_admins"):
+            return self._chaincode_status_as_service(settings)
         orgs = [PeerOrg(f"peer of {org}", org, msp) for org, msp in peer_orgs(self.network.environment()).items()]
         lifecycle = ChaincodeLifecycle(self.network, orgs, settings, progress)
         committed = lifecycle.committed()
@@ -252,11 +281,25 @@ class BackendTarget:
                                approvals=committed.approvals if committed else {}, installed={}, servers=[],
                                answering=answering)
 
+    def _chaincode_status_as_service(self, settings: ChaincodeSettings) -> ChaincodeStatus:
+        """With the backend's own network (its service identities, no org admin to ask the lifecycle as): the
+        chaincode counts as committed and answering when it answers the service identity; its version and
+        sequence are not read."""
+        try:
+            self.ledger.system_status()
+            answering = True
+        except (EvaluateError, TransportError):
+            answering = False
+        return ChaincodeStatus(name=settings.name, channel=self.channel, committed=answering, version=None,
+                               sequence=None, approvals={}, installed={}, servers=[], answering=answering)
+
     def close(self) -> None:
         self.api.close()
         self.ledger.close()
         if self.submitter is not None:
             self.submitter.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 def connected_api(api_url: str, token: str, progress: Progress, *, start_hint: str) -> BackendClient:
@@ -280,13 +323,14 @@ def reachable_check(env: Environment) -> str:
     return "devnet and backend reachable" if env is Environment.LOCAL else "backend API and Fabric network reachable"
 
 
-def backend_target(params: BackendParameters, progress: Progress) -> BackendTarget:
-    """The backend of ``params.env``; Unavailable when it cannot be reached now."""
+def backend_target(params: BackendParameters, progress: Progress, role: ApiRole = ApiRole.ADMIN) -> BackendTarget:
+    """The backend of ``params.env`` (off local with a token of ``role``); Unavailable when it cannot be reached
+    now."""
     if params.env is Environment.LOCAL:
         return local_backend(params, progress)
     if not isinstance(params, CommandParameters):
         raise TypeError(f"{type(params).__name__} does not describe a backend off local")
-    return remote_backend(params, progress)
+    return remote_backend(params, progress, role)
 
 
 def local_devnet(params: BackendParameters | UpgradeChaincodeParameters, progress: Progress) -> Devnet:
@@ -331,41 +375,132 @@ def local_backend(params: BackendParameters, progress: Progress) -> BackendTarge
                          token=token, token_source=token_source)
 
 
-def remote_backend(params: CommandParameters, progress: Progress) -> BackendTarget:
-    """The backend of a Kubernetes env from the parameters alone (see the module docstring); Unavailable if not."""
-    env = params.env.value
-    token = params.api_token.get_secret_value() if params.api_token is not None else ""
-    if params.api_url is None or params.fabric_network_file is None or not token:
-        raise Unavailable(f"env={env} needs api_url, api_token ($GX_API_TOKEN) and fabric_network_file")
-    channel = params.channel_name()
+class _InCluster:
+    """The env's cluster, connected the first time a value has to come from it."""
+
+    def __init__(self, params: CommandParameters, connect: ClusterBackendFactory) -> None:
+        self.params = params
+        self.connect = connect
+        self.backend: ClusterBackend | None = None
+
+    def get(self, parameter: str) -> ClusterBackend:
+        """The cluster's backend; Unavailable naming what to give instead when there is no cluster to ask."""
+        if self.backend is None:
+            params = self.params
+            try:
+                self.backend = self.connect(params.env, platform_settings(params.kubeconfig, params.kube_context))
+            except Unavailable as exc:
+                raise Unavailable(f"{parameter} is unset, and it cannot be found in the cluster: {exc.reason}",
+                                  parameter=exc.parameter) from exc
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+
+def remote_backend(params: CommandParameters, progress: Progress, role: ApiRole = ApiRole.ADMIN, *,
+                   connect: ClusterBackendFactory | None = None) -> BackendTarget:
+    """The backend of a Kubernetes env: the parameters first, the cluster for the rest (see the module docstring;
+    ``connect`` defaults to ClusterBackend.connect); Unavailable (naming the parameter that would help) if it
+    cannot be reached."""
+    cluster = _InCluster(params, connect or ClusterBackend.connect)
     try:
-        network = FabricNetwork.from_file(params.fabric_network_file, channel)
+        return _remote_backend(params, progress, role, cluster)
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _remote_backend(params: CommandParameters, progress: Progress, role: ApiRole,
+                    cluster: _InCluster) -> BackendTarget:
+    env = params.env.value
+    channel = params.channel_name()
+    given_token = params.api_token.get_secret_value() if params.api_token is not None else ""
+    token = (Sourced(given_token, "api_token / $GX_API_TOKEN") if given_token
+             else cluster.get("api_token").api_token(role))
+    if params.fabric_network_file is not None:
+        network_file = Sourced(params.fabric_network_file, "fabric_network_file")
+    else:
+        found = cluster.get("fabric_network_file").fabric_network_file()
+        if found is None:
+            backend = cluster.get("fabric_network_file")
+            raise Unavailable(f"fabric_network_file is unset, and the cluster has no Secret {backend.namespace}/"
+                              f"{backend.settings.fabric_client_secret} to read the network from — set "
+                              f"fabric_network_file ({NETWORK_FILE_HINT})", parameter="fabric_network_file")
+        network_file = found
+    try:
+        network = (FabricNetwork.from_file(network_file.value, channel) if params.fabric_network_file is not None
+                   else _workers_network(network_file, channel))
     except FabricNetworkError as exc:
         raise Unavailable(f"fabric_network_file: {exc}", parameter="fabric_network_file") from exc
     document = network.environment()
     if "service" not in document["roles"]:
-        raise Unavailable(f"fabric_network_file {params.fabric_network_file} names no service identity "
+        raise Unavailable(f"fabric_network_file {network_file.value} names no service identity "
                           "(roles.service): the ledger is read as the backend's service identity",
                           parameter="fabric_network_file")
-    api = connected_api(params.api_url, token, progress,
-                        start_hint=f"check api_url: the {env} ingress, or a `kubectl port-forward` of the API Service")
+    api_url = Sourced(params.api_url, "api_url") if params.api_url else cluster.get("api_url").api_forward()
+    api = connected_api(api_url.value, token.value, progress,
+                        start_hint=f"check api_url: the {env} ingress, or a `kubectl port-forward` of the API Service"
+                        if params.api_url else f"the API pods behind {api_url.source} do not answer")
+    sources = {"api_url": api_url.source, "fabric_network_file": network_file.source}
     namespace = environment_profile(params.env).backend_namespace
     submitter: SubmitterProbe | None = None
     if params.submitter_metrics_url is not None:
         submitter = SubmitterProbe(metrics_url=params.submitter_metrics_url)
+        sources["submitter_metrics_url"] = "submitter_metrics_url"
     elif params.prometheus_url is not None:
         submitter = SubmitterProbe(prometheus=PrometheusQueries(params.prometheus_url, namespace=namespace),
                                    namespace=namespace)
+        sources["submitter_metrics_url"] = f"Prometheus at {params.prometheus_url} (prometheus_url)"
+    else:
+        submitter, where = _submitter_in_cluster(cluster)
+        if where:
+            sources["submitter_metrics_url"] = where
     try:
         ledger = LedgerReader(document, channel, ChaincodeSettings().name)
     except (GxError, OSError) as exc:  # the service identity's files, or its peer, are not there
         api.close()
         if submitter is not None:
             submitter.close()
-        raise Unavailable(f"fabric_network_file {params.fabric_network_file}: the Gateway cannot be set up: {exc}",
-                          parameter="fabric_network_file") from exc
-    progress.info(f"  ledger: channel {channel} through the Gateway of {params.fabric_network_file}")
-    return BackendTarget(api, ledger, network, submitter, token=token, token_source="api_token / $GX_API_TOKEN")
+        raise Unavailable(f"fabric_network_file {network_file.value} ({network_file.source}): the Gateway cannot "
+                          f"be set up: {exc}", parameter="fabric_network_file") from exc
+    progress.info(f"  ledger: channel {channel} through the Gateway of {network_file.source}")
+    return BackendTarget(api, ledger, network, submitter, token=token.value, token_source=token.source,
+                         sources=sources, cluster=cluster.backend)
+
+
+NETWORK_FILE_HINT = "`gx devnet env --json > FILE` writes the devnet's"
+
+
+def _workers_network(network_file: Sourced[Path], channel: str) -> FabricNetwork:
+    """The network of the backend's workers (its fabric-client Secret): their signing identities and Gateway
+    peers, without org admins — enough to read the ledger as the service identity. FabricNetworkError if not."""
+    where = network_file.source
+    try:
+        document = json.loads(network_file.value.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FabricNetworkError(f"the network document of {where} cannot be read: {exc}") from exc
+    if not isinstance(document, dict) or not all(document.get(key) for key in ("peers", "identities", "roles")):
+        raise FabricNetworkError(f"the network document of {where} lacks peers, identities or roles")
+    if document.get("channel") not in (None, channel):
+        raise FabricNetworkError(f"channel {channel!r} is not the channel of the network in {where} "
+                                 f"({document['channel']!r})", hint="set the channel parameter")
+    return FabricNetwork(channel, lambda: document)
+
+
+def _submitter_in_cluster(cluster: _InCluster) -> tuple[SubmitterProbe | None, str]:
+    """The submitter's ``/metrics`` through a port-forward, and where that leads. No cluster to ask: ``None`` (its
+    checks are skipped); a cluster without a Ready submitter pod: a probe that says so (its checks fail)."""
+    try:
+        backend = cluster.get("submitter_metrics_url")
+    except Unavailable:
+        return None, ""
+    try:
+        forward = backend.submitter_metrics_forward()
+    except Unavailable as exc:
+        return SubmitterProbe(unavailable=exc.reason), ""
+    return SubmitterProbe(metrics_url=forward.value), forward.source
 
 
 def ledger_height(devnet: Devnet) -> int | None:
@@ -374,7 +509,7 @@ def ledger_height(devnet: Devnet) -> int | None:
     return min(heights) if heights else None
 
 
-def backend_endpoints(params: BackendParameters) -> list[Endpoint]:
+def backend_endpoints(params: BackendParameters, role: ApiRole = ApiRole.ADMIN) -> list[Endpoint]:
     """The endpoints runbooks 03–05 reach the backend and the ledger by: on local those of the devnet
     ``params`` point at (none when no devnet was created there), the API and the submitter's metrics; off local
     the API, the network file's orderer and peers, and where the submitter is seen (its metrics, else Prometheus)."""
@@ -395,6 +530,15 @@ def backend_endpoints(params: BackendParameters) -> list[Endpoint]:
         found.append(http_endpoint("outbox-submitter metrics", params.submitter_metrics_url, "/metrics"))
     elif isinstance(params, CommandParameters) and params.prometheus_url is not None:
         found.append(http_endpoint("Prometheus", params.prometheus_url, "/-/ready"))
+    if isinstance(params, CommandParameters):
+        # What the parameters leave to the cluster: the same port-forwards and Secrets a real run uses.
+        # Only the submitter unseen is no reason to need a cluster: a run without one skips its checks.
+        token_given = params.api_token is not None and bool(params.api_token.get_secret_value())
+        needs_cluster = params.api_url is None or not token_given or params.fabric_network_file is None
+        found += cluster_backend_endpoints(
+            params.env, platform_settings(params.kubeconfig, params.kube_context), api=params.api_url is None,
+            token_role=None if token_given else role, network=params.fabric_network_file is None,
+            submitter=needs_cluster and params.submitter_metrics_url is None and params.prometheus_url is None)
     return found
 
 
@@ -402,7 +546,10 @@ C = TypeVar("C", bound=CommandParameters)
 
 
 class BackendSection(RunbookSection[C]):
-    """The sections of a runbook that posts commands to the backend (03, 04): ``target`` is the backend found."""
+    """The sections of a runbook that posts commands to the backend (03, 04): ``target`` is the backend found;
+    ``submits`` the commands it posts (their roles decide which token it takes from a cluster)."""
+
+    submits: ClassVar[tuple[CommandType, ...]] = ()
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
         super().__init__(rb)
@@ -415,15 +562,18 @@ class BackendSection(RunbookSection[C]):
         """The backend of ``params.env`` (recorded as reachable), or None after the run stopped on why not. A dry
         run first checks that every endpoint the run would use answers, and fails naming each one that does not."""
         check = reachable_check(self.params.env)
-        if self.target is None and self.rb.dry_run and not check_endpoints(self, backend_endpoints(self.params)):
+        role = api_role_for(self.submits)
+        if (self.target is None and self.rb.dry_run
+                and not check_endpoints(self, backend_endpoints(self.params, role))):
             return None
         if self.target is None:
             with self.unless_unavailable(check):
-                self.target = backend_target(self.params, self.rb.progress)
+                self.target = backend_target(self.params, self.rb.progress, role)
         if self.target is not None:
             self.rb.add_secret(self.target.token)
             self.rb.progress.info(f"  in effect: {self.target.effective()}")
-            self.rb.checks.record(check, True, measured=self.target.api.base_url)
+            sources = "; ".join(f"{name} from {where}" for name, where in self.target.sources.items())
+            self.rb.checks.record(check, True, measured=self.target.api.base_url, detail=sources)
         return self.target
 
     def close(self) -> None:

@@ -10,7 +10,8 @@ carries an idempotency key derived from the parameters, so even a step repeated 
 commit gets the original command back instead of a second one.
 
 On env=local the backend and the ledger are found through the devnet; on devnet/testnet/mainnet they are the
-parameters' (``api_url``, ``api_token``, ``fabric_network_file``; see :mod:`gxlib.runbook.steps_backend`).
+parameters' (``api_url``, ``api_token``, ``fabric_network_file``), else the env's cluster's (a port-forward, its
+Secrets; see :mod:`gxlib.runbook.steps_backend`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from gxlib.backend.client import BackendClient
+from gxlib.backend.commands import CommandType
 from gxlib.errors import GxError
 from gxlib.runbook.display import show_table
 from gxlib.runbook.parameters import PRECISION, ValidateCqrsParameters
@@ -52,6 +54,8 @@ class ValidateCqrs(BackendSection[ValidateCqrsParameters]):
     """Runbook 04, section by section; after a stop later sections do nothing."""
 
     parameters = ValidateCqrsParameters
+    submits = (CommandType.INITIALIZE_COUNTRY_DATA, CommandType.CREATE_USER, CommandType.DISTRIBUTE_GENESIS,
+               CommandType.MINT)
 
     def __init__(self, rb: Runbook, target: BackendTarget | None = None) -> None:
         super().__init__(rb, target)

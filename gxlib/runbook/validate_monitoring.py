@@ -11,8 +11,12 @@ purpose: it stops the submitter's Gateway peer (org1's ``peer0``), posts one ``M
     the alert active in Alertmanager, and notified to the local webhook receiver
     gateway restored (``devnet up``) → breaker 0, the drill's command COMMITTED, the alert resolved
 
-The gateway is restored whatever happens during the drill. Each stage has its timeout parameter. Only the local
-profile can stop the Gateway peer (a process of this machine), so off local the parameters refuse
+The gateway is restored whatever happens during the drill. Each stage has its timeout parameter. What the drill
+acts on and watches is a :class:`gxlib.runbook.drill_subject.DrillSubject`: on local the local backend and devnet;
+on env=devnet the backend pods, reached through the platform (port-forwards to the API and the submitter's
+metrics, the token from the cluster's Secret), whose Gateway peer is still this machine's devnet — the same peer
+stopped and restarted; there the notification is Alertmanager's record of the receivers it routed the alert to,
+and the outbox's DLQ count (through the API) must not grow. On testnet/mainnet the parameters refuse
 ``breaker_drill=true`` and the section is skipped.
 
 On a Kubernetes env Prometheus and Alertmanager are reached as runbook 01 reaches Prometheus
@@ -37,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from gxlib.config import Environment, environment_profile
-from gxlib.devnet import processes
 from gxlib.errors import GxError, Unavailable
 from gxlib.monitoring.alerts import DeploymentTarget, alert_rules
 from gxlib.monitoring.catalog import projection_lag_query, slo
@@ -51,6 +54,7 @@ from gxlib.platform.probes import Endpoint, http_endpoint
 from gxlib.platform.settings import platform_settings
 from gxlib.progress import WaitTimeout
 from gxlib.runbook.display import in_notebook, show_table
+from gxlib.runbook.drill_subject import DrillSubject, cluster_drill_subject, local_drill_subject
 from gxlib.runbook.drills import SUCCESS_RATE_WINDOW, Drill, DrillLog
 from gxlib.runbook.endpoint_checks import check_endpoints, monitoring_stack_exists
 from gxlib.runbook.parameters import ValidateMonitoringParameters
@@ -61,7 +65,6 @@ from gxlib.runbook.steps_backend import (
     BackendTarget,
     CommandTrace,
     backend_endpoints,
-    breaker_state,
     local_backend,
     record_path,
     submit_command,
@@ -90,6 +93,14 @@ def notified(notifications: list[dict[str, Any]], alert: str, status: str, since
     return False
 
 
+def routed(active: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Whether Alertmanager routed an active alert to a receiver (what it notifies), and what it holds."""
+    receivers = sorted({str(r.get("name")) for alert in active for r in alert.get("receivers") or []})
+    if receivers:
+        return True, f"routed to {', '.join(receivers)}"
+    return False, f"{len(active)} active, no receiver yet"
+
+
 class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
     """Runbook 05, section by section."""
 
@@ -103,6 +114,7 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
         self.queries: PrometheusQueries | None = None
         self.endpoints: MonitoringEndpoints | None = None  # where Prometheus and Alertmanager are
         self.backend_missing: str | None = None
+        self.drill: DrillSubject | None = None  # off local, what the drill acts on (found by connect)
         self.config = MonitoringConfig()
         self.namespace = environment_profile(self.params.env).backend_namespace
         self.timeline: list[dict[str, Any]] = []
@@ -179,7 +191,15 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
         self.rb.checks.record("Alertmanager reachable", unready is None, measured=alertmanager.description,
                               detail=unready or "")
         self.queries = prometheus.prometheus(namespace=self.namespace, alert_group=self.config.alert_group)
-        self.backend_missing = f"env={params.env.value}: the drill needs the local profile's Gateway peer process"
+        if not params.breaker_drill:
+            return
+        try:
+            self.drill = cluster_drill_subject(params, self.rb.progress)
+        except Unavailable as exc:
+            self.backend_missing = exc.reason
+        else:
+            self.rb.add_secret(self.drill.token)
+            self.rb.progress.info(f"  drill: {self.drill.where}; Gateway peer {self.drill.gateway}")
 
     # --- 1. SLO gauges -------------------------------------------------------------------------------------------
     def slo_gauges(self) -> None:
@@ -275,33 +295,33 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
             return
         if not self.params.breaker_drill:
             reason = "breaker_drill is false"
-            if self.params.env is not Environment.LOCAL:
-                reason += f" (env={self.params.env.value}: only the local profile can stop the Gateway peer)"
+            if self.params.env is Environment.DEVNET:
+                reason += " (off by default on devnet: set it true to stop the devnet's Gateway peer)"
+            elif self.params.env is not Environment.LOCAL:
+                reason += (f" (env={self.params.env.value}: only the local profile and devnet can stop the Gateway "
+                           "peer)")
             self.rb.checks.skip("circuit-breaker drill", reason)
             return
-        if self.backend is None:
+        if self.drill is None and self.backend is not None:
+            self.drill = local_drill_subject(self.backend)
+        if self.drill is None:
             reason = self.backend_missing or "no backend"
             if self.rb.dry_run:
                 self.rb.checks.skip("circuit-breaker drill", f"dry run: {reason}")
             else:
                 self.rb.checks.record("circuit-breaker drill", False, detail=reason)
             return
-        backend = self.backend
-        devnet = backend.devnet
-        submitter = backend.submitter
-        # The parameters allow the drill on local only, where the backend is found through the devnet.
-        assert devnet is not None and submitter is not None and submitter.metrics_url is not None
-        metrics_url = submitter.metrics_url
-        peer = devnet.layout.peer_of("org1")
+        drill = self.drill
         assert self.queries is not None and self.endpoints is not None
         prometheus, alertmanager = self.queries, self.endpoints.alertmanager.alertmanager()
-        state, seen = breaker_state(metrics_url)
-        self.rb.step("make the gateway unreachable",
-                            changes=f"stop {peer.name} ({peer.endpoint}), the submitter's Gateway peer",
-                            apply=lambda: processes.stop_node(peer))
+        state, seen = drill.breaker()
+        self.rb.step("make the gateway unreachable", changes=f"stop {drill.gateway}, the submitter's Gateway peer",
+                     apply=drill.stop_gateway)
         if self.rb.dry_run:
+            alertmanager.close()
             self.rb.checks.skip("circuit-breaker drill", f"dry run: breaker now {seen}; nothing was stopped")
             return
+        outbox_before = drill.outbox()
         if state != 0.0:
             self.rb.checks.record("drill: breaker closed before", False, detail=seen)
         started = time.monotonic()
@@ -309,7 +329,7 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
         trace: CommandTrace | None = None
         try:
             stamp = began.strftime("%Y%m%dT%H%M%S")
-            trace = submit_command(backend.api, "drill command", "MINT",
+            trace = submit_command(drill.api, "drill command", "MINT",
                                    {"accountId": DRILL_ACCOUNT, "amount": 1, "remark": f"{RUNBOOK} drill {stamp}"},
                                    f"{RUNBOOK}:drill:{stamp}")
             self.timeline.append({"stage": f"MINT posted while the gateway is down ({trace.command_id})",
@@ -317,7 +337,7 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
 
             def breaker_is(value: float) -> Callable[[], tuple[bool, str | None]]:
                 def probe() -> tuple[bool, str | None]:
-                    current, text = breaker_state(metrics_url)
+                    current, text = drill.breaker()
                     return current == value, text
                 return probe
 
@@ -326,12 +346,12 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
                     current = prometheus.alert_state(BREAKER_ALERT)
                     wanted = ("pending", "firing") if state == "pending" else (state,)
                     # The breaker's state says why an alert does not fire: half-open (0.5) restarts its `for`.
-                    breaker = breaker_state(metrics_url)[1]
+                    breaker = drill.breaker()[1]
                     return current in wanted, f"{BREAKER_ALERT} {current}; {breaker}"
                 return probe
 
             if self._await("circuit breaker open (1)", breaker_is(1.0), self.params.breaker_open_timeout_s, started):
-                command = backend.api.command(trace.command_id)
+                command = drill.api.command(trace.command_id)
                 self.rb.checks.record("drill: command kept while the breaker is open", command.status in
                                       ("PENDING", "PROCESSING"), measured=command.status, expected="PENDING",
                                       detail=f"{command.attempts} attempts so far")
@@ -348,20 +368,23 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
                                     lambda: (notified(stack.notifications(), BREAKER_ALERT, "firing", began),
                                              f"{len(stack.notifications())} notifications recorded"),
                                     firing_timeout, started)
+                    elif stack is None:
+                        self._await(f"{BREAKER_ALERT} routed to a receiver by Alertmanager",
+                                    lambda: routed(alertmanager.active(BREAKER_ALERT)), firing_timeout, started)
         finally:
             alertmanager.close()
             # Whatever happened above: the gateway comes back.
-            self.rb.step("restore the gateway", changes=f"start {peer.name} again (`gx devnet up`)",
-                         apply=lambda: devnet.up())
-            self.timeline.append({"stage": f"{peer.name} restored", "after s": round(time.monotonic() - started, 1),
-                                  "result": "ok"})
+            self.rb.step("restore the gateway", changes=f"start {drill.gateway} again (`gx devnet up`)",
+                         apply=drill.restore_gateway)
+            self.timeline.append({"stage": f"{drill.gateway} restored",
+                                  "after s": round(time.monotonic() - started, 1), "result": "ok"})
         recovery = self.params.recovery_timeout_s
         self._await("circuit breaker closed (0)", breaker_is(0.0), recovery, started)
         if trace is not None:
             command_id = trace.command_id
 
             def committed() -> tuple[bool, str | None]:
-                trace.update(backend.api.command(command_id))
+                trace.update(drill.api.command(command_id))
                 return trace.status in ("COMMITTED", "FAILED", "DLQ"), f"{trace.status}, {trace.attempts} attempts"
 
             self._await("drill command committed", committed, recovery, started)
@@ -369,6 +392,11 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
                                  detail=f"block {trace.block}, {trace.attempts} attempts" if trace.block
                                  else (trace.error or ""))
             show_table("The drill's command", [trace.row()], TRACE_COLUMNS)
+        outbox_after = drill.outbox()
+        self.rb.checks.record("drill: no command sent to the DLQ", outbox_after.get("DLQ", 0)
+                              <= outbox_before.get("DLQ", 0), measured=outbox_after.get("DLQ", 0),
+                              expected=f"<= {outbox_before.get('DLQ', 0)} (before the drill)",
+                              detail=f"outbox before {outbox_before}, after {outbox_after}")
         self._await(f"{BREAKER_ALERT} resolved", alert_is("inactive"), recovery, started)
         log = self._drill_log()
         if log is not None:  # later runs tell this drill's retries from a real breach of the success-rate SLO
@@ -428,6 +456,8 @@ class ValidateMonitoring(RunbookSection[ValidateMonitoringParameters]):
     def close(self) -> None:
         if self.queries is not None:
             self.queries.close()
+        if self.drill is not None:
+            self.drill.close()
         if self.backend is not None:
             self.backend.close()
 

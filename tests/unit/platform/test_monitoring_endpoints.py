@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gxlib.platform.endpoints import MonitoringEndpoints, kubernetes_endpoints
@@ -88,12 +89,15 @@ def test_without_a_cluster_or_urls_the_run_stops_saying_what_to_give(tmp_path: P
     assert monitoring.stopped is not None and len(list(rb.checks)) == 1, "later sections do nothing"
 
 
-def test_off_local_the_drill_section_is_skipped_saying_why() -> None:
-    params = _params(prometheus_url="http://127.0.0.1:29090", alertmanager_url="http://127.0.0.1:29093")
+@pytest.mark.parametrize(("env", "why"), [
+    ("devnet", "off by default on devnet: set it true to stop the devnet's Gateway peer"),
+    ("testnet", "only the local profile and devnet can stop the Gateway peer")])
+def test_off_local_the_drill_section_is_skipped_by_default_saying_why(env: str, why: str) -> None:
+    params = _params(env=env, prometheus_url="http://127.0.0.1:29090", alertmanager_url="http://127.0.0.1:29093")
     rb = Runbook(runbook(RUNBOOK), params, dry_run=False, progress=Progress(quiet=True))
     monitoring = ValidateMonitoring(rb)
     monitoring.queries = object()  # type: ignore[assignment]  # connected, as far as the section is concerned
     monitoring.breaker_drill()
     check = next(iter(rb.checks))
     assert check.status is CheckStatus.SKIPPED
-    assert "only the local profile can stop the Gateway peer" in check.detail
+    assert why in check.detail
