@@ -26,7 +26,7 @@ from gxlib.k8scluster import containerd
 from gxlib.k8scluster.cluster import NodeCluster
 from gxlib.k8scluster.kubectl import Kubectl
 from gxlib.k8scluster.settings import K8sClusterSettings
-from gxlib.k8sdeploy import secrets, storage
+from gxlib.k8sdeploy import fabric, secrets, storage
 from gxlib.k8sdeploy.errors import DeployError, ImageNotInCatalog, NotReady
 from gxlib.k8sdeploy.images import CATALOG_IMAGES, NOT_BUILT, images_of, split_reference
 from gxlib.k8sdeploy.kustomization import render_kustomization
@@ -80,6 +80,8 @@ class DeployReport:
     secrets_created: bool = False
     scaled_to_zero: list[dict[str, str]] = field(default_factory=list)
     readiness: list[WorkloadState] = field(default_factory=list)
+    fabric_network_file: str | None = None  # the host devnet's document (None: host_fabric off)
+    chaincode: fabric.ChaincodeOutcome | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +96,8 @@ class DeployReport:
             "secrets_created": self.secrets_created,
             "scaled_to_zero": self.scaled_to_zero,
             "readiness": [w.to_json() for w in self.readiness],
+            "fabric_network_file": self.fabric_network_file,
+            "chaincode": dict(fabric.summary(self.chaincode)),
             "ready": all(w.done for w in self.readiness),
             "seconds": round(self.seconds, 1),
         }
@@ -114,6 +118,12 @@ class OverlayDeployment:
         self.volumes_dir = volumes_dir(self.cluster.layout.root)
         self.overlay_dir = REPO_ROOT / "k8s" / "overlays" / self.settings.env
         self.backend_namespace = f"backend-{self.settings.env}"
+        self.host_fabric = fabric.HostFabric(
+            self.settings.env,
+            fabric.devnet_settings(self.settings.env, fabric.devnet_dir(self.cluster.layout.root),
+                                   self.cluster.settings.node_ip, self.settings.devnet_port_offset),
+            self.cluster.layout.kubeconfig, self.deploy_dir, progress=self.progress,
+            restart_timeout_s=self.settings.chaincode_timeout_s) if self.settings.host_fabric else None
 
     @property
     def kubectl(self) -> Kubectl:
@@ -138,8 +148,17 @@ class OverlayDeployment:
         namespaces = [o for o in objects if o["kind"] == "Namespace"]
         report.changed = self._apply(kubectl, namespaces, "namespaces")
         report.secrets_created = self._secrets(kubectl)
+        if self.host_fabric is not None:
+            with self.progress.task(f"the Fabric nodes: a devnet on the node IP {self.cluster.settings.node_ip}"):
+                report.fabric_network_file = str(self.host_fabric.up())
+            self._apply(kubectl, [self.host_fabric.client_secret(self.cluster.settings.node_ip)],
+                        "the Fabric client Secret")
         self._replace_changed_jobs(kubectl, objects)
-        report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"], "the overlay")
+        kept = self._platform_owned_present(kubectl, objects)
+        report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"
+                                                and object_key(o) not in kept], "the overlay")
+        if self.host_fabric is not None:
+            report.chaincode = self.host_fabric.chaincode()
         try:
             report.readiness = self._wait_ready(kubectl, objects)
         except NotReady as exc:
@@ -211,6 +230,14 @@ class OverlayDeployment:
                                f"`kubectl -n {namespace} get secret {secrets.API_TOKENS_SECRET} -o yaml` shows the "
                                "API token)")
         return existing is None
+
+    def _platform_owned_present(self, kubectl: Kubectl, objects: list[dict[str, Any]]) -> set[ObjectKey]:
+        """The platform's objects (the chaincode package ConfigMaps) that exist: the apply leaves them as they are."""
+        owned = fabric.platform_owned(objects, self.settings.env)
+        if not owned:
+            return set()
+        existing = self._resource_versions(kubectl, [o for o in objects if object_key(o) in owned])
+        return owned & set(existing)
 
     def _replace_changed_jobs(self, kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
         """A Job's pod template is immutable: a Job whose images differ from the overlay's is deleted first."""
