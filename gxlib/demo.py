@@ -103,10 +103,11 @@ def run_demo(progress: Progress | None = None) -> DemoReport:
 
 
 def run_runbooks(parameters_of: Callable[[str, bool], dict[str, Any]], environ: Mapping[str, str], marker: Path,
-                 progress: Progress) -> DemoReport:
+                 progress: Progress, kernel_environ: Mapping[str, str] | None = None) -> DemoReport:
     """The five runbooks in order through papermill, each with the parameters ``parameters_of(name, drill)``
-    gives (those its model accepts); runbook 05's drill only while ``marker`` does not exist, which a passed 05
-    writes. A failing runbook is reported and the rest still run."""
+    gives (those its model accepts; secrets read from ``environ``; ``kernel_environ`` added to the kernels'
+    environment); runbook 05's drill only while ``marker`` does not exist, which a passed 05 writes. A failing
+    runbook is reported and the rest still run."""
     from gxlib.runbook.execute import run as run_runbook
 
     drill = not marker.exists()
@@ -116,7 +117,8 @@ def run_runbooks(parameters_of: Callable[[str, bool], dict[str, Any]], environ: 
         parameters = accepted_parameters(name, parameters_of(name, drill))
         begun = time.monotonic()
         try:
-            record = run_runbook(name, parameters, progress=progress, environ=dict(environ))
+            record = run_runbook(name, parameters, progress=progress, environ=dict(environ),
+                                 kernel_environ=kernel_environ)
             report.runbooks.append(RunbookOutcome(name, record.passed, str(record.record_dir),
                                                   time.monotonic() - begun))
         except Exception as exc:  # a failed runbook is reported, and the demo goes on to show the rest

@@ -26,8 +26,8 @@ from gxlib.k8sdeploy.settings import DeploySettings
 from gxlib.platform.settings import ChaincodeAddressing
 from gxlib.progress import Progress
 
-# Environment variables of the runbooks' kernels: the chaincode packages name each Service's ClusterIP, and no
-# local admin token stands in for the cluster's.
+# The runbooks' kernels address the chaincode packages by each Service's ClusterIP, and no local admin token
+# stands in for the cluster's (one in this process's environment is not handed on as the api_token parameter).
 CHAINCODE_ADDRESSING_VARIABLE = "GX_K8S_PLATFORM_CHAINCODE_ADDRESSING"
 DROPPED_VARIABLES = ("GX_API_TOKEN",)
 
@@ -53,10 +53,15 @@ class ClusterRun:
             return {**common, "devnet_state_dir": str(self.devnet_state_dir), "breaker_drill": drill}
         return common
 
-    def environ(self, base: dict[str, str]) -> dict[str, str]:
-        environ = {k: v for k, v in base.items() if k not in DROPPED_VARIABLES}
-        environ[CHAINCODE_ADDRESSING_VARIABLE] = ChaincodeAddressing.CLUSTER_IP.value
-        return environ
+    @staticmethod
+    def environ(base: dict[str, str]) -> dict[str, str]:
+        """Where the runbooks' secret parameters are read from: ``base`` without a local API token."""
+        return {k: v for k, v in base.items() if k not in DROPPED_VARIABLES}
+
+    @staticmethod
+    def kernel_environ() -> dict[str, str]:
+        """What the runbooks' kernels get beside this process's environment."""
+        return {CHAINCODE_ADDRESSING_VARIABLE: ChaincodeAddressing.CLUSTER_IP.value}
 
     @property
     def drill_marker(self) -> Path:
@@ -91,6 +96,7 @@ def run_cluster_demo(progress: Progress | None = None, *, cluster_settings: K8sC
     deploy_seconds = time.monotonic() - started
     run = cluster_run(deployment, deployed)
     progress.info(f"[bold]2/2[/] the runbooks with env={run.env} (kubeconfig {run.kubeconfig})")
-    runbooks = run_runbooks(run.parameters, run.environ(dict(os.environ)), run.drill_marker, progress)
+    runbooks = run_runbooks(run.parameters, run.environ(dict(os.environ)), run.drill_marker, progress,
+                            run.kernel_environ())
     return ClusterDemoReport(runbooks=runbooks.runbooks, report_path=runbooks.report_path,
                              seconds=time.monotonic() - started, deploy=deployed, deploy_seconds=deploy_seconds)

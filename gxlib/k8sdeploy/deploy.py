@@ -138,6 +138,9 @@ class OverlayDeployment:
         up = self.cluster.up()
         report = DeployReport(self.settings.env, str(self.deploy_dir / "kustomization.yaml"), up.already_running)
         kubectl = self.kubectl
+        if self.host_fabric is not None:  # first: Prometheus's config names its nodes' addresses
+            with self.progress.task(f"the Fabric nodes: a devnet on the node IP {self.cluster.settings.node_ip}"):
+                report.fabric_network_file = str(self.host_fabric.up())
         report.images = self._images()
         objects = self._render({i.name: i.reference for i in report.images})
         report.objects = [object_key(o) for o in objects]
@@ -149,8 +152,6 @@ class OverlayDeployment:
         report.changed = self._apply(kubectl, namespaces, "namespaces")
         report.secrets_created = self._secrets(kubectl)
         if self.host_fabric is not None:
-            with self.progress.task(f"the Fabric nodes: a devnet on the node IP {self.cluster.settings.node_ip}"):
-                report.fabric_network_file = str(self.host_fabric.up())
             self._apply(kubectl, [self.host_fabric.client_secret(self.cluster.settings.node_ip)],
                         "the Fabric client Secret")
         self._replace_changed_jobs(kubectl, objects)
@@ -185,9 +186,14 @@ class OverlayDeployment:
 
     def _render(self, references: Mapping[str, str]) -> list[dict[str, Any]]:
         monitoring = REPO_ROOT / "k8s" / "monitoring" / "stack" / "alertmanager.yml"
+        prometheus = None
+        if self.host_fabric is not None:
+            prometheus = fabric.with_host_fabric_nodes((monitoring.parent / "prometheus.yml").read_text(),
+                                                       self.host_fabric.operations_targets())
         generated = render_kustomization(self.overlay_dir, references, monitoring_namespace=MONITORING_NAMESPACE,
                                          alertmanager_yml=monitoring.read_text(),
-                                         webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir)
+                                         webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir,
+                                         prometheus_yml=prometheus)
         generated.write(self.deploy_dir)
         install = ensure_k8s_tools(self.build, [KUSTOMIZE], progress=self.progress)
         proc = subprocess.run([str(install.binary(KUSTOMIZE)), "build", str(self.deploy_dir)], capture_output=True,

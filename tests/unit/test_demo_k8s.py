@@ -36,8 +36,9 @@ def test_02_gets_the_devnet_document_with_its_admins_and_05_the_devnet_whose_pee
 
 def test_the_runbooks_kernels_address_the_chaincode_by_cluster_ip_and_get_no_local_api_token(
         tmp_path: Path) -> None:
-    environ = _run(tmp_path).environ({"PATH": "/usr/bin", "GX_API_TOKEN": "local-admin-token"})
-    assert environ == {"PATH": "/usr/bin", CHAINCODE_ADDRESSING_VARIABLE: "cluster-ip"}
+    run = _run(tmp_path)
+    assert run.environ({"PATH": "/usr/bin", "GX_API_TOKEN": "local-admin-token"}) == {"PATH": "/usr/bin"}
+    assert run.kernel_environ() == {CHAINCODE_ADDRESSING_VARIABLE: "cluster-ip"}
 
 
 def test_a_second_deploy_leaves_the_chaincode_package_config_maps_to_the_platform() -> None:

@@ -60,7 +60,8 @@ class Deployed:
         environ = self.run.environ(dict(os.environ))
         started = time.monotonic()
         try:
-            record = run(name, parameters, settings=settings, progress=Progress(), environ=environ)
+            record = run(name, parameters, settings=settings, progress=Progress(), environ=environ,
+                         kernel_environ=self.run.kernel_environ())
             summary = record.summary or {}
         except RunbookFailed as failure:
             summary = failure.summary or {"passed": False, "error": str(failure)}
