@@ -170,6 +170,13 @@ class OverlayDeployment:
         report.seconds = time.monotonic() - started
         return report
 
+    def down(self) -> None:
+        """The host devnet stopped (its state kept: a later deploy starts it again), then the cluster down."""
+        if self.host_fabric is not None and self.host_fabric.devnet.layout.settings_file.exists():
+            with self.progress.task("stopping the devnet of the Fabric nodes"):
+                self.host_fabric.devnet.down()
+        self.cluster.down()
+
     # --- steps ----------------------------------------------------------------------------------------------
     def _images(self) -> list[DeployedImage]:
         store = ImageStore(self.image_settings.cache_root)

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from gxlib.demo_k8s import ClusterRun, cluster_run
-from gxlib.devnet.network import Devnet
 from gxlib.k8scluster.cluster import NodeCluster, check_host
 from gxlib.k8scluster.errors import HostNotSupported
 from gxlib.k8scluster.settings import K8sClusterSettings
@@ -111,9 +110,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, gx_kernel: str) -> Iterat
         finally:
             if sink is not None:
                 sink.close()
-            if deployment is not None and deployment.host_fabric is not None:
-                Devnet(deployment.host_fabric.devnet.settings).down(purge=True)
-            node.down()
+            if deployment is not None:
+                deployment.down()  # the devnet, then the cluster
+            node.down()  # nothing left to stop when the deployment's down ran
 
 
 def test_the_deploy_serves_chaincode_1_0_from_the_pods_and_gives_the_backend_its_fabric_secret(
