@@ -21,7 +21,7 @@ from gxlib.chaincode.cli import chaincode
 from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.errors import GxError
 from gxlib.extras import missing_extra, needs_extra_command
-from gxlib.k8sdeploy.cli import deploy_command
+from gxlib.k8sdeploy.cli import deploy_command, down_command
 from gxlib.k8simages.cli import images_command
 from gxlib.monitoring.cli import monitoring
 from gxlib.platform.cli import k8s
@@ -254,6 +254,8 @@ cli.add_command(serve)
 cli.add_command(k8s)
 k8s.add_command(images_command)
 k8s.add_command(deploy_command)
+# `gx k8s down` also stops the devnet `gx k8s deploy` started (it replaces gxlib.platform.cli's down).
+k8s.add_command(down_command)
 cli.add_command(runbook)
 cli.add_command(bench)
 

@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gxlib.demo import DRILL_DONE_MARKER, DemoReport, run_runbooks
-from gxlib.errors import GxError
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8sdeploy.deploy import DeployReport, OverlayDeployment
-from gxlib.k8sdeploy.fabric import devnet_dir
 from gxlib.k8sdeploy.settings import DeploySettings
 from gxlib.platform.settings import ChaincodeAddressing
 from gxlib.progress import Progress
@@ -30,10 +28,6 @@ from gxlib.progress import Progress
 # stands in for the cluster's (one in this process's environment is not handed on as the api_token parameter).
 CHAINCODE_ADDRESSING_VARIABLE = "GX_K8S_PLATFORM_CHAINCODE_ADDRESSING"
 DROPPED_VARIABLES = ("GX_API_TOKEN",)
-
-
-class ClusterDemoError(GxError):
-    """The Kubernetes demo cannot run its runbooks (e.g. the deploy has no Fabric nodes of its own)."""
 
 
 @dataclass
@@ -74,13 +68,10 @@ class ClusterDemoReport(DemoReport):
     deploy_seconds: float = 0.0
 
 
-def cluster_run(deployment: OverlayDeployment, report: DeployReport) -> ClusterRun:
-    if report.fabric_network_file is None:
-        raise ClusterDemoError("the deploy ran without its own Fabric nodes (GX_K8S_DEPLOY_HOST_FABRIC=false): the "
-                               "runbooks have no Fabric network to act on",
-                               hint="unset GX_K8S_DEPLOY_HOST_FABRIC and run again")
-    return ClusterRun(deployment.settings.env, deployment.cluster.layout.kubeconfig,
-                      Path(report.fabric_network_file), devnet_dir(deployment.cluster.layout.root))
+def cluster_run(deployment: OverlayDeployment) -> ClusterRun:
+    """What the runbooks are pointed at after ``deployment`` deployed."""
+    return ClusterRun(deployment.settings.env, deployment.cluster.layout.kubeconfig, deployment.fabric.network_file,
+                      deployment.fabric.devnet.settings.state_dir)
 
 
 def run_cluster_demo(progress: Progress | None = None, *, cluster_settings: K8sClusterSettings | None = None,
@@ -94,7 +85,7 @@ def run_cluster_demo(progress: Progress | None = None, *, cluster_settings: K8sC
                   "overlay, the Fabric nodes and the chaincode")
     deployed = deployment.deploy()
     deploy_seconds = time.monotonic() - started
-    run = cluster_run(deployment, deployed)
+    run = cluster_run(deployment)
     progress.info(f"[bold]2/2[/] the runbooks with env={run.env} (kubeconfig {run.kubeconfig})")
     runbooks = run_runbooks(run.parameters, run.environ(dict(os.environ)), run.drill_marker, progress,
                             run.kernel_environ())

@@ -63,3 +63,13 @@ def deploy_command(env: str, as_json: bool) -> None:
         click.echo(f"  {state.kind:<12} {state.namespace}/{state.name:<32} {state.ready}/{state.desired} {mark}")
     for scaled in report.scaled_to_zero:
         click.echo(f"  {scaled['workload']} at 0 replicas: {scaled['reason']}")
+
+
+@click.command("down")
+def down_command() -> None:
+    """Stop the local cluster and put the host back (processes, mounts, devices, iptables chains, sysctls), the
+    devnet `gx k8s deploy` started on the node address first; the volumes and generated files go with the
+    cluster's state dir."""
+    from gxlib.k8sdeploy.deploy import OverlayDeployment
+
+    click.echo(json.dumps(OverlayDeployment(progress=Progress()).down(), indent=2))

@@ -11,6 +11,7 @@ then a wait until every Deployment and StatefulSet is Ready and every Job comple
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -20,16 +21,18 @@ from typing import Any
 
 import yaml
 
+from gxlib.config import Environment
 from gxlib.k8sbuild.binaries import KUBECTL, KUSTOMIZE, ensure_k8s_tools
 from gxlib.k8sbuild.settings import K8sBuildSettings
 from gxlib.k8scluster import containerd
 from gxlib.k8scluster.cluster import NodeCluster
 from gxlib.k8scluster.kubectl import Kubectl
 from gxlib.k8scluster.settings import K8sClusterSettings
-from gxlib.k8sdeploy import fabric, secrets, storage
+from gxlib.k8sdeploy import secrets, storage
 from gxlib.k8sdeploy.errors import DeployError, ImageNotInCatalog, NotReady
+from gxlib.k8sdeploy.fabric import DevnetOnNode, FabricReport, with_host_fabric_nodes
 from gxlib.k8sdeploy.images import CATALOG_IMAGES, NOT_BUILT, images_of, split_reference
-from gxlib.k8sdeploy.kustomization import render_kustomization
+from gxlib.k8sdeploy.kustomization import CHAINCODE_ID_KEY, render_kustomization
 from gxlib.k8sdeploy.readiness import WAITED_KINDS, WorkloadState, pod_problems, workload_state
 from gxlib.k8sdeploy.settings import DeploySettings, deploy_dir, volumes_dir
 from gxlib.k8simages.catalog import REPO_ROOT, select
@@ -47,12 +50,20 @@ def object_key(doc: Mapping[str, Any]) -> ObjectKey:
     return doc["kind"], meta.get("namespace", ""), meta["name"]
 
 
+SERVER_FIELDS = ("resourceVersion", "managedFields", "generation", "creationTimestamp", "uid")
+
+
 def revision(doc: Mapping[str, Any]) -> str:
     """What moves when an object's desired state changes: its generation where it has one (a Deployment's or a
-    PodDisruptionBudget's status updates move the resourceVersion, not the generation), else its resourceVersion
-    (ConfigMaps, Secrets, Services, RBAC: no status of their own)."""
+    PodDisruptionBudget's status updates move the resourceVersion, not the generation), else a digest of its
+    content without what the server keeps (ConfigMaps, Secrets, Services, RBAC: taking over a field another
+    manager set to the same value moves the resourceVersion, but changes nothing)."""
     meta = doc["metadata"]
-    return f"g{meta['generation']}" if meta.get("generation") else f"r{meta.get('resourceVersion', '')}"
+    if meta.get("generation"):
+        return f"g{meta['generation']}"
+    content = {key: value for key, value in doc.items() if key != "status"}
+    content["metadata"] = {key: value for key, value in meta.items() if key not in SERVER_FIELDS}
+    return "c" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -80,8 +91,7 @@ class DeployReport:
     secrets_created: bool = False
     scaled_to_zero: list[dict[str, str]] = field(default_factory=list)
     readiness: list[WorkloadState] = field(default_factory=list)
-    fabric_network_file: str | None = None  # the host devnet's document (None: host_fabric off)
-    chaincode: fabric.ChaincodeOutcome | None = None
+    fabric: FabricReport | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -96,9 +106,8 @@ class DeployReport:
             "secrets_created": self.secrets_created,
             "scaled_to_zero": self.scaled_to_zero,
             "readiness": [w.to_json() for w in self.readiness],
-            "fabric_network_file": self.fabric_network_file,
-            "chaincode": dict(fabric.summary(self.chaincode)),
             "ready": all(w.done for w in self.readiness),
+            "fabric": self.fabric.to_json() if self.fabric else None,
             "seconds": round(self.seconds, 1),
         }
 
@@ -118,12 +127,10 @@ class OverlayDeployment:
         self.volumes_dir = volumes_dir(self.cluster.layout.root)
         self.overlay_dir = REPO_ROOT / "k8s" / "overlays" / self.settings.env
         self.backend_namespace = f"backend-{self.settings.env}"
-        self.host_fabric = fabric.HostFabric(
-            self.settings.env,
-            fabric.devnet_settings(self.settings.env, fabric.devnet_dir(self.cluster.layout.root),
-                                   self.cluster.settings.node_ip, self.settings.devnet_port_offset),
-            self.cluster.layout.kubeconfig, self.deploy_dir, progress=self.progress,
-            restart_timeout_s=self.settings.chaincode_timeout_s) if self.settings.host_fabric else None
+        self.fabric = DevnetOnNode(self.cluster.layout.root, self.cluster.settings.node_ip,
+                                   Environment(self.settings.env), port_offset=self.settings.devnet_port_offset,
+                                   progress=self.progress, chaincode_version=self.settings.chaincode_version,
+                                   roll_timeout_s=self.settings.chaincode_roll_timeout_s)
 
     @property
     def kubectl(self) -> Kubectl:
@@ -138,11 +145,12 @@ class OverlayDeployment:
         up = self.cluster.up()
         report = DeployReport(self.settings.env, str(self.deploy_dir / "kustomization.yaml"), up.already_running)
         kubectl = self.kubectl
-        if self.host_fabric is not None:  # first: Prometheus's config names its nodes' addresses
-            with self.progress.task(f"the Fabric nodes: a devnet on the node IP {self.cluster.settings.node_ip}"):
-                report.fabric_network_file = str(self.host_fabric.up())
         report.images = self._images()
-        objects = self._render({i.name: i.reference for i in report.images})
+        references = {i.name: i.reference for i in report.images}
+        objects = self._render(references, {})
+        running_ids = self._running_package_ids(kubectl, objects)
+        if running_ids:
+            objects = self._render(references, running_ids)
         report.objects = [object_key(o) for o in objects]
         self._check_images(objects, report.images)
         report.scaled_to_zero = [{"workload": f"{kind}/{name}", "image": n.manifest_name, "reason": n.reason}
@@ -151,15 +159,15 @@ class OverlayDeployment:
         namespaces = [o for o in objects if o["kind"] == "Namespace"]
         report.changed = self._apply(kubectl, namespaces, "namespaces")
         report.secrets_created = self._secrets(kubectl)
-        if self.host_fabric is not None:
-            self._apply(kubectl, [self.host_fabric.client_secret(self.cluster.settings.node_ip)],
-                        "the Fabric client Secret")
+        # The devnet first: the submitter and projector start only with their Fabric client Secret.
+        with self.progress.task(f"the devnet on the node address {self.cluster.settings.node_ip}"):
+            environment = self.fabric.up()
+        report.changed += self._apply(kubectl, [self.fabric.client_secret(environment, self.backend_namespace)],
+                                      "the backend's Fabric client Secret")
         self._replace_changed_jobs(kubectl, objects)
-        kept = self._platform_owned_present(kubectl, objects)
-        report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"
-                                                and object_key(o) not in kept], "the overlay")
-        if self.host_fabric is not None:
-            report.chaincode = self.host_fabric.chaincode()
+        report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"], "the overlay")
+        with self.progress.task(f"chaincode {self.settings.chaincode_version} on the chaincode pods"):
+            report.fabric = self.fabric.deploy_chaincode(self.cluster.layout.kubeconfig)
         try:
             report.readiness = self._wait_ready(kubectl, objects)
         except NotReady as exc:
@@ -170,12 +178,13 @@ class OverlayDeployment:
         report.seconds = time.monotonic() - started
         return report
 
-    def down(self) -> None:
-        """The host devnet stopped (its state kept: a later deploy starts it again), then the cluster down."""
-        if self.host_fabric is not None and self.host_fabric.devnet.layout.settings_file.exists():
-            with self.progress.task("stopping the devnet of the Fabric nodes"):
-                self.host_fabric.devnet.down()
-        self.cluster.down()
+    def down(self) -> dict[str, Any]:
+        """Stop the devnet the deploy started, then take the cluster down (its state dir, with the volumes, the
+        generated kustomization and the devnet's files, goes with it)."""
+        devnet_stopped = self.fabric.down()
+        report = self.cluster.down().to_json()
+        report["devnet_stopped"] = devnet_stopped
+        return report
 
     # --- steps ----------------------------------------------------------------------------------------------
     def _images(self) -> list[DeployedImage]:
@@ -191,16 +200,29 @@ class OverlayDeployment:
             deployed.append(DeployedImage(recipe.name, ensured.image.reference, ensured.built, imported))
         return deployed
 
-    def _render(self, references: Mapping[str, str]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _running_package_ids(kubectl: Kubectl, objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """The chaincode package IDs in the cluster's ConfigMaps that differ from the overlay's (a roll set them)."""
+        found: dict[tuple[str, str], str] = {}
+        for doc in objects:
+            if doc["kind"] != "ConfigMap" or CHAINCODE_ID_KEY not in (doc.get("data") or {}):
+                continue
+            _, namespace, name = object_key(doc)
+            current = kubectl.get_json("configmap", name, "-n", namespace) or {}
+            value = (current.get("data") or {}).get(CHAINCODE_ID_KEY)
+            if value and value != doc["data"][CHAINCODE_ID_KEY]:
+                found[(namespace, name)] = value
+        return found
+
+    def _render(self, references: Mapping[str, str], package_ids: Mapping[tuple[str, str], str]
+                ) -> list[dict[str, Any]]:
         monitoring = REPO_ROOT / "k8s" / "monitoring" / "stack" / "alertmanager.yml"
-        prometheus = None
-        if self.host_fabric is not None:
-            prometheus = fabric.with_host_fabric_nodes((monitoring.parent / "prometheus.yml").read_text(),
-                                                       self.host_fabric.operations_targets())
+        prometheus = with_host_fabric_nodes((monitoring.parent / "prometheus.yml").read_text(),
+                                            self.fabric.operations_targets())
         generated = render_kustomization(self.overlay_dir, references, monitoring_namespace=MONITORING_NAMESPACE,
                                          alertmanager_yml=monitoring.read_text(),
                                          webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir,
-                                         prometheus_yml=prometheus)
+                                         package_ids=package_ids, prometheus_yml=prometheus)
         generated.write(self.deploy_dir)
         install = ensure_k8s_tools(self.build, [KUSTOMIZE], progress=self.progress)
         proc = subprocess.run([str(install.binary(KUSTOMIZE)), "build", str(self.deploy_dir)], capture_output=True,
@@ -243,14 +265,6 @@ class OverlayDeployment:
                                f"`kubectl -n {namespace} get secret {secrets.API_TOKENS_SECRET} -o yaml` shows the "
                                "API token)")
         return existing is None
-
-    def _platform_owned_present(self, kubectl: Kubectl, objects: list[dict[str, Any]]) -> set[ObjectKey]:
-        """The platform's objects (the chaincode package ConfigMaps) that exist: the apply leaves them as they are."""
-        owned = fabric.platform_owned(objects, self.settings.env)
-        if not owned:
-            return set()
-        existing = self._resource_versions(kubectl, [o for o in objects if object_key(o) in owned])
-        return owned & set(existing)
 
     def _replace_changed_jobs(self, kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
         """A Job's pod template is immutable: a Job whose images differ from the overlay's is deleted first."""

@@ -1,71 +1,39 @@
-"""The Fabric side of a devnet deploy: the Fabric nodes stay a devnet on this machine, on the node IP, and the
-cluster's pods use them.
-
-In order, each step idempotent: the devnet (``DevnetSettings.host`` = the node IP, its own state dir under the
-cluster's, the env's channel) up; its environment document written next to the generated kustomization (what
-runbook 02 takes as ``fabric_network_file``); the Fabric client bundle Secret ``backend-fabric-client`` applied in
-``backend-<env>`` (the submitter's and projector's identities, peers at the node IP); and, once the overlay's
-chaincode Deployments exist, the chaincode: the first version installed, approved and committed through the
-platform's Kubernetes chaincode path with cluster-ip addressing (the host's peers reach the pods through their
-Services' ClusterIPs), when nothing is committed yet — later versions are runbook 02's — and the pods rolled to the
-committed version's package when they are not on it.
+"""The Fabric side of the devnet on the cluster: a devnet whose nodes listen on the node's address (the host side
+of the pod bridge, so the pods reach its peers), the ``backend-fabric-client`` Secret the submitter and projector
+read (gxlib.backend.fabric_client: the client bundle with the peers at that address), and chaincode 1.0 served by
+the chaincode pods, deployed through gxlib.platform's KubernetesChaincodeOperator — runbook 02's path: install and
+approve on every org's peer, commit, write each org's TLS Secret and roll its Deployment. The peers run on the host,
+outside the cluster DNS, so the packages name each chaincode Service's ClusterIP (kube-proxy routes the host's
+connections to the pods). The devnet's state is under the cluster's state dir; ``down`` stops it first.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gxlib.backend.fabric_client import fabric_client_bundle, fabric_client_secret
-from gxlib.config import DevnetSettings, Environment, environment_profile
+from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
 from gxlib.devnet.network import Devnet
 from gxlib.files import write_private
-from gxlib.platform.kubernetes_chaincode import KubernetesChaincodeOperator, kubernetes_operator
-from gxlib.platform.settings import ChaincodeAddressing, KubernetesPlatformSettings, chaincode_names
+from gxlib.platform.kubernetes_chaincode import kubernetes_operator
+from gxlib.platform.settings import ChaincodeAddressing, KubernetesPlatformSettings
 from gxlib.progress import Progress
 
 DEVNET_DIR = "devnet"
 NETWORK_FILE = "fabric-network.json"
-FIRST_CHAINCODE_VERSION = "1.0"
 FABRIC_NODES_JOB = "fabric-nodes"  # k8s/monitoring/stack/prometheus.yml
-
-ObjectKey = tuple[str, str, str]
-
-
-def devnet_dir(cluster_state_dir: Path) -> Path:
-    """The host devnet's state dir: inside the cluster's, beside the deployment's other state."""
-    return cluster_state_dir / DEVNET_DIR
-
-
-def network_file(deploy_dir: Path) -> Path:
-    """The devnet's environment document (admins included): runbook 02's ``fabric_network_file``."""
-    return deploy_dir / NETWORK_FILE
-
-
-def devnet_settings(env: str, state_dir: Path, node_ip: str, port_offset: int) -> DevnetSettings:
-    return DevnetSettings(state_dir=state_dir, host=node_ip, port_offset=port_offset,
-                          channel=environment_profile(Environment(env)).channel)
-
-
-def platform_owned(objects: list[dict[str, Any]], env: str) -> set[ObjectKey]:
-    """The overlay's objects that the platform rewrites after they are created (each org's chaincode package
-    ConfigMap: its CHAINCODE_ID is the installed package's): applied when missing, never reset afterwards."""
-    profile = environment_profile(Environment(env))
-    names = [chaincode_names(profile, org) for org in KubernetesPlatformSettings().orgs]
-    owned = {("ConfigMap", n.namespace, n.config_map) for n in names}
-    return {key for key in ((o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects)
-            if key in owned}
 
 
 def with_host_fabric_nodes(prometheus_yml: str, nodes: Mapping[str, str]) -> str:
     """The overlay's prometheus.yml with its Fabric job scraping ``nodes`` (node name → operations ``host:port``)
-    where they run, beside the cluster: the job keeps its name (the runbooks check ``fabric-nodes``), the pod
-    discovery of in-cluster peers and orderers gives way to static targets labelled with each node's name."""
+    where they run, beside the cluster: the job keeps its name (runbook 01 checks ``fabric-nodes``' targets), the
+    pod discovery of in-cluster peers and orderers gives way to static targets labelled with each node's name."""
     config: dict[str, Any] = yaml.safe_load(prometheus_yml)
     jobs = config.get("scrape_configs") or []
     job = next((j for j in jobs if j.get("job_name") == FABRIC_NODES_JOB), None)
@@ -81,81 +49,80 @@ def with_host_fabric_nodes(prometheus_yml: str, nodes: Mapping[str, str]) -> str
 
 
 @dataclass
-class ChaincodeOutcome:
-    committed_version: str
-    deployed_now: bool
-    rolled: bool
+class FabricReport:
+    devnet_state_dir: str
+    channel: str
+    chaincode: str
+    version: str
+    package_ids: dict[str, str] = field(default_factory=dict)
+    already_committed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
-class HostFabric:
-    """The devnet of a deploy and what the cluster needs of it."""
+class DevnetOnNode:
+    """The devnet of an environment deployed on the cluster whose state dir is ``cluster_root``."""
 
-    def __init__(self, env: str, devnet: DevnetSettings, kubeconfig: Path, deploy_dir: Path, *,
-                 progress: Progress, restart_timeout_s: float = 300.0) -> None:
-        self.env = Environment(env)
+    def __init__(self, cluster_root: Path, node_ip: str, env: Environment, *, port_offset: int, progress: Progress,
+                 chaincode_version: str, roll_timeout_s: float) -> None:
+        self.profile = environment_profile(env)
+        self.env = env
+        self.root = cluster_root / DEVNET_DIR
+        self.node_ip = node_ip
         self.progress = progress
-        self.devnet = Devnet(devnet, progress=progress)
-        self.kubeconfig = kubeconfig
-        self.network_file = network_file(deploy_dir)
-        self.restart_timeout_s = restart_timeout_s
-        self.namespace = f"backend-{env}"
+        self.chaincode_version = chaincode_version
+        self.roll_timeout_s = roll_timeout_s
+        self.devnet = Devnet(DevnetSettings(state_dir=self.root / "state", host=node_ip, port_offset=port_offset,
+                                            channel=self.profile.channel), progress=progress)
 
-    def up(self) -> Path:
-        """The devnet up (nothing to do when it runs) and its environment document written; returns the file."""
+    @property
+    def network_file(self) -> Path:
+        return self.root / NETWORK_FILE
+
+    def up(self) -> dict[str, Any]:
+        """Start (or find running) the devnet; its client environment, also written to the network file."""
         self.devnet.up()
-        write_private(self.network_file, (json.dumps(self.devnet.environment(), indent=2) + "\n").encode())
-        return self.network_file
+        environment = self.devnet.environment()
+        write_private(self.network_file, (json.dumps(environment, indent=2) + "\n").encode())
+        return environment
 
     def operations_targets(self) -> dict[str, str]:
         """Each node's operations endpoint (``host:port``), as Prometheus in a pod reaches it."""
         return {node.name: node.operations_url.removeprefix("http://") for node in self.devnet.layout.nodes}
 
-    def client_secret(self, node_ip: str) -> dict[str, Any]:
-        """The ``backend-fabric-client`` Secret of the backend namespace: peers at ``node_ip``."""
-        return fabric_client_secret(fabric_client_bundle(self.devnet.environment(), host=node_ip), self.namespace)
+    def client_secret(self, environment: dict[str, Any], namespace: str) -> dict[str, Any]:
+        """Secret ``backend-fabric-client``: the submitter's and projector's identities, their peers at the node
+        address."""
+        return fabric_client_secret(fabric_client_bundle(environment, host=self.node_ip), namespace)
 
-    def platform_settings(self) -> KubernetesPlatformSettings:
-        return KubernetesPlatformSettings(kubeconfig=self.kubeconfig,
-                                          chaincode_addressing=ChaincodeAddressing.CLUSTER_IP)
-
-    def operator(self) -> KubernetesChaincodeOperator:
-        profile = environment_profile(self.env)
-        return kubernetes_operator(self.env, self.platform_settings(), fabric_network_file=self.network_file,
-                                   channel=profile.channel, chaincode_name=profile.chaincode_name,
-                                   chaincode_addresses={}, restart_timeout_s=self.restart_timeout_s,
-                                   progress=self.progress)
-
-    def chaincode(self) -> ChaincodeOutcome:
-        """The first version committed when nothing is, and the pods on the committed version's package."""
-        operator = self.operator()
+    def deploy_chaincode(self, kubeconfig: Path) -> FabricReport:
+        """Chaincode ``chaincode_version`` committed and served by the pods (nothing to do when it already is)."""
+        name = ChaincodeSettings().name
+        settings = KubernetesPlatformSettings(kubeconfig=kubeconfig,
+                                              chaincode_addressing=ChaincodeAddressing.CLUSTER_IP)
+        operator = kubernetes_operator(self.env, settings, fabric_network_file=self.network_file,
+                                       channel=self.profile.channel, chaincode_name=name, chaincode_addresses={},
+                                       restart_timeout_s=self.roll_timeout_s, progress=self.progress)
+        # A committed version stays: later versions are runbook 02's, and a deploy after its upgrade must not
+        # commit chaincode_version again (that would take the channel back to it at the next sequence).
         committed = operator.committed()
-        if committed is None:
-            with self.progress.task(f"chaincode {FIRST_CHAINCODE_VERSION}: install, approve, commit (the pods "
-                                    "serve it through their Services' ClusterIPs)"):
-                plan = operator.plan(FIRST_CHAINCODE_VERSION)
-                _each(operator, lambda org: operator.install(plan, org))
-                _each(operator, lambda org: operator.approve(plan, org))
-                operator.commit(plan)
-                operator.restart_servers(plan)
-                operator.wait_answering()
-            return ChaincodeOutcome(FIRST_CHAINCODE_VERSION, True, True)
-        plan = operator.plan(committed.version)
-        rolled = operator.restart_servers(plan)
-        if rolled:
-            self.progress.info(f"  chaincode pods rolled to the committed {committed.version}'s packages")
-            operator.wait_answering()
-        else:
-            self.progress.info(f"  chaincode {committed.version} is committed and served; runbook 02 upgrades it")
-        return ChaincodeOutcome(committed.version, False, rolled)
+        plan = operator.plan(committed.version if committed is not None else self.chaincode_version)
+        report = FabricReport(str(self.devnet.settings.state_dir), self.profile.channel, name, plan.version,
+                              dict(plan.package_ids), plan.already_committed)
+        if not plan.already_committed:
+            for server in operator.servers:
+                operator.install(plan, server.org_key)
+            for server in operator.servers:
+                operator.approve(plan, server.org_key)
+            operator.commit(plan)
+        operator.restart_servers(plan)  # False (and nothing rolled) when the pods already serve the plan
+        operator.wait_answering()
+        return report
 
-
-def _each(operator: KubernetesChaincodeOperator, step: Callable[[str], object]) -> None:
-    for server in operator.servers:
-        step(server.org_key)
-
-
-def summary(outcome: ChaincodeOutcome | None) -> Mapping[str, Any]:
-    if outcome is None:
-        return {}
-    return {"committed_version": outcome.committed_version, "deployed_now": outcome.deployed_now,
-            "rolled": outcome.rolled}
+    def down(self) -> bool:
+        """Stop the devnet's nodes (its files go with the cluster's state dir); True when it had state."""
+        if not self.root.exists():
+            return False
+        self.devnet.down(purge=False)
+        return True

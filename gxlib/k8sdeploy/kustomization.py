@@ -23,6 +23,7 @@ ALERTMANAGER_CONFIGMAP = "alertmanager-config"
 ALERTMANAGER_RECEIVER = "default"
 PROMETHEUS_FILE = "prometheus.yml"
 PROMETHEUS_CONFIGMAP = "prometheus-config"
+CHAINCODE_ID_KEY = "CHAINCODE_ID"
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,16 @@ def with_webhook_receiver(alertmanager_yml: str, url: str) -> str:
 
 def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, monitoring_namespace: str,
                          alertmanager_yml: str | None = None, webhook_url: str | None = None,
-                         directory: Path | None = None, prometheus_yml: str | None = None) -> GeneratedKustomization:
+                         directory: Path | None = None,
+                         package_ids: Mapping[tuple[str, str], str] | None = None,
+                         prometheus_yml: str | None = None) -> GeneratedKustomization:
     """``overlay_dir`` is named relative to ``directory`` (where the file is written; kustomize refuses absolute
     resource paths). ``image_tags``: catalog recipe name → the reference it was built as
     (``registry.gx.local/gx/<name>:<tag>``), for every recipe of CATALOG_IMAGES; ``alertmanager_yml`` is the
-    overlay's config (needed with a webhook); ``prometheus_yml``, when given, replaces the overlay's
-    prometheus.yml (the devnet's Fabric nodes outside the cluster, gxlib.k8sdeploy.fabric)."""
+    overlay's config (needed with a webhook). ``package_ids``: (namespace, ConfigMap) → the CHAINCODE_ID the
+    chaincode pods run now (set by the platform's roll), kept by a patch so that a re-apply does not put the
+    overlay's placeholder back. ``prometheus_yml``, when given, replaces the overlay's prometheus.yml (the
+    devnet's Fabric nodes outside the cluster, gxlib.k8sdeploy.fabric.with_host_fabric_nodes)."""
     missing = sorted({c.recipe for c in CATALOG_IMAGES} - set(image_tags))
     if missing:
         raise ValueError(f"no built reference for {', '.join(missing)}")
@@ -87,6 +92,13 @@ def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, mo
         for _kind, workload in not_built.workloads:
             lines += [f"  # {line}" for line in textwrap.wrap(not_built.reason, 110)]
             lines += [f"  - name: {workload}", "    count: 0"]
+    if package_ids:
+        lines.append("# The chaincode package IDs the pods run (rolled by gxlib.platform), kept on re-apply.")
+        lines.append("patches:")
+        for (namespace, name), package_id in sorted(package_ids.items()):
+            patch = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
+                     "data": {CHAINCODE_ID_KEY: package_id}}
+            lines += ["  - patch: |-"] + [f"      {line}" for line in yaml.safe_dump(patch).splitlines()]
     files: dict[str, str] = {}
     replaced: list[tuple[str, str]] = []  # (ConfigMap, file)
     if webhook_url is not None:

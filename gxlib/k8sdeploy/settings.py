@@ -14,8 +14,9 @@ VOLUMES_DIR = "volumes"
 class DeploySettings(BaseSettings):
     """``env``: the overlay (k8s/overlays/<env>); ``alert_webhook_url``: where Alertmanager's default receiver
     posts (a webhook; none: the overlay's receiver, which notifies nobody); ``ready_timeout_s``: how long to wait
-    for every workload to become Ready; ``storage_class``: the default StorageClass deploy creates; ``host_fabric``,
-    ``devnet_port_offset``, ``chaincode_timeout_s``: the devnet the pods use and how long its chaincode may take."""
+    for every workload to become Ready; ``storage_class``: the default StorageClass deploy creates;
+    ``devnet_port_offset``, ``chaincode_version``, ``chaincode_roll_timeout_s``: the devnet on the node address
+    and the chaincode its peers run from the chaincode pods."""
 
     model_config = SettingsConfigDict(env_prefix="GX_K8S_DEPLOY_", extra="ignore")
 
@@ -23,11 +24,10 @@ class DeploySettings(BaseSettings):
     alert_webhook_url: str | None = None
     ready_timeout_s: float = 600.0
     storage_class: str = "gx-local"
-    # The Fabric nodes: a devnet on this machine at the node IP (gxlib.k8sdeploy.fabric); off, the backend's
-    # workers wait for a backend-fabric-client Secret someone else provides.
-    host_fabric: bool = True
+    # The devnet the deploy starts on the node's address (its nodes' ports moved by this offset).
     devnet_port_offset: int = 0
-    chaincode_timeout_s: float = 300.0
+    chaincode_version: str = "1.0"
+    chaincode_roll_timeout_s: float = 300.0
 
 
 def deploy_dir(cluster_state_dir: Path) -> Path:

@@ -1,4 +1,4 @@
-"""What `gx demo --env devnet` hands the runbooks, and which overlay objects a second deploy leaves to the platform."""
+"""What `gx demo --env devnet` hands the runbooks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 from gxlib.demo import RUNBOOKS, accepted_parameters
 from gxlib.demo_k8s import CHAINCODE_ADDRESSING_VARIABLE, ClusterRun
-from gxlib.k8sdeploy.fabric import platform_owned
 
 
 def _run(tmp_path: Path) -> ClusterRun:
@@ -39,14 +38,3 @@ def test_the_runbooks_kernels_address_the_chaincode_by_cluster_ip_and_get_no_loc
     run = _run(tmp_path)
     assert run.environ({"PATH": "/usr/bin", "GX_API_TOKEN": "local-admin-token"}) == {"PATH": "/usr/bin"}
     assert run.kernel_environ() == {CHAINCODE_ADDRESSING_VARIABLE: "cluster-ip"}
-
-
-def test_a_second_deploy_leaves_the_chaincode_package_config_maps_to_the_platform() -> None:
-    def obj(kind: str, name: str, namespace: str = "fabric") -> dict[str, object]:
-        return {"kind": kind, "metadata": {"name": name, "namespace": namespace}}
-
-    objects = [obj("ConfigMap", "gxtv3-package-org1-devnet"), obj("ConfigMap", "gxtv3-package-org2-devnet"),
-               obj("ConfigMap", "prometheus-rules"), obj("Deployment", "gxtv3-org1-devnet"),
-               obj("ConfigMap", "gxtv3-package-org1-devnet", "backend-devnet")]
-    assert platform_owned(objects, "devnet") == {("ConfigMap", "fabric", "gxtv3-package-org1-devnet"),
-                                                 ("ConfigMap", "fabric", "gxtv3-package-org2-devnet")}

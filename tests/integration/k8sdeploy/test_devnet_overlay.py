@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from gxlib.devnet import processes
+from gxlib.fabric.sync import SyncGateway
 from gxlib.k8sbuild.binaries import KUBECTL, ensure_k8s_tools
 from gxlib.k8sbuild.settings import K8sBuildSettings
 from gxlib.k8scluster.cluster import NodeCluster, check_host
@@ -35,6 +37,7 @@ from gxlib.k8sdeploy.secrets import API_TOKENS_KEY, API_TOKENS_SECRET, POSTGRES_
 from gxlib.k8sdeploy.settings import DeploySettings, volumes_dir
 from gxlib.monitoring.catalog import availability_query
 from gxlib.progress import Progress
+from tests.conftest import BASE_TEST_OFFSET
 from tests.integration.k8scluster.host_lock import one_node_on_this_host
 from tests.integration.k8scluster.test_real_cluster import HostSnapshot
 
@@ -42,6 +45,7 @@ PORT_OFFSET = int(os.environ.get("GX_TEST_PORT_OFFSET", "0"))
 SINK_PORT = 19093 + PORT_OFFSET
 REPO_ROOT = Path(__file__).resolve().parents[3]
 GX_JOBS = ("gx-outbox-submitter", "gx-projector", "gx-backend-services")
+DEVNET_OFFSET = BASE_TEST_OFFSET + 800
 
 
 class AlertSink:
@@ -122,7 +126,8 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedOverla
         try:
             node.up()  # the sink binds the node's address, which exists once the bridge does
             sink = AlertSink(settings.node_ip, SINK_PORT)
-            deployment = OverlayDeployment(settings, DeploySettings(alert_webhook_url=sink.url, ready_timeout_s=300),
+            deployment = OverlayDeployment(settings, DeploySettings(alert_webhook_url=sink.url, ready_timeout_s=300,
+                                                                    devnet_port_offset=DEVNET_OFFSET),
                                            progress=progress)
             started, cpu = time.monotonic(), _cpu_seconds()
             report: DeployReport | None = None
@@ -136,7 +141,7 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedOverla
         finally:
             if sink is not None:
                 sink.close()
-            node.down()
+            OverlayDeployment(settings, progress=progress).down()
 
 
 def _ready_pods(overlay: DeployedOverlay, namespace: str, selector: str) -> list[str]:
@@ -179,6 +184,27 @@ def test_the_generated_kustomization_says_why_grafana_does_not_run(overlay: Depl
     text = (overlay.deployment.deploy_dir / "kustomization.yaml").read_text()
     assert "AGPL" in text and "name: grafana" in text
     assert "registry.gx.local/gx/prometheus" in text
+
+
+# --- Fabric from the pods ----------------------------------------------------------------------------------------
+def test_the_peers_on_the_node_address_get_answers_from_the_chaincode_pods(overlay: DeployedOverlay) -> None:
+    assert overlay.report is not None and overlay.report.fabric is not None
+    assert overlay.report.fabric.version == "1.0"
+    devnet = overlay.deployment.fabric.devnet
+    # No chaincode server runs on the host: the devnet's processes are its nodes only.
+    node_pids = {pid for node in devnet.layout.nodes for pid in processes.node_pids(node)}
+    assert set(processes.pids_under(devnet.layout.root)) <= node_pids
+    with SyncGateway.from_environment(devnet.environment(), "service") as gateway:
+        raw = gateway.network(devnet.settings.channel).contract(overlay.report.fabric.chaincode).evaluate(
+            "AdminContract:GetSystemStatus")
+    assert "bootstrapped" in json.loads(raw)
+
+
+def test_the_submitter_and_projector_reach_the_peers_from_their_pods(overlay: DeployedOverlay) -> None:
+    for name in ("gx-outbox-submitter", "gx-projector"):
+        assert len(_ready_pods(overlay, "backend-devnet", f"app.kubernetes.io/name={name}")) == 1, name
+    logs = overlay.run("logs", "-n", "backend-devnet", "deployment/projector", "--tail=200")
+    assert "event stream failed" not in logs
 
 
 # --- storage and the database ----------------------------------------------------------------------------------
@@ -291,8 +317,10 @@ def test_the_secrets_live_in_the_cluster_only(overlay: DeployedOverlay) -> None:
 def test_down_removes_what_deploy_added_and_leaves_the_host_as_it_was(overlay: DeployedOverlay) -> None:
     node = overlay.deployment.cluster
     state_dir = node.layout.root
-    report = node.down()
-    assert report.state_dir_removed and not state_dir.exists()
+    devnet_root = overlay.deployment.fabric.devnet.layout.root
+    report = overlay.deployment.down()
+    assert report["devnet_stopped"] and report["state_dir_removed"] and not state_dir.exists()
+    assert processes.pids_under(devnet_root) == []
     assert not volumes_dir(state_dir).exists() and not overlay.deployment.deploy_dir.exists()
     after = HostSnapshot.take()
     new_mounts = [m for m in set(after.mounts) - set(overlay.before.mounts)

@@ -90,11 +90,13 @@ def make_platform(api: k8s_client.ApiClient, env: Environment) -> KubernetesClus
 
 @pytest.fixture(scope="session")
 def prometheus_volume(api: k8s_client.ApiClient) -> str:
-    """A PersistentVolume for prometheus-0's claim: the cluster has no provisioner, so it is created statically."""
+    """A PersistentVolume for prometheus-0's claim: the cluster has no provisioner, so it is created statically,
+    pre-bound to that claim (the devnet overlay's PostgreSQL claims a volume too)."""
     name = "prometheus-data-test"
     k8s_client.CoreV1Api(api).create_persistent_volume({
         "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
         "spec": {"capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "hostPath": {"path": "/nonexistent/gx-test"}, "persistentVolumeReclaimPolicy": "Retain"},
+                 "hostPath": {"path": "/nonexistent/gx-test"}, "persistentVolumeReclaimPolicy": "Retain",
+                 "claimRef": {"namespace": "fabric", "name": "data-prometheus-0"}},
     })
     return name

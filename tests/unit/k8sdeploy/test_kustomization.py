@@ -71,3 +71,13 @@ def test_a_missing_built_image_is_refused_rather_than_left_at_its_upstream_name(
 def test_the_webhook_receiver_is_added_when_the_config_has_no_default_receiver() -> None:
     config = yaml.safe_load(with_webhook_receiver("route:\n  receiver: default\n", "http://sink/"))
     assert config["receivers"][0]["webhook_configs"][0]["url"] == "http://sink/"
+
+
+def test_the_package_ids_the_pods_run_are_kept_by_a_patch() -> None:
+    running = {("fabric", "gxtv3-package-org1-devnet"): "gxtv3_1.0:" + "ab" * 32}
+    doc = yaml.safe_load(render_kustomization(OVERLAY, BUILT, monitoring_namespace="fabric",
+                                              package_ids=running).text)
+    [patch] = [yaml.safe_load(p["patch"]) for p in doc["patches"]]
+    assert patch["metadata"] == {"name": "gxtv3-package-org1-devnet", "namespace": "fabric"}
+    assert patch["data"] == {"CHAINCODE_ID": "gxtv3_1.0:" + "ab" * 32}
+    assert "patches" not in yaml.safe_load(render_kustomization(OVERLAY, BUILT, monitoring_namespace="fabric").text)

@@ -71,5 +71,9 @@ def test_a_status_update_is_not_a_change_but_a_new_generation_is() -> None:
     pdb = {"metadata": {"generation": 1, "resourceVersion": "10"}}
     assert revision(pdb) == revision({"metadata": {"generation": 1, "resourceVersion": "11"}})
     assert revision(pdb) != revision({"metadata": {"generation": 2, "resourceVersion": "12"}})
-    config_map = {"metadata": {"resourceVersion": "10"}}
-    assert revision(config_map) != revision({"metadata": {"resourceVersion": "11"}})
+    config_map = {"metadata": {"name": "c", "resourceVersion": "10", "managedFields": [{"manager": "platform"}]},
+                  "data": {"CHAINCODE_ID": "a"}}
+    taken_over = {"metadata": {"name": "c", "resourceVersion": "11", "managedFields": [{"manager": "deploy"}]},
+                  "data": {"CHAINCODE_ID": "a"}}
+    assert revision(config_map) == revision(taken_over), "the same content under another field manager"
+    assert revision(config_map) != revision({**taken_over, "data": {"CHAINCODE_ID": "b"}})
