@@ -47,6 +47,8 @@ class KubernetesPlatformSettings(BaseSettings):
     alertmanager_port: int = 9093
     orgs: tuple[str, ...] = ("org1", "org2")
     chaincode_addressing: ChaincodeAddressing = ChaincodeAddressing.SERVICE_DNS
+    request_timeout_s: float = 30.0
+    poll_interval_s: float = 0.5
     # The backend of ``backend-<env>`` (k8s/base/backend), reached through a port-forward when no URL is given.
     api_service: str = "api"
     api_service_port: int | str | None = None  # None: the Service's only port
@@ -58,8 +60,6 @@ class KubernetesPlatformSettings(BaseSettings):
     # names (found by file name).
     fabric_client_secret: str = "backend-fabric-client"
     fabric_network_key: str = "network.json"
-    request_timeout_s: float = 30.0
-    poll_interval_s: float = 0.5
 
 
 class ChaincodeNames(BaseModel):

@@ -5,6 +5,7 @@ pod is refused with an error that names it."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gxlib.backend.settings import ApiRole
+from gxlib.config import Environment
+from gxlib.platform.backend_access import ClusterBackend, cluster_backend_endpoints
 from gxlib.platform.cluster import ClusterConnection, connect_cluster
 from gxlib.platform.pod_proxy import ApiServerAccess, pod_proxy_url, service_proxy_url
 from gxlib.platform.port_forward import NoReadyPodError, PortForward
@@ -121,3 +125,42 @@ def test_the_api_servers_service_and_pod_proxies_reach_the_pod_as_runbook_05_rea
         by_pod = session.get(f"{pod_proxy_url(access.server, NAMESPACE, 'web-a', 8080)}/index.html", timeout=30)
     assert (by_service.status_code, by_service.text) == (200, "web-a\n")
     assert (by_pod.status_code, by_pod.text) == (200, "web-a\n")
+
+
+def test_the_backend_of_a_namespace_is_reached_as_runbooks_03_to_05_reach_it(cluster: RunningCluster,
+                                                                            connection: ClusterConnection) -> None:
+    # backend-devnet as the overlay names it (Service api, port 80 → the pods' port "http"; the tokens Secret),
+    # played by busybox: what ClusterBackend takes from it and what a dry run probes.
+    namespace = "backend-devnet"
+    image = cluster.workload_image.reference
+    api_pod = _web_pod("api-0", image, {"app.kubernetes.io/name": "gx-backend-api"})
+    api_pod["metadata"]["namespace"] = namespace
+    api_pod["spec"]["containers"][0]["command"] = [
+        "/bin/sh", "-c", "hostname > /tmp/index.html; echo ok > /tmp/healthz; exec httpd -f -p 8080 -h /tmp"]
+    tokens = json.dumps({"tok-reader": "reader", "tok-admin": "admin"})
+    cluster.kubectl.apply([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        api_pod,
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": namespace},
+         "spec": {"selector": {"app.kubernetes.io/name": "gx-backend-api"},
+                  "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "backend-api-tokens", "namespace": namespace},
+         "stringData": {"GX_BACKEND_API_TOKENS": tokens}},
+    ])
+    cluster.wait("pod api-0 Ready", lambda: (any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in ((cluster.kubectl.get_json(
+            "pod", "api-0", "-n", namespace) or {}).get("status", {}).get("conditions", []))), None))
+    settings = KubernetesPlatformSettings(kubeconfig=cluster.cluster.layout.kubeconfig)
+    with ClusterBackend.connect(Environment.DEVNET, settings) as backend:
+        api = backend.api_forward()
+        assert httpx.get(f"{api.value}/healthz", timeout=30).text == "ok\n"
+        assert "service backend-devnet/api → pod api-0:8080" in api.source
+        assert backend.api_token(ApiRole.OPERATOR).value == "tok-admin"
+        assert backend.fabric_network_file() is None  # this cluster has no backend-fabric-client
+    probes = {e.what: e.probe() for e in cluster_backend_endpoints(
+        Environment.DEVNET, settings, api=True, token_role=ApiRole.ADMIN, network=True, submitter=True)}
+    assert probes["Kubernetes API server"] is None and probes["backend API (port-forward)"] is None
+    assert probes["API token of role admin"] is None
+    assert "backend-devnet/backend-fabric-client does not exist" in str(probes["Fabric network of the backend"])
+    assert "no Ready pod behind service backend-devnet/outbox-submitter-metrics" in str(
+        probes["outbox-submitter metrics (port-forward)"])
