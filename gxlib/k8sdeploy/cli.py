@@ -27,16 +27,11 @@ def deploy_command(env: str, as_json: bool) -> None:
        StatefulSet claim, its directory under <cluster state dir>/volumes;
     5. the Secrets the manifests require (PostgreSQL's password, the backend's database URL and API token),
        created once in the cluster, never written to a file;
-    6. the Fabric nodes: a devnet on the node IP (<cluster state dir>/devnet; its document in
-       <cluster state dir>/deploy/fabric-network.json) and Secret backend-fabric-client for the workers;
-    7. a server-side apply (a second deploy changes nothing; the chaincode package ConfigMaps are the
-       platform's once they exist), then chaincode 1.0 installed, approved and committed when nothing is
-       (the pods serve it through their Services' ClusterIPs; later versions are runbook 02's);
-    8. waits until every Deployment and StatefulSet is Ready and the migration Job complete.
+    6. a server-side apply (a second deploy changes nothing), then waits until every Deployment and
+       StatefulSet is Ready and the migration Job complete.
 
     `gx k8s down` removes the cluster and everything deploy put on the host. Settings: GX_K8S_CLUSTER_* (the
-    cluster), GX_K8S_DEPLOY_ALERT_WEBHOOK_URL (Alertmanager's receiver), GX_K8S_DEPLOY_READY_TIMEOUT_S,
-    GX_K8S_DEPLOY_HOST_FABRIC (false: no devnet), GX_K8S_DEPLOY_DEVNET_PORT_OFFSET.
+    cluster), GX_K8S_DEPLOY_ALERT_WEBHOOK_URL (Alertmanager's receiver), GX_K8S_DEPLOY_READY_TIMEOUT_S.
     """
     from gxlib.k8sdeploy.deploy import OverlayDeployment
     from gxlib.k8sdeploy.errors import NotReady
