@@ -11,10 +11,11 @@ BIN := $(VENV)/bin
 GX := $(BIN)/gx
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo test test-images lint typecheck unit integration down lab clean
+.PHONY: help setup test-setup system-packages venv fabric k8s-binaries demo demo-k8s test test-images lint typecheck unit integration down lab clean
 
 help:
 	@echo "make demo   set everything up, bring up devnet + chaincode + backend + monitoring, run the five runbooks"
+	@echo "make demo-k8s   the same five runbooks with env=devnet on the real single-node cluster (gx k8s deploy first)"
 	@echo "make test   set everything up and run the whole test suite (lint, typecheck, unit, integration)"
 	@echo "make lab    JupyterLab on the runbooks (loopback only, token; 'gx runbook open NAME' runs one in it)"
 	@echo "make test-images   build every container image from source and run each in a private containerd"
@@ -51,6 +52,10 @@ k8s-binaries: venv
 demo: setup
 	@echo "==> gx demo: devnet, chaincode, backend, monitoring, then the five runbooks"
 	@$(GX) demo
+
+demo-k8s: test-setup
+	@echo "==> gx demo --env devnet: gx k8s deploy (cluster, images, overlay, Fabric on the node IP), then the five runbooks"
+	@$(GX) demo --env devnet
 
 lint: venv
 	@echo "==> ruff"

@@ -193,13 +193,32 @@ def devnet_env(state_dir: Path | None, as_json: bool, peer_cli: str | None) -> N
 
 
 @cli.command("demo")
-def demo() -> None:
+@click.option("--env", "env", type=click.Choice(["local", "devnet"]), default="local", show_default=True,
+              help="local: processes on this machine (`make demo`); devnet: the real single-node cluster "
+                   "(`make demo-k8s`)")
+def demo(env: str) -> None:
     """The main job (`make demo`): bring up the devnet, the GX chaincode, the backend and the monitoring stack,
-    run the five runbooks in order, and print the SLO report's path and a summary. Safe to run again."""
-    from gxlib.demo import run_demo
+    run the five runbooks in order, and print the SLO report's path and a summary. Safe to run again.
 
-    report = run_demo(Progress(err))
-    table = Table(title=f"gx demo — {report.seconds:.0f}s")
+    With --env devnet: `gx k8s deploy` (the cluster, the devnet overlay, the Fabric nodes on the node IP, chaincode
+    1.0 in the pods), then the same five runbooks with env=devnet on that cluster, and the same summary.
+    """
+    from gxlib.demo import DemoReport
+
+    report: DemoReport
+    title = "gx demo"
+    if env == "local":
+        from gxlib.demo import run_demo
+
+        report = run_demo(Progress(err))
+    else:
+        from gxlib.demo_k8s import run_cluster_demo
+        from gxlib.k8sdeploy.settings import DeploySettings
+
+        cluster_report = run_cluster_demo(Progress(err), settings=DeploySettings(env=env))
+        title = f"gx demo --env {env} (deploy {cluster_report.deploy_seconds:.0f}s)"
+        report = cluster_report
+    table = Table(title=f"{title} — {report.seconds:.0f}s")
     for column in ("runbook", "result", "seconds", "record"):
         table.add_column(column)
     for outcome in report.runbooks:

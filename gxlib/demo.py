@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,6 @@ def accepted_parameters(name: str, candidates: dict[str, Any]) -> dict[str, Any]
 
 def run_demo(progress: Progress | None = None) -> DemoReport:
     """Bring everything up and run the five runbooks; never raises for a failing runbook (it is reported)."""
-    from gxlib.runbook.execute import run as run_runbook
-
     progress = progress or Progress()
     started = time.monotonic()
     devnet = Devnet(DevnetSettings(), progress=progress)
@@ -97,14 +96,29 @@ def run_demo(progress: Progress | None = None) -> DemoReport:
     progress.info("[bold]5/5[/] the runbooks")
     # The runbooks' kernels get the admin token through their environment; this process's stays as it was.
     environ = {**os.environ, "GX_API_TOKEN": next(iter(backend.api_tokens()))}
-    marker = devnet.layout.root / DRILL_DONE_MARKER
+    report = run_runbooks(lambda name, drill: _runbook_parameters(name, devnet, backend, stack, drill), environ,
+                          devnet.layout.root / DRILL_DONE_MARKER, progress)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def run_runbooks(parameters_of: Callable[[str, bool], dict[str, Any]], environ: Mapping[str, str], marker: Path,
+                 progress: Progress, kernel_environ: Mapping[str, str] | None = None) -> DemoReport:
+    """The five runbooks in order through papermill, each with the parameters ``parameters_of(name, drill)``
+    gives (those its model accepts; secrets read from ``environ``; ``kernel_environ`` added to the kernels'
+    environment); runbook 05's drill only while ``marker`` does not exist, which a passed 05 writes. A failing
+    runbook is reported and the rest still run."""
+    from gxlib.runbook.execute import run as run_runbook
+
     drill = not marker.exists()
     report = DemoReport()
+    started = time.monotonic()
     for name in RUNBOOKS:
-        parameters = accepted_parameters(name, _runbook_parameters(name, devnet, backend, stack, drill))
+        parameters = accepted_parameters(name, parameters_of(name, drill))
         begun = time.monotonic()
         try:
-            record = run_runbook(name, parameters, progress=progress, environ=environ)
+            record = run_runbook(name, parameters, progress=progress, environ=dict(environ),
+                                 kernel_environ=kernel_environ)
             report.runbooks.append(RunbookOutcome(name, record.passed, str(record.record_dir),
                                                   time.monotonic() - begun))
         except Exception as exc:  # a failed runbook is reported, and the demo goes on to show the rest

@@ -30,7 +30,7 @@ from gxlib.k8scluster.kubectl import Kubectl
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8sdeploy import secrets, storage
 from gxlib.k8sdeploy.errors import DeployError, ImageNotInCatalog, NotReady
-from gxlib.k8sdeploy.fabric import DevnetOnNode, FabricReport
+from gxlib.k8sdeploy.fabric import DevnetOnNode, FabricReport, with_host_fabric_nodes
 from gxlib.k8sdeploy.images import CATALOG_IMAGES, NOT_BUILT, images_of, split_reference
 from gxlib.k8sdeploy.kustomization import CHAINCODE_ID_KEY, render_kustomization
 from gxlib.k8sdeploy.readiness import WAITED_KINDS, WorkloadState, pod_problems, workload_state
@@ -217,10 +217,12 @@ class OverlayDeployment:
     def _render(self, references: Mapping[str, str], package_ids: Mapping[tuple[str, str], str]
                 ) -> list[dict[str, Any]]:
         monitoring = REPO_ROOT / "k8s" / "monitoring" / "stack" / "alertmanager.yml"
+        prometheus = with_host_fabric_nodes((monitoring.parent / "prometheus.yml").read_text(),
+                                            self.fabric.operations_targets())
         generated = render_kustomization(self.overlay_dir, references, monitoring_namespace=MONITORING_NAMESPACE,
                                          alertmanager_yml=monitoring.read_text(),
                                          webhook_url=self.settings.alert_webhook_url, directory=self.deploy_dir,
-                                         package_ids=package_ids)
+                                         package_ids=package_ids, prometheus_yml=prometheus)
         generated.write(self.deploy_dir)
         install = ensure_k8s_tools(self.build, [KUSTOMIZE], progress=self.progress)
         proc = subprocess.run([str(install.binary(KUSTOMIZE)), "build", str(self.deploy_dir)], capture_output=True,

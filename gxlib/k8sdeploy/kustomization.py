@@ -21,6 +21,8 @@ KUSTOMIZATION = "kustomization.yaml"
 ALERTMANAGER_FILE = "alertmanager.yml"
 ALERTMANAGER_CONFIGMAP = "alertmanager-config"
 ALERTMANAGER_RECEIVER = "default"
+PROMETHEUS_FILE = "prometheus.yml"
+PROMETHEUS_CONFIGMAP = "prometheus-config"
 CHAINCODE_ID_KEY = "CHAINCODE_ID"
 
 
@@ -61,13 +63,15 @@ def with_webhook_receiver(alertmanager_yml: str, url: str) -> str:
 def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, monitoring_namespace: str,
                          alertmanager_yml: str | None = None, webhook_url: str | None = None,
                          directory: Path | None = None,
-                         package_ids: Mapping[tuple[str, str], str] | None = None) -> GeneratedKustomization:
+                         package_ids: Mapping[tuple[str, str], str] | None = None,
+                         prometheus_yml: str | None = None) -> GeneratedKustomization:
     """``overlay_dir`` is named relative to ``directory`` (where the file is written; kustomize refuses absolute
     resource paths). ``image_tags``: catalog recipe name → the reference it was built as
     (``registry.gx.local/gx/<name>:<tag>``), for every recipe of CATALOG_IMAGES; ``alertmanager_yml`` is the
     overlay's config (needed with a webhook). ``package_ids``: (namespace, ConfigMap) → the CHAINCODE_ID the
     chaincode pods run now (set by the platform's roll), kept by a patch so that a re-apply does not put the
-    overlay's placeholder back."""
+    overlay's placeholder back. ``prometheus_yml``, when given, replaces the overlay's prometheus.yml (the
+    devnet's Fabric nodes outside the cluster, gxlib.k8sdeploy.fabric.with_host_fabric_nodes)."""
     missing = sorted({c.recipe for c in CATALOG_IMAGES} - set(image_tags))
     if missing:
         raise ValueError(f"no built reference for {', '.join(missing)}")
@@ -96,17 +100,24 @@ def render_kustomization(overlay_dir: Path, image_tags: Mapping[str, str], *, mo
                      "data": {CHAINCODE_ID_KEY: package_id}}
             lines += ["  - patch: |-"] + [f"      {line}" for line in yaml.safe_dump(patch).splitlines()]
     files: dict[str, str] = {}
+    replaced: list[tuple[str, str]] = []  # (ConfigMap, file)
     if webhook_url is not None:
         if alertmanager_yml is None:
             raise ValueError("a webhook receiver needs the overlay's alertmanager.yml")
         files[ALERTMANAGER_FILE] = with_webhook_receiver(alertmanager_yml, webhook_url)
+        replaced.append((ALERTMANAGER_CONFIGMAP, ALERTMANAGER_FILE))
+    if prometheus_yml is not None:
+        files[PROMETHEUS_FILE] = prometheus_yml
+        replaced.append((PROMETHEUS_CONFIGMAP, PROMETHEUS_FILE))
+    if replaced:
+        lines.append("configMapGenerator:")
+    for config_map, file_name in replaced:
         lines += [
-            "configMapGenerator:",
-            f"  - name: {ALERTMANAGER_CONFIGMAP}",
+            f"  - name: {config_map}",
             f"    namespace: {monitoring_namespace}",
             "    behavior: replace",
             "    files:",
-            f"      - {ALERTMANAGER_FILE}",
+            f"      - {file_name}",
         ]
     return GeneratedKustomization("\n".join(lines) + "\n", files)
 

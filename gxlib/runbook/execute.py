@@ -71,7 +71,8 @@ def template_notebook(spec: RunbookSpec, settings: RunbookSettings) -> Path:
 
 def run(name: str | RunbookSpec, parameters: Mapping[str, object] | None = None, *, dry_run: bool | None = None,
         settings: RunbookSettings | None = None, progress: Progress | None = None,
-        environ: Mapping[str, str] | None = None, progress_bar: bool = False) -> RunRecord:
+        environ: Mapping[str, str] | None = None, progress_bar: bool = False,
+        kernel_environ: Mapping[str, str] | None = None) -> RunRecord:
     """Run the runbook ``name`` with ``parameters`` and return its record; see the module docstring."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -90,7 +91,8 @@ def run(name: str | RunbookSpec, parameters: Mapping[str, object] | None = None,
     notebook = record_dir / spec.notebook
     html = notebook.with_suffix(".html")
     redactor = Redactor(run_secrets(params))
-    kernel_env = {RECORD_DIR_VARIABLE: str(record_dir)}
+    # ``kernel_environ``: settings of the kernel's process beyond this one's (e.g. GX_K8S_PLATFORM_* of a cluster).
+    kernel_env = {**(kernel_environ or {}), RECORD_DIR_VARIABLE: str(record_dir)}
     for field, variable in params.secret_fields().items():
         value = getattr(params, field)
         if value is not None:

@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "chaincode": 2, "backend": 2, "monitoring": 2, "platform": 2,
     # what an operator runs
     "runbook": 3, "bench": 3,
-    "demo": 4, "cli": 4,
+    "demo": 4, "demo_k8s": 4, "cli": 4,
     # a real single-node cluster on this host, made of the Kubernetes binaries (k8sbuild) and images (k8simages)
     "k8scluster": 1,
     # the devnet overlay on that cluster: it may use the platform and backend layers; only the CLI and the demo

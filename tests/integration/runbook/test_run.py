@@ -144,3 +144,12 @@ def test_a_run_shows_the_operator_no_kernel_transport_warning(settings: RunbookS
     shown = "".join(capfd.readouterr())
     assert record.passed
     assert "without encryption" not in shown and "over TCP" not in shown
+
+
+def test_kernel_environ_reaches_the_kernel_and_not_this_process(settings: RunbookSettings, tmp_path: Path) -> None:
+    """What `gx demo --env devnet` hands its kernels (GX_K8S_PLATFORM_*): the kernel's environment has it, the
+    caller's does not change."""
+    record = run(TOY, {"marker_file": str(tmp_path / "marker.txt")}, settings=settings, progress=Progress(quiet=True),
+                 kernel_environ={TOKEN_VARIABLE: "set-for-the-kernel-only"})
+    assert "the kernel sees the token: set-for-the-kernel-only" in _outputs(record.notebook)
+    assert TOKEN_VARIABLE not in os.environ

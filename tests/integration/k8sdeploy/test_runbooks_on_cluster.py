@@ -1,0 +1,186 @@
+"""The five runbooks with ``env=devnet`` on the real single-node cluster, through papermill as CI and operators run
+them, with the parameters `gx demo --env devnet` gives them (gxlib.demo_k8s.ClusterRun): the cluster's kubeconfig,
+the host devnet's document for 02, its state dir for 05's drill; the API, its token and the backend's Fabric network
+come from the cluster.
+
+One deploy for the module (`gx k8s deploy`: cluster, images, overlay, the devnet on the node IP, chaincode 1.0 in
+the pods), under the host's real-node lock, with its own state dir, bridge, ports (GX_TEST_PORT_OFFSET) and devnet
+ports; taken down at the end. One test per runbook, in the runbooks' order, so a failure names the runbook; then a
+second run of 01 and 02 is "already done", and a second deploy (warm) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gxlib.config import Environment
+from gxlib.demo_k8s import ClusterRun, cluster_run
+from gxlib.k8scluster.cluster import NodeCluster, check_host
+from gxlib.k8scluster.errors import HostNotSupported
+from gxlib.k8scluster.settings import K8sClusterSettings
+from gxlib.k8sdeploy.deploy import DeployReport, OverlayDeployment
+from gxlib.k8sdeploy.settings import DeploySettings
+from gxlib.platform.kubernetes_chaincode import kubernetes_operator
+from gxlib.platform.settings import ChaincodeAddressing, KubernetesPlatformSettings
+from gxlib.progress import Progress
+from gxlib.runbook import RunbookFailed, run
+from gxlib.runbook.settings import RunbookSettings
+from tests.conftest import BASE_TEST_OFFSET
+from tests.integration.k8scluster.host_lock import one_node_on_this_host
+from tests.integration.k8sdeploy.test_devnet_overlay import AlertSink
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(5400)]
+
+PORT_OFFSET = int(os.environ.get("GX_TEST_PORT_OFFSET", "0"))
+SINK_PORT = 19193 + PORT_OFFSET
+DEVNET_OFFSET = BASE_TEST_OFFSET + 900
+
+
+@dataclass
+class Deployed:
+    deployment: OverlayDeployment
+    report: DeployReport
+    run: ClusterRun
+    runs_dir: Path
+    kernel: str
+    sink: AlertSink
+    cold_s: float
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def runbook(self, name: str, drill: bool = False, **extra: object) -> dict[str, Any]:
+        """The runbook's summary (a failed run's too), with its wall time; every run is recorded in ``results``."""
+        parameters = {**self.run.parameters(name, drill), **extra}
+        settings = RunbookSettings(runs_dir=self.runs_dir, kernel_name=self.kernel)
+        environ = self.run.environ(dict(os.environ))
+        started = time.monotonic()
+        try:
+            record = run(name, parameters, settings=settings, progress=Progress(), environ=environ,
+                         kernel_environ=self.run.kernel_environ())
+            summary = record.summary or {}
+        except RunbookFailed as failure:
+            summary = failure.summary or {"passed": False, "error": str(failure)}
+        summary = {**summary, "seconds": round(time.monotonic() - started, 1)}
+        self.results.setdefault(name, summary)
+        print(f"\n{name}: {'passed' if summary.get('passed') else 'FAILED'} in {summary['seconds']:.0f}s")
+        return summary
+
+
+def _failures(summary: dict[str, Any]) -> str:
+    failed = [c for c in summary.get("checks", []) if c.get("status") not in ("pass", "skip")]
+    steps = [s for s in summary.get("steps", []) if s.get("outcome") == "failed"]
+    return json.dumps({"error": summary.get("error"), "failed checks": failed, "failed steps": steps}, indent=1)[:6000]
+
+
+def _committed_version(deployed: Deployed) -> str | None:
+    fabric = deployed.deployment.fabric
+    operator = kubernetes_operator(Environment.DEVNET, KubernetesPlatformSettings(
+        kubeconfig=deployed.run.kubeconfig, chaincode_addressing=ChaincodeAddressing.CLUSTER_IP),
+        fabric_network_file=fabric.network_file, channel=fabric.profile.channel, chaincode_name="gxtv3",
+        chaincode_addresses={}, restart_timeout_s=60, progress=Progress())
+    committed = operator.committed()
+    return committed.version if committed is not None else None
+
+
+def _steps(summary: dict[str, Any]) -> dict[str, str]:
+    return {step["name"]: step["outcome"] for step in summary.get("steps", [])}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, gx_kernel: str) -> Iterator[Deployed]:
+    root = tmp_path_factory.mktemp("k8srunbooks")
+    settings = K8sClusterSettings(state_dir=root / "state", bridge="gxrunbk0", pod_cidr="10.244.0.0/24",
+                                  node_name="gx-runbooks-node").with_port_offset(PORT_OFFSET)
+    try:
+        check_host(settings)
+    except HostNotSupported as exc:
+        if "root" in exc.reason or "cgroup" in exc.reason:
+            pytest.skip(str(exc))
+        raise
+    progress = Progress()
+    with one_node_on_this_host("test_runbooks_on_cluster"):
+        node = NodeCluster(settings, progress=progress)
+        sink: AlertSink | None = None
+        deployment: OverlayDeployment | None = None
+        try:
+            node.up()  # the sink binds the node's address, which exists once the bridge does
+            sink = AlertSink(settings.node_ip, SINK_PORT)
+            deployment = OverlayDeployment(settings, DeploySettings(alert_webhook_url=sink.url, ready_timeout_s=600,
+                                                                    devnet_port_offset=DEVNET_OFFSET),
+                                           progress=progress)
+            started = time.monotonic()
+            report = deployment.deploy()
+            cold = time.monotonic() - started
+            print(f"\ncold deploy (cluster already up): {cold:.0f}s")
+            yield Deployed(deployment, report, cluster_run(deployment), root / "runs", gx_kernel, sink, cold)
+        finally:
+            if sink is not None:
+                sink.close()
+            if deployment is not None:
+                deployment.down()  # the devnet, then the cluster
+            node.down()  # nothing left to stop when the deployment's down ran
+
+
+def test_the_deploy_serves_chaincode_1_0_from_the_pods_and_gives_the_backend_its_fabric_secret(
+        deployed: Deployed) -> None:
+    assert deployed.report.fabric is not None and deployed.report.fabric.version == "1.0"
+    assert all(state.done for state in deployed.report.readiness), [s.to_json() for s in deployed.report.readiness
+                                                                   if not s.done]
+    secret = deployed.deployment.kubectl.get_json("secret", "backend-fabric-client", "-n", "backend-devnet") or {}
+    assert "network.json" in secret.get("data", {})
+
+
+def test_01_deploy_monitoring_passes(deployed: Deployed) -> None:
+    summary = deployed.runbook("01-deploy-monitoring")
+    assert summary.get("passed"), _failures(summary)
+
+
+def test_02_upgrade_chaincode_to_1_1_passes(deployed: Deployed) -> None:
+    summary = deployed.runbook("02-upgrade-chaincode")
+    assert summary.get("passed"), _failures(summary)
+    assert _committed_version(deployed) == "1.1"
+
+
+def test_03_bootstrap_system_passes(deployed: Deployed) -> None:
+    summary = deployed.runbook("03-bootstrap-system")
+    assert summary.get("passed"), _failures(summary)
+
+
+def test_04_validate_cqrs_passes(deployed: Deployed) -> None:
+    summary = deployed.runbook("04-validate-cqrs")
+    assert summary.get("passed"), _failures(summary)
+
+
+def test_05_validate_monitoring_with_the_breaker_drill_passes(deployed: Deployed) -> None:
+    summary = deployed.runbook("05-validate-monitoring", drill=True)
+    assert summary.get("passed"), _failures(summary)
+
+
+def test_a_second_run_of_01_is_already_done(deployed: Deployed) -> None:
+    summary = deployed.runbook("01-deploy-monitoring")
+    assert summary.get("passed"), _failures(summary)
+    assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
+
+
+def test_a_second_run_of_02_is_already_done(deployed: Deployed) -> None:
+    summary = deployed.runbook("02-upgrade-chaincode")
+    assert summary.get("passed"), _failures(summary)
+    assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
+
+
+def test_a_second_deploy_changes_nothing_and_keeps_the_upgraded_chaincode(deployed: Deployed) -> None:
+    started = time.monotonic()
+    again = deployed.deployment.deploy()
+    warm = time.monotonic() - started
+    times = {name: s["seconds"] for name, s in deployed.results.items()}
+    print(f"\nwarm deploy: {warm:.0f}s (cold {deployed.cold_s:.0f}s); first runs of the runbooks: {times}")
+    assert again.changed == []
+    assert again.fabric is not None and (again.fabric.version, again.fabric.already_committed) == ("1.1", True)
+    assert _committed_version(deployed) == "1.1"
