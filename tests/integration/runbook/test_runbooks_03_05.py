@@ -15,6 +15,7 @@ Run: ``GX_TEST_PORT_OFFSET=21800 .venv/bin/pytest tests/integration/runbook/test
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
 import time
@@ -41,7 +42,7 @@ from gxlib.devnet.network import Devnet
 from gxlib.monitoring.settings import LocalStackSettings, LocalTargets, MonitoringConfig
 from gxlib.monitoring.stack import LocalMonitoringStack
 from gxlib.progress import Progress
-from gxlib.runbook import InvalidParameter, RunRecord, run
+from gxlib.runbook import InvalidParameter, RunbookFailed, RunRecord, run
 from gxlib.runbook.checks import summary_text
 from gxlib.runbook.settings import RunbookSettings
 from gxlib.runbook.steps_backend import (
@@ -330,17 +331,30 @@ def test_an_invalid_parameter_stops_the_run_before_anything_runs(name: str, para
     assert not (tmp_path / "runs").exists(), "no record: the notebook never started"
 
 
-@pytest.mark.parametrize(("name", "raw", "parameter"), [
-    ("03-bootstrap-system", {"env": "testnet"}, "api_url"),
-    ("04-validate-cqrs", {"env": "testnet", "api_url": "http://api.test"}, "api_token"),
-    ("05-validate-monitoring", {"env": "testnet", "breaker_drill": "true"}, "breaker_drill"),
-])
-def test_a_kubernetes_env_without_what_it_needs_is_refused_before_anything_runs(
-        name: str, raw: dict[str, object], parameter: str, tmp_path: Path, gx_kernel: str) -> None:
+def test_the_breaker_drill_on_a_shared_kubernetes_env_is_refused_before_anything_runs(tmp_path: Path,
+                                                                                       gx_kernel: str) -> None:
     with pytest.raises(InvalidParameter) as caught:
-        run(name, raw, settings=settings(tmp_path, gx_kernel), progress=Progress(quiet=True), environ={})
-    assert caught.value.parameter == parameter and "testnet" in caught.value.message
+        run("05-validate-monitoring", {"env": "testnet", "breaker_drill": "true"},
+            settings=settings(tmp_path, gx_kernel), progress=Progress(quiet=True), environ={})
+    assert caught.value.parameter == "breaker_drill" and "testnet" in caught.value.message
     assert not (tmp_path / "runs").exists(), "no record: the notebook never started"
+
+
+@pytest.mark.parametrize(("name", "raw", "missing"), [
+    ("03-bootstrap-system", {"env": "testnet"}, "api_token"),
+    ("04-validate-cqrs", {"env": "testnet", "api_url": "http://api.test"}, "api_token"),
+])
+def test_a_kubernetes_env_with_neither_the_parameters_nor_a_cluster_fails_naming_both_ways_and_posts_nothing(
+        name: str, raw: dict[str, object], missing: str, tmp_path: Path, gx_kernel: str) -> None:
+    # Off local, what api_url/api_token/fabric_network_file do not give comes from the env's cluster (issue 14);
+    # with no cluster to ask either, the reachability check fails before any command is posted.
+    with pytest.raises(RunbookFailed) as caught:
+        run(name, raw, settings=settings(tmp_path, gx_kernel), progress=Progress(quiet=True),
+            environ={}, kernel_environ={"KUBECONFIG": str(tmp_path / "absent-kubeconfig")})
+    summary = json.loads((caught.value.record_dir / "summary.json").read_text())
+    [check] = summary["checks"]
+    assert check["status"] == "FAIL" and summary["steps"] == []
+    assert missing in check["detail"] and "env=testnet" in check["detail"] and "kubeconfig" in check["detail"]
 
 
 # --- 03 on a ledger nobody bootstrapped ------------------------------------------------------------------------
