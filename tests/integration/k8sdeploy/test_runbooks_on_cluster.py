@@ -6,7 +6,7 @@ come from the cluster.
 One deploy for the module (`gx k8s deploy`: cluster, images, overlay, the devnet on the node IP, chaincode 1.0 in
 the pods), under the host's real-node lock, with its own state dir, bridge, ports (GX_TEST_PORT_OFFSET) and devnet
 ports; taken down at the end. One test per runbook, in the runbooks' order, so a failure names the runbook; then a
-second run of 01 and 02 is "already done", and a second deploy (warm) changes nothing.
+second run of 01, 02, 03 and 04 is "already done", and a second deploy (warm) changes nothing.
 """
 
 from __future__ import annotations
@@ -171,6 +171,18 @@ def test_a_second_run_of_01_is_already_done(deployed: Deployed) -> None:
 
 def test_a_second_run_of_02_is_already_done(deployed: Deployed) -> None:
     summary = deployed.runbook("02-upgrade-chaincode")
+    assert summary.get("passed"), _failures(summary)
+    assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
+
+
+def test_a_second_run_of_03_is_already_done(deployed: Deployed) -> None:
+    summary = deployed.runbook("03-bootstrap-system")
+    assert summary.get("passed"), _failures(summary)
+    assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
+
+
+def test_a_second_run_of_04_is_already_done(deployed: Deployed) -> None:
+    summary = deployed.runbook("04-validate-cqrs")
     assert summary.get("passed"), _failures(summary)
     assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
 
