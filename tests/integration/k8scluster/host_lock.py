@@ -10,7 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from gxlib.filelock import exclusive_lock
+from gxlib.k8scluster.cluster import check_host
+from gxlib.k8scluster.errors import HostNotSupported
+from gxlib.k8scluster.settings import K8sClusterSettings
 
 HOST_NODE_LOCK = Path("/run/gxlib/real-node.lock")
 
@@ -21,3 +26,13 @@ def one_node_on_this_host(who: str) -> Iterator[None]:
           file=sys.stderr, flush=True)
     with exclusive_lock(HOST_NODE_LOCK):
         yield
+
+
+def skip_unless_this_host_runs_a_node(settings: K8sClusterSettings) -> None:
+    """Skip when the host cannot run a node at all (not root, no cgroups); any other refusal is a failure."""
+    try:
+        check_host(settings)
+    except HostNotSupported as exc:
+        if "root" in exc.reason or "cgroup" in exc.reason:
+            pytest.skip(str(exc))
+        raise

@@ -20,8 +20,7 @@ from gxlib.k8sbuild.binaries import KUBECTL, ensure_k8s_tools
 from gxlib.k8sbuild.settings import K8sBuildSettings
 from gxlib.k8scluster import containerd, hostsettings, iptables, network
 from gxlib.k8scluster.cgroups import kubelet_cgroup_dirs
-from gxlib.k8scluster.cluster import NodeCluster, UpResult, check_host
-from gxlib.k8scluster.errors import HostNotSupported
+from gxlib.k8scluster.cluster import NodeCluster, UpResult
 from gxlib.k8scluster.kubectl import Kubectl
 from gxlib.k8scluster.mounts import MOUNTINFO, mount_points
 from gxlib.k8scluster.processes import pids_with_argument
@@ -30,7 +29,7 @@ from gxlib.k8simages.settings import ImageSettings
 from gxlib.k8simages.store import BuiltImage, ImageStore
 from gxlib.progress import Progress
 from tests.integration.k8scluster.busybox_image import BusyboxRecipe
-from tests.integration.k8scluster.host_lock import one_node_on_this_host
+from tests.integration.k8scluster.host_lock import one_node_on_this_host, skip_unless_this_host_runs_a_node
 
 PORT_OFFSET = int(os.environ.get("GX_TEST_PORT_OFFSET", "0"))
 TEST_NAMESPACE = "gx-cluster-test"
@@ -98,12 +97,7 @@ def _settings(state_dir: Path) -> K8sClusterSettings:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     settings = _settings(tmp_path_factory.mktemp("k8scluster") / "state")
-    try:
-        check_host(settings)
-    except HostNotSupported as exc:
-        if "root" in exc.reason or "cgroup" in exc.reason:
-            pytest.skip(str(exc))
-        raise
+    skip_unless_this_host_runs_a_node(settings)
     progress = Progress()
     install = ensure_k8s_tools(K8sBuildSettings(), [KUBECTL], progress=progress)
     workload = ImageStore(ImageSettings().cache_root).ensure(BusyboxRecipe(), progress).image

@@ -27,8 +27,7 @@ from gxlib.devnet import processes
 from gxlib.fabric.sync import SyncGateway
 from gxlib.k8sbuild.binaries import KUBECTL, ensure_k8s_tools
 from gxlib.k8sbuild.settings import K8sBuildSettings
-from gxlib.k8scluster.cluster import NodeCluster, check_host
-from gxlib.k8scluster.errors import HostNotSupported
+from gxlib.k8scluster.cluster import NodeCluster
 from gxlib.k8scluster.kubectl import Kubectl
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8sdeploy.deploy import DeployReport, OverlayDeployment
@@ -38,7 +37,7 @@ from gxlib.k8sdeploy.settings import DeploySettings, volumes_dir
 from gxlib.monitoring.catalog import availability_query
 from gxlib.progress import Progress
 from tests.conftest import BASE_TEST_OFFSET
-from tests.integration.k8scluster.host_lock import one_node_on_this_host
+from tests.integration.k8scluster.host_lock import one_node_on_this_host, skip_unless_this_host_runs_a_node
 from tests.integration.k8scluster.test_real_cluster import HostSnapshot
 
 PORT_OFFSET = int(os.environ.get("GX_TEST_PORT_OFFSET", "0"))
@@ -111,12 +110,7 @@ def _cpu_seconds() -> float:
 def overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedOverlay]:
     settings = K8sClusterSettings(state_dir=tmp_path_factory.mktemp("k8sdeploy") / "state", bridge="gxdeploy0",
                                   pod_cidr="10.244.0.0/24", node_name="gx-deploy-node").with_port_offset(PORT_OFFSET)
-    try:
-        check_host(settings)
-    except HostNotSupported as exc:
-        if "root" in exc.reason or "cgroup" in exc.reason:
-            pytest.skip(str(exc))
-        raise
+    skip_unless_this_host_runs_a_node(settings)
     progress = Progress()
     install = ensure_k8s_tools(K8sBuildSettings(), [KUBECTL], progress=progress)
     with one_node_on_this_host("test_devnet_overlay"):

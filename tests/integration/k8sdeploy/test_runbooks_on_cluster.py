@@ -23,8 +23,7 @@ import pytest
 
 from gxlib.config import Environment
 from gxlib.demo_k8s import ClusterRun, cluster_run
-from gxlib.k8scluster.cluster import NodeCluster, check_host
-from gxlib.k8scluster.errors import HostNotSupported
+from gxlib.k8scluster.cluster import NodeCluster
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8sdeploy.deploy import DeployReport, OverlayDeployment
 from gxlib.k8sdeploy.settings import DeploySettings
@@ -34,7 +33,7 @@ from gxlib.progress import Progress
 from gxlib.runbook import RunbookFailed, run
 from gxlib.runbook.settings import RunbookSettings
 from tests.conftest import BASE_TEST_OFFSET
-from tests.integration.k8scluster.host_lock import one_node_on_this_host
+from tests.integration.k8scluster.host_lock import one_node_on_this_host, skip_unless_this_host_runs_a_node
 from tests.integration.k8sdeploy.test_devnet_overlay import AlertSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(5400)]
@@ -98,12 +97,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, gx_kernel: str) -> Iterat
     root = tmp_path_factory.mktemp("k8srunbooks")
     settings = K8sClusterSettings(state_dir=root / "state", bridge="gxrunbk0", pod_cidr="10.244.0.0/24",
                                   node_name="gx-runbooks-node").with_port_offset(PORT_OFFSET)
-    try:
-        check_host(settings)
-    except HostNotSupported as exc:
-        if "root" in exc.reason or "cgroup" in exc.reason:
-            pytest.skip(str(exc))
-        raise
+    skip_unless_this_host_runs_a_node(settings)
     progress = Progress()
     with one_node_on_this_host("test_runbooks_on_cluster"):
         node = NodeCluster(settings, progress=progress)

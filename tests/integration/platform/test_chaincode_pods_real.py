@@ -36,8 +36,7 @@ from gxlib.fabric.sync import SyncGateway
 from gxlib.k8sbuild.binaries import KUSTOMIZE, ensure_k8s_tools
 from gxlib.k8sbuild.settings import K8sBuildSettings
 from gxlib.k8scluster import containerd
-from gxlib.k8scluster.cluster import NodeCluster, check_host
-from gxlib.k8scluster.errors import HostNotSupported
+from gxlib.k8scluster.cluster import NodeCluster
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8simages import catalog
 from gxlib.k8simages.settings import ImageSettings
@@ -52,7 +51,7 @@ from gxlib.platform.settings import (
 )
 from gxlib.progress import Progress
 from tests.conftest import BASE_TEST_OFFSET, make_devnet
-from tests.integration.k8scluster.host_lock import one_node_on_this_host
+from tests.integration.k8scluster.host_lock import one_node_on_this_host, skip_unless_this_host_runs_a_node
 from tests.integration.platform.conftest import K8S_DIR, kustomize_build
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
@@ -97,12 +96,7 @@ def _chaincode_objects(image: BuiltImage) -> list[dict[str, Any]]:
 def world(fabric_install: FabricInstall, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("chaincode-pods")
     cluster_settings = _cluster_settings(root / "cluster")
-    try:
-        check_host(cluster_settings)
-    except HostNotSupported as exc:
-        if "root" in exc.reason or "cgroup" in exc.reason:
-            pytest.skip(str(exc))
-        raise
+    skip_unless_this_host_runs_a_node(cluster_settings)
     progress = Progress()
     image = ImageStore(ImageSettings().cache_root).ensure(catalog.chaincode(), progress).image
     objects = _chaincode_objects(image)
