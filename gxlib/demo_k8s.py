@@ -28,6 +28,7 @@ from gxlib.progress import Progress
 # stands in for the cluster's (one in this process's environment is not handed on as the api_token parameter).
 CHAINCODE_ADDRESSING_VARIABLE = "GX_K8S_PLATFORM_CHAINCODE_ADDRESSING"
 DROPPED_VARIABLES = ("GX_API_TOKEN",)
+CLUSTER_STATE_DIR_VARIABLE = "GX_K8S_CLUSTER_STATE_DIR"
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ClusterRun:
     kubeconfig: Path
     fabric_network_file: Path
     devnet_state_dir: Path
+    cluster_state_dir: Path
 
     def parameters(self, name: str, drill: bool) -> dict[str, Any]:
         common: dict[str, Any] = {"env": self.env, "kubeconfig": str(self.kubeconfig)}
@@ -52,10 +54,11 @@ class ClusterRun:
         """Where the runbooks' secret parameters are read from: ``base`` without a local API token."""
         return {k: v for k, v in base.items() if k not in DROPPED_VARIABLES}
 
-    @staticmethod
-    def kernel_environ() -> dict[str, str]:
-        """What the runbooks' kernels get beside this process's environment."""
-        return {CHAINCODE_ADDRESSING_VARIABLE: ChaincodeAddressing.CLUSTER_IP.value}
+    def kernel_environ(self) -> dict[str, str]:
+        """What the runbooks' kernels get beside this process's environment: how the packages address the
+        chaincode Services, and the node's state dir (02 builds the chaincode image and imports it there)."""
+        return {CHAINCODE_ADDRESSING_VARIABLE: ChaincodeAddressing.CLUSTER_IP.value,
+                CLUSTER_STATE_DIR_VARIABLE: str(self.cluster_state_dir)}
 
     @property
     def drill_marker(self) -> Path:
@@ -71,7 +74,7 @@ class ClusterDemoReport(DemoReport):
 def cluster_run(deployment: OverlayDeployment) -> ClusterRun:
     """What the runbooks are pointed at after ``deployment`` deployed."""
     return ClusterRun(deployment.settings.env, deployment.cluster.layout.kubeconfig, deployment.fabric.network_file,
-                      deployment.fabric.devnet.settings.state_dir)
+                      deployment.fabric.devnet.settings.state_dir, deployment.cluster.settings.state_dir)
 
 
 def run_cluster_demo(progress: Progress | None = None, *, cluster_settings: K8sClusterSettings | None = None,

@@ -61,6 +61,7 @@ class PodState(BaseModel):
     node: str | None
     labels: dict[str, str]
     annotations: dict[str, str]
+    images: dict[str, str] = {}  # container name → the image its spec names
 
 
 class ChaincodeRoll(BaseModel):
@@ -72,6 +73,7 @@ class ChaincodeRoll(BaseModel):
     package_id: str
     previous_package_id: str | None
     rollout: RolloutState
+    image: str | None = None  # the image the container was set to (None: left as it was)
 
 
 class Platform(Protocol):

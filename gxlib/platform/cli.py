@@ -91,14 +91,17 @@ def apply_command(env: str, kubeconfig: Path | None, context: str | None, dry_ru
 @click.argument("package_ids", nargs=-1, required=True, metavar="ORG=PACKAGE_ID...")
 @kubeconfig_option
 @context_option
+@click.option("--image", default=None, metavar="REFERENCE",
+              help="also set the chaincode container's image (one the nodes can pull or already have)")
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True)
 def roll_chaincode_command(env: str, package_ids: tuple[str, ...], kubeconfig: Path | None, context: str | None,
-                           timeout_s: float) -> None:
-    """Restart the chaincode servers of ENV with new package IDs and wait for the rollouts."""
+                           image: str | None, timeout_s: float) -> None:
+    """Restart the chaincode servers of ENV with new package IDs (and, with --image, a new image) and wait for the
+    rollouts and for the old pods to go."""
     pairs = dict(item.split("=", 1) for item in package_ids if "=" in item)
     if len(pairs) != len(package_ids):
         raise click.BadParameter("each argument is ORG=PACKAGE_ID, e.g. org1=gxtv3_1.1:<sha256>")
-    for roll in _platform(env, kubeconfig, context).roll_chaincode(pairs, timeout_s=timeout_s):
+    for roll in _platform(env, kubeconfig, context).roll_chaincode(pairs, image=image, timeout_s=timeout_s):
         click.echo(json.dumps(roll.model_dump()))
 
 

@@ -53,6 +53,8 @@ _KIND_ORDER = ("Namespace", "CustomResourceDefinition", "ServiceAccount", "Clust
                "DaemonSet", "PodDisruptionBudget")
 # Where a dry run validates objects whose namespace does not exist yet (it always exists).
 DRY_RUN_STAND_IN_NAMESPACE = "default"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 DASHBOARD_LABELS = {"grafana-dashboard": "1", "app.kubernetes.io/part-of": "gx-monitoring"}
 
 
@@ -227,58 +229,86 @@ class KubernetesCluster:
             ids[org] = (config_map or {}).get("data", {}).get(CHAINCODE_ID_KEY) if config_map else None
         return ids
 
-    def roll_chaincode(self, package_ids: dict[str, str], *, timeout_s: float = 300.0) -> list[ChaincodeRoll]:
-        """Set each org's CHAINCODE_ID and stamp it on the pod template, then wait for every rollout."""
+    def chaincode_images(self) -> dict[str, str | None]:
+        """org → the image its chaincode Deployment's container names (None: no Deployment or no such container)."""
+        images: dict[str, str | None] = {}
+        for org in self.settings.orgs:
+            names = chaincode_names(self.profile, org)
+            deployment = self.get("apps/v1", "Deployment", names.deployment, names.namespace) or {}
+            containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")
+            images[org] = next((c.get("image") for c in containers or []
+                                if c.get("name") == self.settings.chaincode_container), None)
+        return images
+
+    def roll_chaincode(self, package_ids: dict[str, str], *, image: str | None = None,
+                       timeout_s: float = 300.0) -> list[ChaincodeRoll]:
+        """Set each org's CHAINCODE_ID and stamp it on the pod template — and, with ``image``, set the chaincode
+        container's image — then wait for every rollout and for the pods of the old template to go."""
         unknown = sorted(set(package_ids) - set(self.settings.orgs))
         if unknown:
             raise UnknownOrgError(f"no chaincode server for org(s) {', '.join(unknown)} in {self.profile.env.value}; "
                                   f"known: {', '.join(self.settings.orgs)}")
         previous = self.chaincode_package_ids()
+        container = self.settings.chaincode_container
         for org, package_id in package_ids.items():
             names = chaincode_names(self.profile, org)
             if self.get("apps/v1", "Deployment", names.deployment, names.namespace) is None:
                 raise PlatformError(f"deployment {names.namespace}/{names.deployment} does not exist",
                                     hint=f"apply the {self.profile.env.value} overlay (k8s/overlays) first")
+            if image is not None and self.chaincode_images().get(org) is None:
+                raise PlatformError(f"deployment {names.namespace}/{names.deployment} has no container {container}",
+                                    hint="set GX_K8S_PLATFORM_CHAINCODE_CONTAINER to the chaincode container's name")
             # Merge patches, not applies: an apply of only these fields would drop the rest of what this field
             # manager applied from the overlay (labels, the container spec).
             self._merge_patch("v1", "ConfigMap", names.config_map, names.namespace,
                               {"data": {CHAINCODE_ID_KEY: package_id}})
             # A changed pod template is what starts a rollout; the ConfigMap alone would reach new pods only.
-            template_patch = {"metadata": {"annotations": {PACKAGE_ID_ANNOTATION: package_id}}}
-            self._merge_patch("apps/v1", "Deployment", names.deployment, names.namespace,
-                              {"spec": {"template": template_patch}})
+            template: dict[str, Any] = {"metadata": {"annotations": {PACKAGE_ID_ANNOTATION: package_id}}}
+            if image is not None:
+                # Strategic merge: the container list is merged by name (a JSON merge patch would replace it).
+                template["spec"] = {"containers": [{"name": container, "image": image}]}
+            self._patch("apps/v1", "Deployment", names.deployment, names.namespace, {"spec": {"template": template}},
+                        STRATEGIC_MERGE_PATCH)
         rolls: list[ChaincodeRoll] = []
         for org, package_id in package_ids.items():
             names = chaincode_names(self.profile, org)
             state = self.wait_for_rollout(names.deployment, names.namespace, timeout_s=timeout_s)
-            self._wait_old_chaincode_pods_gone(org, package_id, timeout_s=timeout_s)
+            self._wait_old_chaincode_pods_gone(org, package_id, image, timeout_s=timeout_s)
             rolls.append(ChaincodeRoll(org=org, deployment=names.deployment, namespace=names.namespace,
-                                       package_id=package_id, previous_package_id=previous.get(org), rollout=state))
+                                       package_id=package_id, previous_package_id=previous.get(org), rollout=state,
+                                       image=image))
         return rolls
 
-    def _wait_old_chaincode_pods_gone(self, org: str, package_id: str, *, timeout_s: float) -> None:
-        """Wait until every chaincode pod of the org was started with ``package_id``. A rollout is complete while
-        the old pods still terminate; until they are gone, a peer's new connection to the Service may still reach
-        one (the node's proxy rules lag behind the endpoints), which registers with the old package ID and keeps
-        the peer waiting for the new one until its chaincode start-up timeout."""
+    def _wait_old_chaincode_pods_gone(self, org: str, package_id: str, image: str | None = None, *,
+                                      timeout_s: float) -> None:
+        """Wait until every chaincode pod of the org was started with ``package_id`` (and ``image``, when given).
+        A rollout is complete while the old pods still terminate; until they are gone, a peer's new connection to
+        the Service may still reach one (the node's proxy rules lag behind the endpoints), which registers with the
+        old package ID and keeps the peer waiting for the new one until its chaincode start-up timeout."""
         names = chaincode_names(self.profile, org)
+        container = self.settings.chaincode_container
         deadline = time.monotonic() + timeout_s
         with self.progress.task(f"waiting for the old pods of deployment {names.namespace}/{names.deployment} to go"):
             while True:
                 old = sorted(p.name for p in self.chaincode_pods(org)
-                             if p.annotations.get(PACKAGE_ID_ANNOTATION) != package_id)
+                             if p.annotations.get(PACKAGE_ID_ANNOTATION) != package_id
+                             or (image is not None and p.images.get(container) != image))
                 if not old:
                     return
                 if time.monotonic() >= deadline:
                     raise RolloutFailedError(names.namespace, names.deployment,
-                                             f"timed out after {timeout_s:.0f}s; pods of another package ID remain: "
-                                             f"{', '.join(old)}")
+                                             f"timed out after {timeout_s:.0f}s; pods of another package ID or "
+                                             f"image remain: {', '.join(old)}")
                 time.sleep(self.settings.poll_interval_s)
 
     def _merge_patch(self, api_version: str, kind: str, name: str, namespace: str, patch: dict[str, Any]) -> None:
+        self._patch(api_version, kind, name, namespace, patch, MERGE_PATCH)
+
+    def _patch(self, api_version: str, kind: str, name: str, namespace: str, patch: dict[str, Any],
+               content_type: str) -> None:
         try:
             self._resource(api_version, kind).patch(name=name, namespace=namespace, body=patch,
-                                                    content_type="application/merge-patch+json",
+                                                    content_type=content_type,
                                                     field_manager=self.settings.field_manager)
         except DynamicApiError as exc:
             raise KubernetesApiError("patching", kind, name, namespace, exc.status, _error_reason(exc)) from exc
@@ -332,7 +362,9 @@ class KubernetesCluster:
             states.append(PodState(namespace=namespace, name=meta["name"], phase=status.get("phase", "Unknown"),
                                    ready=ready, restarts=sum(int(c.get("restartCount", 0)) for c in containers),
                                    node=pod.get("spec", {}).get("nodeName"), labels=meta.get("labels") or {},
-                                   annotations=meta.get("annotations") or {}))
+                                   annotations=meta.get("annotations") or {},
+                                   images={c["name"]: c.get("image", "")
+                                           for c in (pod.get("spec") or {}).get("containers") or []}))
         return states
 
     def chaincode_pods(self, org: str) -> list[PodState]:

@@ -15,8 +15,9 @@ package carries the CA and the peer's client pair, and the org's TLS Secret — 
 server's pair; the Secret is written before the servers are rolled, and a missing or stale Secret counts as a
 server that is not current.
 
-No image is built here: CI builds the chaincode image from ``chaincode/Dockerfile``; the package only says where
-the peer dials.
+The image the servers run is :mod:`gxlib.platform.chaincode_image`'s choice (``use_image``): built from
+``chaincode/Dockerfile`` and imported into this machine's node, a reference CI pushed, or the one the Deployments
+name already; a server running another image is not current, and the roll sets it.
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ from gxlib.platform.settings import (
     chaincode_names,
 )
 from gxlib.progress import Progress
-
-IMAGE_NOTE = ("not built by this runbook (no container engine here): CI builds the chaincode image from "
-              "chaincode/Dockerfile; each org's package only points its peer at the org's chaincode Service")
 
 
 @dataclass(frozen=True)
@@ -122,6 +120,11 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
         super().__init__(network, services, settings, progress)
         self.cluster_api = cluster_api
         self.roll_timeout_s = roll_timeout_s
+        self.image: str | None = None  # the chaincode container's image the servers must run (None: any)
+
+    def use_image(self, reference: str | None) -> None:
+        """Make ``reference`` the image a current server runs, and the one a roll sets (None: leave it)."""
+        self.image = reference
 
     def server_package_ids(self) -> dict[str, str | None]:
         """org → the CHAINCODE_ID its chaincode Deployment is configured with (None: no ConfigMap)."""
@@ -139,7 +142,16 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
             rolled_out[server.org_key] = bool(deployment) and self.cluster_api.rollout_state(
                 server.name, server.namespace).complete
         drift = server_drift(plan.package_ids, self.server_package_ids(), annotated, rolled_out)
-        return {**self.secret_drift(), **drift}
+        return {**self.secret_drift(), **self.image_drift(), **drift}
+
+    def image_drift(self) -> dict[str, str]:
+        """org → the image its chaincode container names, when that is not the wanted one (empty: no image wanted,
+        or every org's is it)."""
+        if self.image is None:
+            return {}
+        images = self.cluster_api.chaincode_images()
+        return {s.org_key: f"its container runs {images.get(s.org_key)}, not {self.image}"
+                for s in self.servers if images.get(s.org_key) != self.image}
 
     def tls_secrets(self) -> dict[str, dict[str, Any]]:
         """org → the TLS Secret its chaincode Deployment mounts, as the packages' material says it must be."""
@@ -166,13 +178,13 @@ class KubernetesChaincodeOperator(ChaincodeLifecycle[ChaincodeService]):
         return not self.drift(plan)
 
     def restart_servers(self, plan: DeployPlan) -> bool:
-        """Write each org's TLS Secret, roll each org's Deployment to the plan's package ID and wait for the
-        rollouts; False when current."""
+        """Write each org's TLS Secret, roll each org's Deployment to the plan's package ID (and the wanted image)
+        and wait for the rollouts; False when current."""
         if self.servers_current(plan):
             return False
         if self.secret_drift():
             self.cluster_api.apply(list(self.tls_secrets().values()))
-        self.cluster_api.roll_chaincode(dict(plan.package_ids), timeout_s=self.roll_timeout_s)
+        self.cluster_api.roll_chaincode(dict(plan.package_ids), image=self.image, timeout_s=self.roll_timeout_s)
         return True
 
 

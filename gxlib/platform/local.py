@@ -136,6 +136,7 @@ class LocalPlatform:
             raise PrometheusError(f"Prometheus at {self.prometheus_url} answered the reload but does not run the "
                                   f"deployed configuration: {state}", url=self.prometheus_url)
 
-    def roll_chaincode(self, package_ids: dict[str, str], *, timeout_s: float = 300.0) -> list[ChaincodeRoll]:
+    def roll_chaincode(self, package_ids: dict[str, str], *, image: str | None = None,
+                       timeout_s: float = 300.0) -> list[ChaincodeRoll]:
         raise PlatformError("the local platform has no chaincode Deployments to roll",
                             hint="locally the upgrade restarts the chaincode processes itself (gx chaincode upgrade)")

@@ -46,6 +46,7 @@ class KubernetesPlatformSettings(BaseSettings):
     alertmanager_service: str = "alertmanager"
     alertmanager_port: int = 9093
     orgs: tuple[str, ...] = ("org1", "org2")
+    chaincode_container: str = "chaincode"  # the container of each org's chaincode Deployment (k8s/base/chaincode)
     chaincode_addressing: ChaincodeAddressing = ChaincodeAddressing.SERVICE_DNS
     request_timeout_s: float = 30.0
     poll_interval_s: float = 0.5

@@ -24,6 +24,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from gxlib.backend.ids import LEDGER_ID_PATTERN
 from gxlib.config import Environment, environment_profile
 from gxlib.platform.base import ReloadMethod
+from gxlib.platform.chaincode_image import AUTO, parse_choice
 from gxlib.runbook import path_checks
 from gxlib.runbook.errors import InvalidParameter, MainnetNotConfirmed
 from gxlib.runbook.fields import (
@@ -174,6 +175,18 @@ class UpgradeChaincodeParameters(KubernetesAccess, FabricNetworkFile, DevnetStat
         default_factory=dict, description="devnet/testnet/mainnet: org → host:port its package points the org's "
                                           "peer at (default: the org's chaincode Service, "
                                           "<deployment>.<namespace>:<port>)")
+    chaincode_image: str = Field(
+        default="auto", description="devnet/testnet/mainnet: the image the chaincode Deployments roll to — build "
+                                    "(from chaincode/Dockerfile, imported into the node `gx k8s up` runs here), keep "
+                                    "(theirs), an image reference, or auto (build on this machine's node, else keep)")
+
+    @field_validator("chaincode_image")
+    @classmethod
+    def _image_is_a_choice(cls, value: str, info: ValidationInfo) -> str:
+        value = parse_choice(value.strip())
+        if info.data.get("env") is Environment.LOCAL and value != AUTO:
+            raise ValueError("env=local runs the chaincode servers as processes, with no image: leave it auto")
+        return value
 
     @field_validator("chaincode_addresses", mode="before")
     @classmethod

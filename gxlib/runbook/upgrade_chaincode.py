@@ -22,7 +22,8 @@ from gxlib.config import ChaincodeSettings, Environment
 from gxlib.devnet.network import Devnet
 from gxlib.fabric.errors import FabricError
 from gxlib.fabric.lifecycle.definition import CommittedChaincode
-from gxlib.platform.kubernetes_chaincode import IMAGE_NOTE, KubernetesChaincodeOperator, kubernetes_operator
+from gxlib.platform.chaincode_image import LoadedImage, NodeImages, choose
+from gxlib.platform.kubernetes_chaincode import KubernetesChaincodeOperator, kubernetes_operator
 from gxlib.platform.probes import Endpoint, kubernetes_api_endpoint
 from gxlib.platform.settings import platform_settings
 from gxlib.runbook.display import show_table
@@ -151,7 +152,37 @@ class UpgradeChaincode(RunbookSection[UpgradeChaincodeParameters]):
             for s in self.operator.servers],
             ("org", "label", "package ID", "bytes", "chaincode server", "server runs now"))
         if isinstance(self.operator, KubernetesChaincodeOperator):
-            self.rb.checks.skip("chaincode image", IMAGE_NOTE)
+            self._chaincode_image(self.operator)
+
+    def _chaincode_image(self, operator: KubernetesChaincodeOperator) -> None:
+        """The image the chaincode servers roll to (``chaincode_image``): on this machine's node, built from
+        chaincode/Dockerfile unless cached and imported unless the node has it (a step: "already done" when it
+        does); a given reference is used as is; ``keep`` leaves the Deployments' image."""
+        with self.unless_unavailable("chaincode image", fails_dry_run=True):
+            image = choose(self.params.chaincode_image, operator.cluster_api.api.configuration.host,
+                           NodeImages(progress=self.rb.progress))
+        if self.stopped is not None:
+            return
+        operator.use_image(image.reference)
+        node = image.node
+        if node is None:
+            if image.reference is None:
+                self.rb.checks.skip("chaincode image", image.reason)
+            else:
+                self.rb.checks.record("chaincode image", True, measured=image.reference, expected=image.reason)
+            return
+        loaded: list[LoadedImage] = []
+        self.rb.step("chaincode image on the node",
+                     changes=f"build {node.reference} from chaincode/Dockerfile (unless the image cache has it) and "
+                             "import it into the node's containerd",
+                     is_done=node.on_node, apply=lambda: loaded.append(node.load()))
+        if self.rb.dry_run and not loaded and not node.on_node():
+            self.rb.checks.skip("chaincode image", f"dry run: {node.reference} would be built and imported")
+            return
+        how = (f"built in {loaded[0].archive.parent} ({loaded[0].compressed_size / 2**20:.0f} MiB compressed)"
+               if loaded and loaded[0].built else "from the image cache" if loaded else "already on the node")
+        self.rb.checks.record("chaincode image", node.on_node(), measured=f"{node.reference}: {how}",
+                              expected=image.reason)
 
     # --- 3. install ----------------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -232,9 +263,10 @@ class UpgradeChaincode(RunbookSection[UpgradeChaincodeParameters]):
             self.rb.progress.wait_until(f"{plan.name} to answer on every org's peer", self._answering,
                                         timeout_s=self.params.restart_timeout_s, interval_s=0.5)
 
+        image = operator.image if isinstance(operator, KubernetesChaincodeOperator) else None
         self.rb.step("restart the chaincode servers",
                      changes=", ".join(f"{s.name} on {s.address} with {plan.package_ids[s.org_key]}"
-                                       for s in operator.servers),
+                                       for s in operator.servers) + (f"; image {image}" if image else ""),
                      is_done=lambda: operator.servers_current(plan), apply=restart)
 
     def _answering(self) -> tuple[bool, str]:
@@ -274,6 +306,11 @@ class UpgradeChaincode(RunbookSection[UpgradeChaincodeParameters]):
         self.rb.checks.record("chaincode servers run the new package", operator.servers_current(plan),
                               measured=", ".join(f"{s.org_key}: {plan.package_ids[s.org_key]}"
                                                  for s in operator.servers), expected=f"{plan.label}:<sha256>")
+        if isinstance(operator, KubernetesChaincodeOperator) and operator.image is not None:
+            running = operator.cluster_api.chaincode_images()
+            measured = ", ".join(f"{s.org_key}: {running.get(s.org_key)}" for s in operator.servers)
+            self.rb.checks.record("chaincode servers run the image", not operator.image_drift(), measured=measured,
+                                  expected=operator.image)
         contract, function = PROBE_FUNCTION
         for server in operator.servers:
             try:

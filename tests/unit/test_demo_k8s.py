@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from gxlib.demo import RUNBOOKS, accepted_parameters
-from gxlib.demo_k8s import CHAINCODE_ADDRESSING_VARIABLE, ClusterRun
+from gxlib.demo_k8s import CHAINCODE_ADDRESSING_VARIABLE, CLUSTER_STATE_DIR_VARIABLE, ClusterRun
 
 
 def _run(tmp_path: Path) -> ClusterRun:
-    return ClusterRun("devnet", tmp_path / "kubeconfig.yaml", tmp_path / "fabric-network.json", tmp_path / "devnet")
+    return ClusterRun("devnet", tmp_path / "kubeconfig.yaml", tmp_path / "fabric-network.json", tmp_path / "devnet",
+                      tmp_path / "cluster")
 
 
 def test_every_runbook_is_pointed_at_the_cluster_with_env_devnet(tmp_path: Path) -> None:
@@ -33,8 +34,10 @@ def test_02_gets_the_devnet_document_with_its_admins_and_05_the_devnet_whose_pee
     assert run.drill_marker.parent == tmp_path / "devnet"
 
 
-def test_the_runbooks_kernels_address_the_chaincode_by_cluster_ip_and_get_no_local_api_token(
+def test_the_runbooks_kernels_address_the_chaincode_by_cluster_ip_know_the_node_and_get_no_local_api_token(
         tmp_path: Path) -> None:
     run = _run(tmp_path)
     assert run.environ({"PATH": "/usr/bin", "GX_API_TOKEN": "local-admin-token"}) == {"PATH": "/usr/bin"}
-    assert run.kernel_environ() == {CHAINCODE_ADDRESSING_VARIABLE: "cluster-ip"}
+    # The node's state dir: runbook 02 imports the chaincode image it builds into that node's containerd.
+    assert run.kernel_environ() == {CHAINCODE_ADDRESSING_VARIABLE: "cluster-ip",
+                                    CLUSTER_STATE_DIR_VARIABLE: str(tmp_path / "cluster")}

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gxlib.config import Environment
 from gxlib.demo_k8s import ClusterRun, cluster_run
+from gxlib.k8scluster import containerd
 from gxlib.k8scluster.cluster import NodeCluster
 from gxlib.k8scluster.settings import K8sClusterSettings
 from gxlib.k8sdeploy.deploy import DeployReport, OverlayDeployment
@@ -54,7 +56,8 @@ class Deployed:
     cold_s: float
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def runbook(self, name: str, drill: bool = False, **extra: object) -> dict[str, Any]:
+    def runbook(self, name: str, drill: bool = False, kernel_extra: dict[str, str] | None = None,
+                **extra: object) -> dict[str, Any]:
         """The runbook's summary (a failed run's too), with its wall time; every run is recorded in ``results``."""
         parameters = {**self.run.parameters(name, drill), **extra}
         settings = RunbookSettings(runs_dir=self.runs_dir, kernel_name=self.kernel)
@@ -62,7 +65,7 @@ class Deployed:
         started = time.monotonic()
         try:
             record = run(name, parameters, settings=settings, progress=Progress(), environ=environ,
-                         kernel_environ=self.run.kernel_environ())
+                         kernel_environ={**self.run.kernel_environ(), **(kernel_extra or {})})
             summary = record.summary or {}
         except RunbookFailed as failure:
             summary = failure.summary or {"passed": False, "error": str(failure)}
@@ -136,10 +139,56 @@ def test_01_deploy_monitoring_passes(deployed: Deployed) -> None:
     assert summary.get("passed"), _failures(summary)
 
 
-def test_02_upgrade_chaincode_to_1_1_passes(deployed: Deployed) -> None:
-    summary = deployed.runbook("02-upgrade-chaincode")
+CHAINCODE_DEPLOYMENTS = ("gxtv3-org1-devnet", "gxtv3-org2-devnet")  # in namespace fabric
+
+
+def _deployment_images(deployed: Deployed) -> dict[str, str]:
+    kubectl = deployed.deployment.kubectl
+    found: dict[str, str] = {}
+    for name in CHAINCODE_DEPLOYMENTS:
+        doc = kubectl.get_json("deployment", name, "-n", "fabric") or {}
+        (container,) = [c for c in doc["spec"]["template"]["spec"]["containers"] if c["name"] == "chaincode"]
+        found[name] = container["image"]
+    return found
+
+
+def _pod_images(deployed: Deployed) -> set[str]:
+    pods = deployed.deployment.kubectl.get_json("pods", "-n", "fabric", "-l", "app.kubernetes.io/component=chaincode")
+    return {c["image"] for pod in (pods or {}).get("items", []) if not pod["metadata"].get("deletionTimestamp")
+            for c in pod["spec"]["containers"]}
+
+
+def test_02_builds_the_chaincode_image_imports_it_and_rolls_the_pods_to_it_with_1_1(
+        deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The Deployments run an older image (the deployed content, tagged :previous, stands in for older sources), the
+    # node no longer has the image of the current sources, and the runbook's image cache is empty: 02 must build
+    # it, import it and roll the pods to it along with the 1.1 package.
+    cluster = deployed.deployment.cluster
+    current = _pod_images(deployed)
+    assert len(current) == 1
+    (reference,) = current
+    previous = reference.rsplit(":", 1)[0] + ":previous"
+    assert containerd.ctr(cluster.settings, cluster.layout, "images", "tag", "--force", reference,
+                          previous).returncode == 0
+    kubectl = deployed.deployment.kubectl
+    for name in CHAINCODE_DEPLOYMENTS:
+        set_image = kubectl.run("set", "image", f"deployment/{name}", f"chaincode={previous}", "-n", "fabric")
+        assert set_image.returncode == 0, set_image.stderr
+        assert kubectl.run("rollout", "status", f"deployment/{name}", "-n", "fabric", "--timeout=180s",
+                           timeout_s=200).returncode == 0
+    assert containerd.ctr(cluster.settings, cluster.layout, "images", "rm", reference).returncode == 0
+    assert reference not in containerd.image_names(cluster.settings, cluster.layout)
+
+    cache = tmp_path_factory.mktemp("image-cache")
+    summary = deployed.runbook("02-upgrade-chaincode", kernel_extra={"GX_IMAGES_CACHE_ROOT": str(cache)})
     assert summary.get("passed"), _failures(summary)
     assert _committed_version(deployed) == "1.1"
+    assert _steps(summary)["chaincode image on the node"] == "changed"
+    image_check = {c["name"]: c for c in summary["checks"]}["chaincode image"]
+    assert image_check["status"] == "pass" and f"{reference}: built in {cache}" in image_check["measured"]
+    assert reference in containerd.image_names(cluster.settings, cluster.layout)
+    assert set(_deployment_images(deployed).values()) == {reference}
+    assert _pod_images(deployed) == {reference}
 
 
 def test_03_bootstrap_system_passes(deployed: Deployed) -> None:
@@ -161,6 +210,58 @@ def test_a_second_run_of_01_is_already_done(deployed: Deployed) -> None:
     summary = deployed.runbook("01-deploy-monitoring")
     assert summary.get("passed"), _failures(summary)
     assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
+
+
+PROMETHEUS_POD = ("fabric", "prometheus-0")
+RULES_CONFIGMAP, RULES_KEY = "prometheus-alerts-backend", "alerts-backend.yml"
+
+
+def _prometheus(deployed: Deployed, path: str, method: str = "get") -> dict[str, Any]:
+    """A call to prometheus-0's HTTP API through the API server's pod proxy."""
+    namespace, pod = PROMETHEUS_POD
+    raw = f"/api/v1/namespaces/{namespace}/pods/{pod}:9090/proxy{path}"
+    args = ("get", "--raw", raw) if method == "get" else ("create", "--raw", raw, "-f", "-")
+    proc = deployed.deployment.kubectl.run(*args, input_text="", timeout_s=30)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+
+
+def _loaded_rules(deployed: Deployed) -> int:
+    groups = _prometheus(deployed, "/api/v1/rules")["data"]["groups"]
+    return sum(len(group["rules"]) for group in groups)
+
+
+def _prometheus_pod(deployed: Deployed) -> tuple[str, int]:
+    namespace, pod = PROMETHEUS_POD
+    doc = deployed.deployment.kubectl.get_json("pod", pod, "-n", namespace) or {}
+    return doc["metadata"]["uid"], sum(c["restartCount"] for c in doc["status"]["containerStatuses"])
+
+
+def test_01_puts_back_drifted_rules_and_reloads_prometheus_by_signal(deployed: Deployed) -> None:
+    # Someone changed the rules ConfigMap (one rule dropped) and Prometheus loaded it; 01 with reload_method=signal
+    # must apply the rendered rules again and make Prometheus load them by `kill -HUP 1` in prometheus-0.
+    rendered = _loaded_rules(deployed)
+    kubectl = deployed.deployment.kubectl
+    configmap = kubectl.get_json("configmap", RULES_CONFIGMAP, "-n", PROMETHEUS_POD[0]) or {}
+    rules = yaml.safe_load(configmap["data"][RULES_KEY])
+    rules["groups"][0]["rules"].pop()
+    patch = json.dumps({"data": {RULES_KEY: yaml.safe_dump(rules)}})
+    assert kubectl.run("patch", "configmap", RULES_CONFIGMAP, "-n", PROMETHEUS_POD[0], "--type", "merge",
+                       "-p", patch).returncode == 0
+    deadline = time.monotonic() + 240  # the kubelet brings a ConfigMap into the pod within about a minute
+    while _loaded_rules(deployed) != rendered - 1:
+        assert time.monotonic() < deadline, "Prometheus never loaded the drifted rules"
+        _prometheus(deployed, "/-/reload", method="post")
+        time.sleep(3)
+    pod_before = _prometheus_pod(deployed)
+
+    summary = deployed.runbook("01-deploy-monitoring", reload_method="signal")
+    assert summary.get("passed"), _failures(summary)
+    steps = _steps(summary)
+    assert steps["write scrape config and alert rules"] == "changed", steps
+    assert steps["reload Prometheus"] == "changed", steps
+    assert _loaded_rules(deployed) == rendered
+    assert _prometheus_pod(deployed) == pod_before  # the same pod, not restarted: a signal reloaded it
 
 
 def test_a_second_run_of_02_is_already_done(deployed: Deployed) -> None:

@@ -245,7 +245,8 @@ def test_dry_run_shows_the_plan_and_changes_nothing(world: World, settings: Runb
     assert checks["platform available"]["status"] == "pass"
     assert checks["dry run changed nothing: committed definition"]["status"] == "pass"
     assert checks["dry run changed nothing: chaincode servers' package IDs"]["status"] == "pass"
-    assert "chaincode/Dockerfile" in checks["chaincode image"]["detail"]
+    assert "is not the node `gx k8s up` runs on this machine" in checks["chaincode image"]["detail"]
+    assert "keep their image" in checks["chaincode image"]["detail"]
     assert _committed(world.fabric) == committed
     assert _cluster_state(world.platform) == cluster
     assert _tls_secrets(world.platform) == {org: None for org in ORGS}

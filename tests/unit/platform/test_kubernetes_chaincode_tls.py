@@ -49,6 +49,10 @@ def _service(layout: DevnetLayout, org: str, address: str | None = None) -> Chai
                             address=address, tls=tls, tls_secret=names.tls_secret)
 
 
+DEPLOYED_IMAGE = "registry.gx.local/gx/chaincode:0000000000000000"
+BUILT_IMAGE = "registry.gx.local/gx/chaincode:2550ad1b15c6704b"
+
+
 class RecordingCluster:
     """The low-level cluster as the operator uses it: Deployments current for ``NEW``, Secrets as given; records
     what is applied and rolled, in order."""
@@ -57,6 +61,7 @@ class RecordingCluster:
         self.profile = PROFILE
         self.secrets = secrets
         self.calls: list[str] = []
+        self.images: dict[str, str | None] = {org: DEPLOYED_IMAGE for org in ORGS}
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         if kind == "Secret":
@@ -78,8 +83,13 @@ class RecordingCluster:
             self.secrets[obj["metadata"]["name"]] = obj
         return []
 
-    def roll_chaincode(self, package_ids: dict[str, str], *, timeout_s: float) -> None:
-        self.calls.append("roll " + ",".join(sorted(package_ids)))
+    def chaincode_images(self) -> dict[str, str | None]:
+        return dict(self.images)
+
+    def roll_chaincode(self, package_ids: dict[str, str], *, image: str | None = None, timeout_s: float) -> None:
+        self.calls.append("roll " + ",".join(sorted(package_ids)) + (f" image {image}" if image else ""))
+        if image is not None:
+            self.images = {org: image for org in package_ids}
 
 
 def _operator(layout: DevnetLayout, cluster: RecordingCluster) -> KubernetesChaincodeOperator:
@@ -185,3 +195,25 @@ def test_a_network_file_without_the_devnet_that_issues_the_material_is_refused_n
     with pytest.raises(Unavailable) as caught:
         kubernetes_chaincode_tls({"peers": []}, names, env="devnet", address="x:9999", chaincode="gxtv3")
     assert caught.value.parameter == "fabric_network_file" and "state_dir" in caught.value.reason
+
+
+def test_a_server_on_another_image_is_not_current_and_the_roll_sets_the_wanted_image(layout: DevnetLayout) -> None:
+    cluster = RecordingCluster({})
+    operator = _operator(layout, cluster)
+    operator.restart_servers(_plan())  # the Secrets written: only the image can differ now
+    assert operator.servers_current(_plan())
+    operator.use_image(BUILT_IMAGE)
+    assert operator.drift(_plan()) == {org: f"its container runs {DEPLOYED_IMAGE}, not {BUILT_IMAGE}" for org in ORGS}
+    assert operator.restart_servers(_plan()) is True
+    assert cluster.calls[-1] == f"roll org1,org2 image {BUILT_IMAGE}"
+    assert operator.servers_current(_plan())
+    assert operator.restart_servers(_plan()) is False
+
+
+def test_without_a_wanted_image_the_servers_image_does_not_matter(layout: DevnetLayout) -> None:
+    cluster = RecordingCluster({})
+    operator = _operator(layout, cluster)
+    operator.restart_servers(_plan())
+    cluster.images = {"org1": "somewhere/else:1", "org2": None}
+    assert operator.image_drift() == {} and operator.servers_current(_plan())
+    assert not any("image" in call for call in cluster.calls)
