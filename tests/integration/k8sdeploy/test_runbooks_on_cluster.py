@@ -282,6 +282,15 @@ def test_a_second_run_of_04_is_already_done(deployed: Deployed) -> None:
     assert set(_steps(summary).values()) == {"already done"}, _steps(summary)
 
 
+def test_a_second_run_of_05_validates_again_and_changes_nothing_but_its_report(deployed: Deployed) -> None:
+    # 05 is a validation: without the drill (off by default on devnet) its one change is the new SLO report.
+    summary = deployed.runbook("05-validate-monitoring", drill=False)
+    assert summary.get("passed"), _failures(summary)
+    assert _steps(summary) == {"write the SLO report": "changed"}, _steps(summary)
+    checks = {c["name"]: c for c in summary["checks"]}
+    assert "off by default on devnet" in checks["circuit-breaker drill"]["detail"]
+
+
 def test_a_second_deploy_changes_nothing_and_keeps_the_upgraded_chaincode(deployed: Deployed) -> None:
     started = time.monotonic()
     again = deployed.deployment.deploy()
