@@ -43,6 +43,8 @@ from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environ
 from gxlib.devnet.network import Devnet
 from gxlib.errors import GxError, Unavailable
 from gxlib.fabric.errors import EvaluateError, TransportError
+from gxlib.fabric.lifecycle.client import Lifecycle
+from gxlib.fabric.lifecycle.definition import CommittedChaincode
 from gxlib.fabric.sync import SyncContract, SyncGateway
 from gxlib.monitoring.exposition import metric_samples
 from gxlib.monitoring.queries import PrometheusError, PrometheusQueries
@@ -100,6 +102,7 @@ class LedgerReader:
 
     def __init__(self, environment: dict[str, Any], channel: str, chaincode: str) -> None:
         self.gateway = SyncGateway.from_environment(environment, "service")
+        self.channel = channel
         self.network = self.gateway.network(channel)
         self.contract: SyncContract = self.network.contract(chaincode)
 
@@ -128,6 +131,15 @@ class LedgerReader:
     def height(self) -> int:
         """The channel's height on the Gateway peer."""
         return self.network.block_height()
+
+    def committed_definition(self, chaincode: str) -> CommittedChaincode | None:
+        """The chaincode's committed definition as this identity reads it; None when there is none, or when the
+        channel's ACL refuses the identity the query (not an org admin, not a writer)."""
+        lifecycle = Lifecycle(self.gateway.gateway, self.channel)
+        try:
+            return self.gateway.run(lifecycle.query_committed(chaincode))
+        except (EvaluateError, TransportError):
+            return None
 
     def close(self) -> None:
         self.gateway.close()
@@ -283,15 +295,20 @@ class BackendTarget:
 
     def _chaincode_status_as_service(self, settings: ChaincodeSettings) -> ChaincodeStatus:
         """With the backend's own network (its service identities, no org admin to ask the lifecycle as): the
-        chaincode counts as committed and answering when it answers the service identity; its version and
-        sequence are not read."""
+        committed definition as the service identity reads it (``_lifecycle`` QueryChaincodeDefinition is open to
+        the channel's members), and whether the chaincode answers it. Version and sequence stay unknown (None) when
+        the channel's ACL refuses the identity that query."""
         try:
             self.ledger.system_status()
             answering = True
         except (EvaluateError, TransportError):
             answering = False
-        return ChaincodeStatus(name=settings.name, channel=self.channel, committed=answering, version=None,
-                               sequence=None, approvals={}, installed={}, servers=[], answering=answering)
+        committed = self.ledger.committed_definition(settings.name)
+        return ChaincodeStatus(name=settings.name, channel=self.channel, committed=answering or committed is not None,
+                               version=committed.version if committed else None,
+                               sequence=committed.sequence if committed else None,
+                               approvals=committed.approvals if committed else {}, installed={}, servers=[],
+                               answering=answering)
 
     def close(self) -> None:
         self.api.close()

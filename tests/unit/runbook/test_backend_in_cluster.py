@@ -15,6 +15,7 @@ from gxlib.backend.commands import CommandType
 from gxlib.backend.settings import ApiRole
 from gxlib.config import Environment
 from gxlib.errors import Unavailable
+from gxlib.fabric.lifecycle.definition import CommittedChaincode
 from gxlib.platform.backend_access import Sourced
 from gxlib.platform.settings import KubernetesPlatformSettings
 from gxlib.progress import Progress
@@ -250,5 +251,12 @@ def test_the_workers_network_without_org_admins_is_used_and_the_chaincode_is_che
     path.write_text(json.dumps(bundle))
     target = _find(_params(), Connector(FakeClusterBackend(path)))
     target.ledger.system_status = lambda: {"bootstrapped": False}  # type: ignore[attr-defined]
+    # The service identity reads the committed definition itself (no org admin needed).
+    definition = CommittedChaincode("gxtv3", "1.1", 2, "escc", "vscc", False, {"Org1DevnetMSP": True})
+    target.ledger.committed_definition = lambda name: definition if name == "gxtv3" else None  # type: ignore[attr-defined]
     status = target.chaincode_status(Progress(quiet=True))
-    assert (status.committed, status.answering, status.version) == (True, True, None)
+    assert (status.committed, status.answering, status.version, status.sequence) == (True, True, "1.1", 2)
+    # A channel whose ACL refuses the service that query: the chaincode still counts as committed by its answer.
+    target.ledger.committed_definition = lambda name: None  # type: ignore[attr-defined]
+    status = target.chaincode_status(Progress(quiet=True))
+    assert (status.committed, status.answering, status.version, status.sequence) == (True, True, None, None)
