@@ -26,7 +26,13 @@ from sqlalchemy.pool import NullPool
 from gxlib.backend.db import migrate
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
-from gxlib.backend.replay import REPLAY_BATCH, ReplayReport, ReplayTargetNotEmptyError, compare_read_models
+from gxlib.backend.replay import (
+    REPLAY_BATCH,
+    ReplayReport,
+    ReplayTargetNotEmptyError,
+    compare_read_models,
+    own_cpu_seconds,
+)
 from gxlib.backend.setreplay import SetProjection
 from gxlib.fabric.events import events_in_block
 from gxlib.fabric.gateway import Gateway
@@ -78,15 +84,16 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
     if await asyncio.to_thread(projector.checkpoint) is not None:
         raise ReplayTargetNotEmptyError(target.url.render_as_string(hide_password=True))
     counts = {"events": 0, "applied": 0, "unknown": 0}
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), own_cpu_seconds()
     if until is not None:
         projection = SetProjection(stream=stream)
         await _apply_blocks(environment, channel, chaincode, until, projection, counts, identity)
         await asyncio.to_thread(projection.write, target)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu_started
     differences = await asyncio.to_thread(compare_read_models, live, target)
     checkpoint = await asyncio.to_thread(projector.checkpoint)
-    return ReplayReport(counts["events"], counts["applied"], counts["unknown"], checkpoint, elapsed, differences)
+    return ReplayReport(counts["events"], counts["applied"], counts["unknown"], checkpoint, elapsed, differences,
+                        cpu)
 
 
 async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode: str, until: Checkpoint,
