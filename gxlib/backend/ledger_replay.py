@@ -33,7 +33,7 @@ from gxlib.backend.replay import (
     compare_read_models,
     own_cpu_seconds,
 )
-from gxlib.backend.setreplay import SetProjection
+from gxlib.backend.setreplay import SetProjection, gc_paused
 from gxlib.fabric.events import events_in_block
 from gxlib.fabric.gateway import Gateway
 
@@ -87,8 +87,9 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
     started, cpu_started = time.perf_counter(), own_cpu_seconds()
     if until is not None:
         projection = SetProjection(stream=stream)
-        await _apply_blocks(environment, channel, chaincode, until, projection, counts, identity)
-        await asyncio.to_thread(projection.write, target)
+        with gc_paused():
+            await _apply_blocks(environment, channel, chaincode, until, projection, counts, identity)
+            await asyncio.to_thread(projection.write, target)
     elapsed, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu_started
     differences = await asyncio.to_thread(compare_read_models, live, target)
     checkpoint = await asyncio.to_thread(projector.checkpoint)

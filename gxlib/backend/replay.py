@@ -30,7 +30,7 @@ from gxlib.backend.models import (
     UserProfile,
 )
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
-from gxlib.backend.setreplay import SetProjection
+from gxlib.backend.setreplay import SetProjection, gc_paused
 
 # Per table: the natural key, and the columns that legitimately differ between two projections.
 COMPARED: tuple[tuple[type[Base], tuple[str, ...], frozenset[str]], ...] = (
@@ -96,8 +96,9 @@ def replay(events: Iterable[ChaincodeEvent], target: Engine, *, until: Checkpoin
     started, cpu_started = time.perf_counter(), own_cpu_seconds()
     if batch_size is None:
         projection = SetProjection(stream=stream)
-        results = projection.add(_upto(events, until))
-        projection.write(target)
+        with gc_paused():
+            results = projection.add(_upto(events, until))
+            projection.write(target)
     else:
         results = _apply_in_batches(projector, _upto(events, until), batch_size)
     applied = sum(r is ApplyResult.APPLIED for r in results)

@@ -16,8 +16,11 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+import gc
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, cast
 
@@ -31,6 +34,36 @@ from gxlib.backend.models import READ_MODEL_TABLES, Base, ProjectorCheckpoint
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, parse_event
 from gxlib.backend.readmodel import HANDLERS, ReadModelInconsistency
 from gxlib.backend.sqltypes import utcnow
+
+
+class _GcPause:
+    """Pauses Python's cyclic garbage collector while any holder is inside (re-entrant, thread-safe); restores it
+    as it was when the last one leaves. A replay allocates a few objects per event that form no cycles and all
+    live until the write; the collector would traverse that growing projection again and again (~40% of the
+    in-memory apply, measured). Cycles made meanwhile are collected once it runs again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._was_enabled = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._was_enabled:
+                    gc.enable()
+
+
+gc_paused = _GcPause()
 
 
 class _Record:
@@ -165,14 +198,14 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> No
     columns = [column for column in table.columns if column is not table.autoincrement_column]
     names = [str(column.key) for column in columns]
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
-    processed = [(position, process) for position, process in enumerate(processors) if process is not None]
+    converters = [(position, _memoized(process)) for position, process in enumerate(processors) if process]
     get = attrgetter(*names)
     values: list[tuple[Any, ...]] = []
     for row in rows:
-        value = list(get(row)) if len(names) > 1 else [get(row)]
-        for position, process in processed:
-            value[position] = process(value[position])
-        values.append(tuple(value))
+        fields = list(get(row)) if len(names) > 1 else [get(row)]
+        for position, convert in converters:
+            fields[position] = convert(fields[position])
+        values.append(tuple(fields))
     quote = dialect.identifier_preparer.quote
     column_list = ", ".join(quote(column.name) for column in columns)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
@@ -187,3 +220,21 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> No
         return
     markers = ", ".join(marker.format(n + 1) for n in range(len(columns)))
     connection.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({column_list}) VALUES ({markers})", values)
+
+
+def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` (a column type's bind processing: a pure function of the value) remembering its results. A
+    history repeats most values (the second of many transactions' timestamps, equal amounts)."""
+    memo: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        key = (type(value), value)  # True == 1 == 1.0, but a uint64 column refuses True and 1.0
+        try:
+            return memo[key]
+        except KeyError:
+            memo[key] = result = process(value)
+            return result
+        except TypeError:  # unhashable
+            return process(value)
+
+    return convert
