@@ -174,18 +174,39 @@ class SetProjection:
         one bulk insert per table (COPY on PostgreSQL, one prepared INSERT run over every row elsewhere).
         ``target`` must be migrated and empty."""
         with target.begin() as connection:
-            for model in READ_MODEL_TABLES:
-                if model is ProjectorCheckpoint:
-                    continue
-                rows = self._rows.rows(model)
-                if rows:
-                    bulk_insert(connection, cast(Table, model.__table__), rows)
-            if self.last is None:
-                return None
-            last = self.last
-            connection.execute(insert(cast(Table, ProjectorCheckpoint.__table__)),
-                               [{"stream": self.stream, "block_number": last.block_number, "tx_index": last.tx_index,
-                                 "tx_id": last.tx_id, "updated_at": clock()}])
+            return self.write_rest(connection, clock=clock)
+
+    def appended_rows(self) -> int:
+        """Rows kept in order (mints, transfers) not written yet."""
+        return sum(len(rows) for rows in self._rows.appended.values())
+
+    def write_appended(self, connection: Connection) -> int:
+        """Insert the rows kept in order so far (mints, transfers: no later event changes them) in ``connection``'s
+        transaction, and forget them; how many. Lets a replay write while it still reads; the other rows and the
+        checkpoint wait for :meth:`write_rest` in the same transaction."""
+        written = 0
+        for model, rows in self._rows.appended.items():
+            if rows:
+                bulk_insert(connection, cast(Table, model.__table__), rows)
+                written += len(rows)
+        self._rows.appended = {}
+        return written
+
+    def write_rest(self, connection: Connection, *, clock: Callable[[], dt.datetime] = utcnow) -> Checkpoint | None:
+        """Insert every row not written yet and the checkpoint in ``connection``'s transaction (the caller
+        commits)."""
+        for model in READ_MODEL_TABLES:
+            if model is ProjectorCheckpoint:
+                continue
+            rows = self._rows.rows(model)
+            if rows:
+                bulk_insert(connection, cast(Table, model.__table__), rows)
+        if self.last is None:
+            return None
+        last = self.last
+        connection.execute(insert(cast(Table, ProjectorCheckpoint.__table__)),
+                           [{"stream": self.stream, "block_number": last.block_number, "tx_index": last.tx_index,
+                             "tx_id": last.tx_id, "updated_at": clock()}])
         return Checkpoint(last.block_number, last.tx_index, last.tx_id)
 
 
