@@ -8,11 +8,11 @@ wrong (the projector then retries the event and never skips it).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session
 
 from gxlib.backend.eventsource import ChaincodeEvent
@@ -46,6 +46,61 @@ def _new(session: Session, model: type[Row], **values: Any) -> Row:
     row = model(**values)
     session.add(row)
     return row
+
+
+class SessionRows:
+    """What the handlers use of a live projector's Session, with the rows added in this transaction found by their
+    key without flushing. With the session's autoflush off (:meth:`Projector.apply_batch` applies a batch so),
+    every ``get`` of a row not yet written would otherwise flush the batch so far, one INSERT per row, and then
+    still ask the database; this way the batch is flushed once, at commit, its INSERTs grouped per table."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._added: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
+        self._keys: dict[type[Any], list[str]] = {}
+        self._absent: set[tuple[type[Any], tuple[Any, ...]]] = set()
+
+    def _key(self, model: type[Any], row: Any) -> tuple[Any, ...]:
+        names = self._keys.get(model)
+        if names is None:
+            names = self._keys[model] = [str(column.key) for column in inspect(model).primary_key]
+        return tuple(getattr(row, name) for name in names)
+
+    def prefetch(self, keys: Mapping[type[Any], set[Any]]) -> None:
+        """Load the rows of ``keys`` (model → primary-key values; single-column keys) with one query per model, and
+        remember which are not in the database, so ``get`` answers them without a query each. Keys missed here
+        are still found by ``get`` (one query each)."""
+        for model, wanted in keys.items():
+            column = inspect(model).primary_key[0]
+            pending = sorted(wanted)
+            for start in range(0, len(pending), _PREFETCH_CHUNK):
+                chunk = pending[start:start + _PREFETCH_CHUNK]
+                loaded = self.session.scalars(select(model).where(column.in_(chunk)))
+                found = {getattr(row, str(column.key)) for row in loaded}
+                self._absent.update((model, (key,)) for key in chunk if key not in found)
+
+    def get(self, model: type[Row], key: Any) -> Row | None:
+        identity = (model, key if isinstance(key, tuple) else (key,))
+        row = self._added.get(identity)
+        if row is not None:
+            return row  # type: ignore[no-any-return]
+        if identity in self._absent:
+            return None
+        return self.session.get(model, key)
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+        key = self._key(type(row), row)
+        if None not in key:  # an autoincrement ID is given at the flush: such rows are never looked up
+            self._added[(type(row), key)] = row
+
+    def new_row(self, model: type[Row], values: dict[str, Any]) -> Row:
+        row = model(**values)
+        self.add(row)
+        return row
+
+    def flush(self) -> None:
+        self.session.flush()
 
 
 def is_pool(account_id: str) -> bool:
@@ -173,6 +228,23 @@ def on_proposal_submitted(session: Session, event: ChaincodeEvent, payload: dict
 def on_trusted_issuers_changed(session: Session, event: ChaincodeEvent, payload: dict[str, Any]) -> None:
     """Nothing to project: the read model keeps no access-control data (the event is validated and counted)."""
 
+
+def rows_read_by(event_name: str, payload: Mapping[str, Any]) -> dict[type[Any], set[Any]]:
+    """The rows (model → keys) the event's handler looks up, as far as the payload names them: what
+    :meth:`SessionRows.prefetch` loads for a batch. A row missed here costs a query, never a wrong result."""
+    accounts = {payload[name] for name in _ACCOUNT_FIELDS if isinstance(payload.get(name), str)}
+    accounts.update(mint["accountId"] for mint in payload.get("mints") or () if isinstance(mint, dict)
+                    and isinstance(mint.get("accountId"), str))
+    keys: dict[type[Any], set[Any]] = {Account: accounts, Pool: {a for a in accounts if is_pool(a)}}
+    if isinstance(payload.get("userId"), str):
+        keys[UserProfile] = {payload["userId"]}
+    countries = [payload.get("countryCode"), *(payload.get("countries") or ())]
+    keys[Country] = {code for code in countries if isinstance(code, str)}
+    return {model: wanted for model, wanted in keys.items() if wanted}
+
+
+_ACCOUNT_FIELDS = ("accountId", "fromId", "toId", "userId", "fromPool")
+_PREFETCH_CHUNK = 500
 
 Handler = Callable[[Session, ChaincodeEvent, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {
