@@ -15,23 +15,33 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
 from gxlib.backend.db import migrate
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
-from gxlib.backend.replay import REPLAY_BATCH, ReplayReport, ReplayTargetNotEmptyError, compare_read_models
-from gxlib.backend.setreplay import SetProjection
+from gxlib.backend.replay import (
+    REPLAY_BATCH,
+    ReplayReport,
+    ReplayTargetNotEmptyError,
+    compare_read_models,
+    own_cpu_seconds,
+)
+from gxlib.backend.setreplay import SetProjection, gc_paused
 from gxlib.fabric.events import events_in_block
 from gxlib.fabric.gateway import Gateway
 
 _QUEUE_BLOCKS = 256
+# Rows no later event changes (mints, transfers) written while delivery goes on, this many at a time.
+_STREAM_ROWS = 2000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,39 +88,57 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
     if await asyncio.to_thread(projector.checkpoint) is not None:
         raise ReplayTargetNotEmptyError(target.url.render_as_string(hide_password=True))
     counts = {"events": 0, "applied": 0, "unknown": 0}
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), own_cpu_seconds()
     if until is not None:
-        projection = SetProjection(stream=stream)
-        await _apply_blocks(environment, channel, chaincode, until, projection, counts, identity)
-        await asyncio.to_thread(projection.write, target)
-    elapsed = time.perf_counter() - started
+        with gc_paused():
+            counts = await replay_batches(ledger_event_batches(environment, channel, chaincode, until.block_number,
+                                                               identity=identity), until, target, stream=stream)
+    elapsed, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu_started
     differences = await asyncio.to_thread(compare_read_models, live, target)
     checkpoint = await asyncio.to_thread(projector.checkpoint)
-    return ReplayReport(counts["events"], counts["applied"], counts["unknown"], checkpoint, elapsed, differences)
+    return ReplayReport(counts["events"], counts["applied"], counts["unknown"], checkpoint, elapsed, differences,
+                        cpu)
 
 
-async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode: str, until: Checkpoint,
-                        projection: SetProjection, counts: dict[str, int], identity: str) -> None:
+async def replay_batches(batches: AsyncIterator[list[ChaincodeEvent]], until: Checkpoint, target: Engine, *,
+                         stream: str = DEFAULT_STREAM, stream_rows: int = _STREAM_ROWS) -> dict[str, int]:
+    """Apply the events of ``batches`` (delivered in ledger order) up to ``until`` to a set-based projection as they
+    arrive, and write it to the migrated, empty ``target`` in ONE transaction: opened first, fed the rows no later
+    event changes (mints, transfers) ``stream_rows`` at a time while delivery goes on, so the database works
+    beside the delivery; given the other rows and the checkpoint at the end. A delivery failure or an event that
+    does not apply raises, and nothing is committed. One worker thread owns the connection and the projection.
+    Returns the counts of events, applied and unknown-type events."""
+    projection = SetProjection(stream=stream)
+    counts = {"events": 0, "applied": 0, "unknown": 0}
     queue: asyncio.Queue[list[ChaincodeEvent] | None] = asyncio.Queue(_QUEUE_BLOCKS)
+    loop = asyncio.get_running_loop()
+    worker = ThreadPoolExecutor(1, thread_name_prefix="gx-replay-apply")
+
+    def in_worker(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        return loop.run_in_executor(worker, function, *args)
 
     async def produce() -> None:
         try:
-            async for batch in ledger_event_batches(environment, channel, chaincode, until.block_number,
-                                                    identity=identity):
+            async for batch in batches:
                 if batch:
                     await queue.put(batch)
         finally:
             await queue.put(None)
 
-    def apply_all(batch: list[ChaincodeEvent]) -> None:
+    def apply_all(batch: list[ChaincodeEvent], connection: Connection) -> None:
         batch = [event for event in batch if event.position <= until.position]
         counts["events"] += len(batch)
         results = projection.add(batch)  # a malformed event raises: a replay never skips
         counts["applied"] += sum(r is ApplyResult.APPLIED for r in results)
         counts["unknown"] += sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
+        if projection.appended_rows() >= stream_rows:
+            projection.write_appended(connection)
 
     producer = asyncio.create_task(produce())
+    connection: Connection | None = None
     try:
+        connection = await in_worker(target.connect)
+        transaction = await in_worker(connection.begin)
         ended = False
         while not ended:
             # Whatever blocks have arrived meanwhile are applied in one hand-off to the worker thread.
@@ -123,10 +151,16 @@ async def _apply_blocks(environment: Mapping[str, Any], channel: str, chaincode:
                     ended = True
                     break
                 batch = batch + more
-            await asyncio.to_thread(apply_all, batch)
+            await in_worker(apply_all, batch, connection)
         await producer  # re-raises a delivery failure
+        await in_worker(projection.write_rest, connection)
+        await in_worker(transaction.commit)
     finally:
         producer.cancel()
+        if connection is not None:
+            await in_worker(connection.close)  # rolls back what was not committed
+        worker.shutdown(wait=False)
+    return counts
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import fastjsonschema
 from jsonschema import Draft202012Validator
@@ -33,7 +33,7 @@ from gxlib.backend.errors import MalformedEventError, ProjectionError
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint, EventSource
 from gxlib.backend.metrics import ProjectorMetrics
 from gxlib.backend.models import ProjectorCheckpoint
-from gxlib.backend.readmodel import HANDLERS, ReadModelInconsistency
+from gxlib.backend.readmodel import HANDLERS, ReadModelInconsistency, SessionRows, rows_read_by
 from gxlib.backend.settings import ProjectorSettings
 from gxlib.backend.sqltypes import utcnow
 
@@ -148,7 +148,8 @@ class Projector:
                 if row is not None and event.position <= (row.block_number, row.tx_index):
                     return ApplyResult.ALREADY_APPLIED
                 if payload is not None:
-                    HANDLERS[event.event_name](session, event, payload)
+                    with session.no_autoflush:
+                        HANDLERS[event.event_name](cast(Session, SessionRows(session)), event, payload)
                 if row is None:
                     row = ProjectorCheckpoint(stream=self.stream)
                     session.add(row)
@@ -185,12 +186,23 @@ class Projector:
                                       .with_for_update()).first()
                 position = None if row is None else (row.block_number, row.tx_index)
                 last = None
+                # One flush at commit: the rows this batch added are found by SessionRows, not by flushing.
+                store = SessionRows(session)
+                wanted: dict[type[Any], set[Any]] = {}
+                for current, payload in parsed:
+                    if payload is not None and (position is None or current.position > position):
+                        for model, keys in rows_read_by(current.event_name, payload).items():
+                            wanted.setdefault(model, set()).update(keys)
+                with session.no_autoflush:
+                    store.prefetch(wanted)  # one query per table instead of one per row looked up
+                rows = cast(Session, store)
                 for current, payload in parsed:
                     if position is not None and current.position <= position:
                         results.append(ApplyResult.ALREADY_APPLIED)
                         continue
                     if payload is not None:
-                        HANDLERS[current.event_name](session, current, payload)
+                        with session.no_autoflush:
+                            HANDLERS[current.event_name](rows, current, payload)
                     results.append(ApplyResult.APPLIED if payload is not None else ApplyResult.UNKNOWN_TYPE)
                     position, last = current.position, current
                 if last is not None:

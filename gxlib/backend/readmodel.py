@@ -8,11 +8,11 @@ wrong (the projector then retries the event and never skips it).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session
 
 from gxlib.backend.eventsource import ChaincodeEvent
@@ -33,6 +33,76 @@ class ReadModelInconsistency(ValueError):
     """An event does not fit the read model (e.g. a debit below zero)."""
 
 
+Row = TypeVar("Row")
+
+
+def _new(session: Session, model: type[Row], **values: Any) -> Row:
+    """A new ``model`` row with ``values``, added to ``session``. A store with its own ``new_row`` (the set-based
+    replay's in-memory rows, :mod:`gxlib.backend.setreplay`) makes the row itself: building ORM instances is most
+    of an event's cost there, and nothing in a handler needs more than the row's attributes."""
+    make = getattr(session, "new_row", None)
+    if make is not None:
+        return make(model, values)  # type: ignore[no-any-return]
+    row = model(**values)
+    session.add(row)
+    return row
+
+
+class SessionRows:
+    """What the handlers use of a live projector's Session, with the rows added in this transaction found by their
+    key without flushing. With the session's autoflush off (:meth:`Projector.apply_batch` applies a batch so),
+    every ``get`` of a row not yet written would otherwise flush the batch so far, one INSERT per row, and then
+    still ask the database; this way the batch is flushed once, at commit, its INSERTs grouped per table."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._added: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
+        self._keys: dict[type[Any], list[str]] = {}
+        self._absent: set[tuple[type[Any], tuple[Any, ...]]] = set()
+
+    def _key(self, model: type[Any], row: Any) -> tuple[Any, ...]:
+        names = self._keys.get(model)
+        if names is None:
+            names = self._keys[model] = [str(column.key) for column in inspect(model).primary_key]
+        return tuple(getattr(row, name) for name in names)
+
+    def prefetch(self, keys: Mapping[type[Any], set[Any]]) -> None:
+        """Load the rows of ``keys`` (model → primary-key values; single-column keys) with one query per model, and
+        remember which are not in the database, so ``get`` answers them without a query each. Keys missed here
+        are still found by ``get`` (one query each)."""
+        for model, wanted in keys.items():
+            column = inspect(model).primary_key[0]
+            pending = sorted(wanted)
+            for start in range(0, len(pending), _PREFETCH_CHUNK):
+                chunk = pending[start:start + _PREFETCH_CHUNK]
+                loaded = self.session.scalars(select(model).where(column.in_(chunk)))
+                found = {getattr(row, str(column.key)) for row in loaded}
+                self._absent.update((model, (key,)) for key in chunk if key not in found)
+
+    def get(self, model: type[Row], key: Any) -> Row | None:
+        identity = (model, key if isinstance(key, tuple) else (key,))
+        row = self._added.get(identity)
+        if row is not None:
+            return row  # type: ignore[no-any-return]
+        if identity in self._absent:
+            return None
+        return self.session.get(model, key)
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+        key = self._key(type(row), row)
+        if None not in key:  # an autoincrement ID is given at the flush: such rows are never looked up
+            self._added[(type(row), key)] = row
+
+    def new_row(self, model: type[Row], values: dict[str, Any]) -> Row:
+        row = model(**values)
+        self.add(row)
+        return row
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
 def is_pool(account_id: str) -> bool:
     return account_id.startswith("SYSTEM_") and account_id.endswith("_POOL")
 
@@ -44,8 +114,7 @@ def tx_time(payload: dict[str, Any]) -> dt.datetime:
 def _account(session: Session, account_id: str, when: dt.datetime, tx_id: str) -> Account:
     account = session.get(Account, account_id)
     if account is None:
-        account = Account(account_id=account_id, balance=0, updated_at=when, last_tx_id=tx_id)
-        session.add(account)
+        account = _new(session, Account, account_id=account_id, balance=0, updated_at=when, last_tx_id=tx_id)
     return account
 
 
@@ -74,8 +143,7 @@ def _sync_pool(session: Session, account: Account, when: dt.datetime, minted: in
         return
     pool = session.get(Pool, account.account_id)
     if pool is None:
-        pool = Pool(pool_id=account.account_id, balance=0, minted=0, updated_at=when)
-        session.add(pool)
+        pool = _new(session, Pool, pool_id=account.account_id, balance=0, minted=0, updated_at=when)
     pool.balance = account.balance
     pool.minted += minted
     pool.updated_at = when
@@ -83,16 +151,15 @@ def _sync_pool(session: Session, account: Account, when: dt.datetime, minted: in
 
 def _record_mint(session: Session, event: ChaincodeEvent, mint: dict[str, Any], index: int) -> None:
     when = tx_time(mint)
-    session.add(MintEvent(tx_id=event.tx_id, mint_index=index, block_number=event.block_number,
-                          tx_index=event.tx_index, source_event=event.event_name, account_id=mint["accountId"],
-                          amount=mint["amount"], amount_coins=mint["amountCoins"], remark=mint["remark"],
-                          minted_at=when))
+    _new(session, MintEvent, tx_id=event.tx_id, mint_index=index, block_number=event.block_number,
+         tx_index=event.tx_index, source_event=event.event_name, account_id=mint["accountId"],
+         amount=mint["amount"], amount_coins=mint["amountCoins"], remark=mint["remark"], minted_at=when)
     _credit(session, mint["accountId"], mint["amount"], when, event.tx_id, minted=True)
 
 
 def _add_country(session: Session, code: str, when: dt.datetime, tx_id: str) -> None:
     if session.get(Country, code) is None:
-        session.add(Country(code=code, user_count=0, initialized_at=when, initialized_tx_id=tx_id))
+        _new(session, Country, code=code, user_count=0, initialized_at=when, initialized_tx_id=tx_id)
 
 
 # --- one handler per event type --------------------------------------------------------------------------------
@@ -120,9 +187,9 @@ def on_user_created(session: Session, event: ChaincodeEvent, payload: dict[str, 
     when = tx_time(payload)
     if session.get(UserProfile, payload["userId"]) is not None:
         raise ReadModelInconsistency(f"user {payload['userId']} already exists in the read model")
-    session.add(UserProfile(user_id=payload["userId"], country_code=payload["countryCode"],
-                            display_name=payload["displayName"], user_number=payload["userNumber"],
-                            genesis_distributed=False, created_at=when, created_tx_id=event.tx_id))
+    _new(session, UserProfile, user_id=payload["userId"], country_code=payload["countryCode"],
+         display_name=payload["displayName"], user_number=payload["userNumber"], genesis_distributed=False,
+         created_at=when, created_tx_id=event.tx_id)
     country = session.get(Country, payload["countryCode"])
     if country is None:
         raise ReadModelInconsistency(f"country {payload['countryCode']} of user {payload['userId']} is unknown")
@@ -138,30 +205,46 @@ def on_genesis_distributed(session: Session, event: ChaincodeEvent, payload: dic
     _debit(session, payload["fromPool"], payload["amount"], when, event.tx_id)
     _credit(session, payload["userId"], payload["amount"], when, event.tx_id)
     user.genesis_distributed, user.genesis_amount, user.genesis_tier = True, payload["amount"], payload["tier"]
-    session.add(Transfer(tx_id=event.tx_id, kind="GENESIS", block_number=event.block_number, tx_index=event.tx_index,
-                         from_id=payload["fromPool"], to_id=payload["userId"], amount=payload["amount"],
-                         amount_coins=payload["amountCoins"], remark="", genesis_tier=payload["tier"],
-                         transferred_at=when))
+    _new(session, Transfer, tx_id=event.tx_id, kind="GENESIS", block_number=event.block_number,
+         tx_index=event.tx_index, from_id=payload["fromPool"], to_id=payload["userId"], amount=payload["amount"],
+         amount_coins=payload["amountCoins"], remark="", genesis_tier=payload["tier"], transferred_at=when)
 
 
 def on_transfer(session: Session, event: ChaincodeEvent, payload: dict[str, Any]) -> None:
     when = tx_time(payload)
     _debit(session, payload["fromId"], payload["amount"], when, event.tx_id)
     _credit(session, payload["toId"], payload["amount"], when, event.tx_id)
-    session.add(Transfer(tx_id=event.tx_id, kind="TRANSFER", block_number=event.block_number, tx_index=event.tx_index,
-                         from_id=payload["fromId"], to_id=payload["toId"], amount=payload["amount"],
-                         amount_coins=payload["amountCoins"], remark=payload["remark"], transferred_at=when))
+    _new(session, Transfer, tx_id=event.tx_id, kind="TRANSFER", block_number=event.block_number,
+         tx_index=event.tx_index, from_id=payload["fromId"], to_id=payload["toId"], amount=payload["amount"],
+         amount_coins=payload["amountCoins"], remark=payload["remark"], transferred_at=when)
 
 
 def on_proposal_submitted(session: Session, event: ChaincodeEvent, payload: dict[str, Any]) -> None:
-    session.add(Proposal(proposal_id=payload["proposalId"], title=payload["title"],
-                         description=payload["description"], proposer_id=payload["proposerId"], status="SUBMITTED",
-                         submitted_at=tx_time(payload), tx_id=event.tx_id))
+    _new(session, Proposal, proposal_id=payload["proposalId"], title=payload["title"],
+         description=payload["description"], proposer_id=payload["proposerId"], status="SUBMITTED",
+         submitted_at=tx_time(payload), tx_id=event.tx_id)
 
 
 def on_trusted_issuers_changed(session: Session, event: ChaincodeEvent, payload: dict[str, Any]) -> None:
     """Nothing to project: the read model keeps no access-control data (the event is validated and counted)."""
 
+
+def rows_read_by(event_name: str, payload: Mapping[str, Any]) -> dict[type[Any], set[Any]]:
+    """The rows (model → keys) the event's handler looks up, as far as the payload names them: what
+    :meth:`SessionRows.prefetch` loads for a batch. A row missed here costs a query, never a wrong result."""
+    accounts = {payload[name] for name in _ACCOUNT_FIELDS if isinstance(payload.get(name), str)}
+    accounts.update(mint["accountId"] for mint in payload.get("mints") or () if isinstance(mint, dict)
+                    and isinstance(mint.get("accountId"), str))
+    keys: dict[type[Any], set[Any]] = {Account: accounts, Pool: {a for a in accounts if is_pool(a)}}
+    if isinstance(payload.get("userId"), str):
+        keys[UserProfile] = {payload["userId"]}
+    countries = [payload.get("countryCode"), *(payload.get("countries") or ())]
+    keys[Country] = {code for code in countries if isinstance(code, str)}
+    return {model: wanted for model, wanted in keys.items() if wanted}
+
+
+_ACCOUNT_FIELDS = ("accountId", "fromId", "toId", "userId", "fromPool")
+_PREFETCH_CHUNK = 500
 
 Handler = Callable[[Session, ChaincodeEvent, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {

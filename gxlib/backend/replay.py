@@ -6,6 +6,7 @@ same checkpoint; any difference found here is a projection bug (or a lost/duplic
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from gxlib.backend.models import (
     UserProfile,
 )
 from gxlib.backend.projector import DEFAULT_STREAM, ApplyResult, Projector
-from gxlib.backend.setreplay import SetProjection
+from gxlib.backend.setreplay import SetProjection, gc_paused
 
 # Per table: the natural key, and the columns that legitimately differ between two projections.
 COMPARED: tuple[tuple[type[Base], tuple[str, ...], frozenset[str]], ...] = (
@@ -71,6 +72,7 @@ class ReplayReport:
     checkpoint: Checkpoint | None
     elapsed_s: float
     differences: list[Difference] = field(default_factory=list)
+    cpu_s: float = 0.0  # CPU-seconds of this process (all threads) over elapsed_s
 
     @property
     def equal(self) -> bool:
@@ -91,16 +93,24 @@ def replay(events: Iterable[ChaincodeEvent], target: Engine, *, until: Checkpoin
     projector = Projector(target, stream=stream)
     if projector.checkpoint() is not None:
         raise ReplayTargetNotEmptyError(target.url.render_as_string(hide_password=True))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), own_cpu_seconds()
     if batch_size is None:
         projection = SetProjection(stream=stream)
-        results = projection.add(_upto(events, until))
-        projection.write(target)
+        with gc_paused():
+            results = projection.add(_upto(events, until))
+            projection.write(target)
     else:
         results = _apply_in_batches(projector, _upto(events, until), batch_size)
     applied = sum(r is ApplyResult.APPLIED for r in results)
     unknown = sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
-    return ReplayReport(len(results), applied, unknown, projector.checkpoint(), time.perf_counter() - started)
+    elapsed, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu_started
+    return ReplayReport(len(results), applied, unknown, projector.checkpoint(), elapsed, cpu_s=cpu)
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _upto(events: Iterable[ChaincodeEvent], until: Checkpoint | None) -> Iterator[ChaincodeEvent]:
@@ -147,4 +157,4 @@ def replay_and_compare(events: Iterable[ChaincodeEvent], live: Engine, target: E
     until = Projector(live, stream=stream).checkpoint()
     report = replay([] if until is None else events, target, until=until, stream=stream)
     return ReplayReport(report.events, report.applied, report.unknown, report.checkpoint, report.elapsed_s,
-                        compare_read_models(live, target))
+                        compare_read_models(live, target), report.cpu_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -221,3 +222,68 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
 
 def _ms(seconds: float | None) -> str:
     return f"{seconds * 1000:.2f} ms" if seconds is not None else "-"
+
+
+@bench.command("replay")
+@click.option("--events", type=click.IntRange(min=1, max=10_000_000), default=5000, show_default=True,
+              help="GX events the ledger must hold; topped up with Mint submits (one fresh account each) if fewer.")
+@click.option("--database", "databases", type=click.Choice(["sqlite", "postgresql"]), multiple=True,
+              help="Where to replay (repeatable; default both). postgresql without --postgresql-url starts a "
+                   "throwaway local cluster.")
+@click.option("--postgresql-url", default=None,
+              help="A PostgreSQL server to create the fresh databases on (its user may CREATE DATABASE).")
+@click.option("--live-projector/--no-live-projector", default=True, show_default=True,
+              help="Also time the live projector catching up over the same history (it builds the read models "
+                   "the replay is compared with; without it they are built set-based).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def replay_command(events: int, databases: tuple[str, ...], postgresql_url: str | None, live_projector: bool,
+                   state_dir: Path | None, as_json: bool) -> None:
+    """The replay figure (P4) alone: raw event delivery, the ledger replay and their ratio, the set-based apply on
+    events in memory and the live projector's catch-up — events/s and CPU-seconds per 1000 events of this process,
+    on SQLite and PostgreSQL, every database fresh and dropped afterwards.
+
+    Needs the devnet up and the GX chaincode committed (`gx devnet up`, `gx chaincode deploy --version 1.0`);
+    no backend processes.
+    """
+    import tempfile
+
+    from gxlib.bench.gateway import check_ready
+    from gxlib.bench.replay import ReplayBenchSpec, report_lines, run_replay_bench
+    from gxlib.devnet.network import Devnet
+
+    chaincode = ChaincodeSettings()
+    progress = Progress(err)
+    settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
+    devnet = Devnet(settings, FabricBuildSettings(), Progress(err, quiet=True))
+    with progress.task(f"checking the devnet in {devnet.layout.root} and {chaincode.name}"):
+        check_ready(devnet, chaincode)
+    wanted = databases or ("sqlite", "postgresql")
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        if "sqlite" in wanted:
+            urls["sqlite"] = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/live.sqlite3"
+        if "postgresql" in wanted:
+            urls["postgresql"] = postgresql_url or _throwaway_postgresql(stack, progress)
+        report = asyncio.run(run_replay_bench(devnet.environment(), chaincode.name, urls,
+                                              ReplayBenchSpec(events=events, live_projector=live_projector),
+                                              progress=progress.info))
+    if as_json:
+        out.print(json.dumps(report.to_json(), indent=2), markup=False)
+        return
+    for line in report_lines(report):
+        out.print(line, markup=False)
+
+
+def _throwaway_postgresql(stack: contextlib.ExitStack, progress: Progress) -> str:
+    """A local PostgreSQL cluster in a temporary directory, stopped and removed when ``stack`` closes."""
+    import tempfile
+
+    from gxlib.backend.pgcluster import PostgresCluster
+
+    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gx-bench-pg-")))
+    with progress.task(f"starting a throwaway PostgreSQL in {root}"):
+        cluster = PostgresCluster(root / "cluster").start()
+    stack.callback(cluster.stop)
+    return cluster.create_database("gx_bench_replay")

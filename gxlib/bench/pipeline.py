@@ -322,6 +322,7 @@ async def replay_figures(environment: Mapping[str, Any], chaincode: str, live: E
     return {"events": report.events, "blocks": delivery.blocks, "equal": float(report.equal),
             "delivery_events_per_s": round(delivery.events_per_s, 1),
             "replay_events_per_s": round(report.events_per_s, 1),
+            "replay_cpu_s_per_1000_events": round(report.cpu_s * 1000 / report.events, 4) if report.events else 0.0,
             "projector_apply_events_per_s": round(alone.events_per_s, 1)}
 
 

@@ -4,7 +4,9 @@ recorded from the real chaincode."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from sqlalchemy import Engine
@@ -67,3 +69,77 @@ def test_an_event_that_does_not_fit_names_its_position(recorded_history: Recorde
     assert (info.value.block_number, info.value.tx_index) == overdraft.position
     migrate(engine)
     assert Projector(engine).checkpoint() is None
+
+
+def test_the_bulk_write_keeps_uint64_extremes_and_utc_times_as_the_orm_does(engine: Engine) -> None:
+    from sqlalchemy import Table, select
+    from sqlalchemy.orm import Session
+
+    from gxlib.backend.models import Account
+    from gxlib.backend.setreplay import bulk_insert, record_type
+    from gxlib.backend.sqltypes import UINT64_MAX
+
+    when = dt.datetime(2026, 12, 6, 21, 0, 1, 250000, tzinfo=dt.UTC)
+    rows = []
+    for n, balance in enumerate((0, 2**63, UINT64_MAX)):
+        row = record_type(Account)()
+        row.account_id, row.balance, row.updated_at, row.last_tx_id = f"a{n}", balance, when, f"tx{n}"
+        rows.append(row)
+    with engine.begin() as connection:
+        bulk_insert(connection, cast(Table, Account.__table__), rows)
+    with Session(engine) as session:
+        found = {a.account_id: (a.balance, a.updated_at) for a in session.scalars(select(Account))}
+    assert found == {"a0": (0, when), "a1": (2**63, when), "a2": (UINT64_MAX, when)}
+
+
+def test_the_bulk_write_refuses_a_boolean_amount_even_after_writing_the_equal_integer(engine: Engine) -> None:
+    from sqlalchemy import Table
+
+    from gxlib.backend.models import Account
+    from gxlib.backend.setreplay import bulk_insert, record_type
+
+    when = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
+    rows = []
+    for n, balance in enumerate((1, True)):  # True == 1: a memo keyed by value alone would let True through
+        row = record_type(Account)()
+        row.account_id, row.balance, row.updated_at, row.last_tx_id = f"a{n}", balance, when, f"tx{n}"
+        rows.append(row)
+    with pytest.raises(ValueError, match="not a uint64"), engine.begin() as connection:
+        bulk_insert(connection, cast(Table, Account.__table__), rows)
+
+
+def test_the_gc_pause_restores_the_collector_as_it_was_even_when_nested_or_failing() -> None:
+    import gc
+
+    from gxlib.backend.setreplay import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError("a replay failed")
+        assert not gc.isenabled()  # the outer holder is still inside
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
+def test_rows_written_early_and_the_rest_at_the_end_equal_one_write(new_engine: Callable[[], Engine],
+                                                                   recorded_history: RecordedHistory) -> None:
+    events = recorded_history.events
+    whole, streamed = new_engine(), new_engine()
+    one = SetProjection()
+    one.add(events)
+    one.write(whole)
+    parts = SetProjection()
+    with streamed.begin() as connection:
+        for event in events:
+            parts.add([event])
+            parts.write_appended(connection)
+            assert parts.appended_rows() == 0
+        parts.write_rest(connection)
+    assert compare_read_models(whole, streamed) == []

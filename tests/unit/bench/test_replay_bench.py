@@ -1,0 +1,61 @@
+"""`gx bench replay`: the P4 figure (replay ÷ delivery) and CPU per 1000 events as printed, and a missing devnet
+refused before any database is made."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gxlib.bench.cli import bench
+from gxlib.bench.replay import Rate, ReplayBenchFigures, ReplayBenchReport, ReplayBenchSpec, report_lines
+
+
+def figures(delivery_per_s: float, replay_per_s: float) -> ReplayBenchFigures:
+    return ReplayBenchFigures(
+        database="sqlite", blocks=10,
+        delivery=Rate(10_000, 10_000 / delivery_per_s, 0.2),
+        replay=Rate(10_000, 10_000 / replay_per_s, 0.5),
+        apply_alone=Rate(10_000, 0.25, 0.24),
+        live_projector=None, equal=True)
+
+
+def test_the_ratio_is_replay_over_delivery_and_meets_the_goal_from_0_8() -> None:
+    assert figures(40_000, 32_000).ratio == 0.8 and figures(40_000, 32_000).goal_met
+    assert figures(40_000, 20_000).ratio == 0.5 and figures(40_000, 20_000).goal_met is False
+
+
+def test_cpu_is_reported_per_1000_events() -> None:
+    assert Rate(20_000, 1.0, 0.8).cpu_s_per_1000_events == 0.04
+    assert Rate(0, 1.0, 0.1).cpu_s_per_1000_events is None
+
+
+def test_the_printed_report_has_every_figure_of_each_database() -> None:
+    report = ReplayBenchReport(events=10_000, blocks=10, figures=[figures(40_000, 20_000)],
+                               load_average=(1.5, 1.0, 0.5))
+    text = "\n".join(report_lines(report))
+    assert "10000 GX events in 10 blocks" in text and "load average 1.50 1.00 0.50" in text
+    assert "delivery" in text and "40000 ev/s" in text and "0.020 CPU-s/1000 ev" in text
+    assert "replay" in text and "20000 ev/s" in text and "equal to the live read models" in text
+    assert "ratio (P4)      0.5  goal >= 0.8: MISSED" in text
+    assert "apply alone" in text and "live projector  -" in text
+    assert report.to_json()["figures"][0]["replay_vs_delivery_rate"] == 0.5
+
+
+@pytest.mark.parametrize("events", [0, -1])
+def test_a_history_of_no_events_is_refused(events: int) -> None:
+    with pytest.raises(ValueError, match="events"):
+        ReplayBenchSpec(events=events)
+    assert CliRunner().invoke(bench, ["replay", "--events", str(events)]).exit_code == 2
+
+
+def test_bench_replay_on_a_devnet_that_is_not_up_names_it_before_making_any_database(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "gxlib.cli", "bench", "replay", "--state-dir", str(tmp_path)],
+                            capture_output=True, text=True, env=dict(os.environ), check=False, timeout=120)
+    assert result.returncode == 1
+    assert f"the devnet in {tmp_path} is not up" in result.stderr
+    assert "PostgreSQL" not in result.stderr
