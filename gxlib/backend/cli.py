@@ -155,19 +155,33 @@ def status_command(state_dir: Path | None, database_url: str | None, as_json: bo
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write the files here (0600) instead of printing the Secret.")
 @click.option("--namespace", default="backend-devnet", show_default=True, help="The printed Secret's namespace.")
-def fabric_bundle_command(state_dir: Path | None, host: str | None, out_dir: Path | None, namespace: str) -> None:
-    """The submitter's and projector's Fabric client bundle (Secret backend-fabric-client) from the devnet: its
-    files into --out, or the Secret as JSON (kubectl apply -f -)."""
-    from gxlib.backend.fabric_client import fabric_client_bundle, fabric_client_secret, write_bundle
+@click.option("--for", "service", type=click.Choice(["submitter", "projector"]), default="submitter",
+              show_default=True, help="submitter: Secret backend-fabric-client (super_admin and service identities); "
+              "projector: Secret backend-fabric-reader (the service identity only)")
+def fabric_bundle_command(state_dir: Path | None, host: str | None, out_dir: Path | None, namespace: str,
+                          service: str) -> None:
+    """A backend worker's Fabric client bundle from the devnet: its files into --out, or the Secret as JSON
+    (kubectl apply -f -)."""
+    from gxlib.backend.fabric_client import (
+        FABRIC_CLIENT_SECRET,
+        FABRIC_READER_SECRET,
+        READER_ROLES,
+        SERVICE_ROLES,
+        fabric_client_bundle,
+        fabric_client_secret,
+        write_bundle,
+    )
     from gxlib.config import DevnetSettings
     from gxlib.devnet.network import Devnet
     from gxlib.progress import Progress
 
     devnet = Devnet(DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings(),
                     progress=Progress(quiet=True))
-    files = fabric_client_bundle(devnet.environment(), host=host)
+    roles, secret = (READER_ROLES, FABRIC_READER_SECRET) if service == "projector" else (SERVICE_ROLES,
+                                                                                         FABRIC_CLIENT_SECRET)
+    files = fabric_client_bundle(devnet.environment(), host=host, roles=roles)
     if out_dir is None:
-        click.echo(json.dumps(fabric_client_secret(files, namespace), indent=2))
+        click.echo(json.dumps(fabric_client_secret(files, namespace, secret), indent=2))
         return
     click.echo(f"wrote {write_bundle(files, out_dir)} and {len(files) - 1} files it names", err=True)
 

@@ -1,14 +1,17 @@
-"""The Fabric client bundle of the submitter and the projector: what a pod needs to reach the peers, and no more.
+"""The Fabric client bundles of the submitter and the projector: what a pod needs to reach the peers, and no more.
 
-A pod has no devnet state directory. It gets a Kubernetes Secret (``backend-fabric-client``) mounted read-only at
-``/run/secrets/gx-fabric``, and ``GX_BACKEND_FABRIC_NETWORK_FILE`` names the ``network.json`` in it. The network
-file is shaped like ``gx devnet env --json`` (channel, peers, identities, roles) but holds only what the two
-services use, with file names relative to its own directory (a Secret volume is one flat directory):
+A pod has no devnet state directory. It gets a Kubernetes Secret mounted read-only at ``/run/secrets/gx-fabric``,
+and ``GX_BACKEND_FABRIC_NETWORK_FILE`` names the ``network.json`` in it. The network file is shaped like
+``gx devnet env --json`` (channel, peers, identities, roles) but holds only what the service uses, with file names
+relative to its own directory (a Secret volume is one flat directory):
 
-- the identities they sign with: ``super_admin`` (BootstrapSystem, InitializeCountryData, Mint need the
-  ``gx_super_admin`` attribute) and ``service`` (every other command, every submit and status query, and the
-  projector's event stream) — their signing certificate and key; no TLS client keys (the peers do not ask for
-  client certificates), no admin or peer keys;
+- the identities it signs with — their signing certificate and key; no TLS client keys (the peers do not ask for
+  client certificates), no admin or peer keys:
+  - the submitter's Secret ``backend-fabric-client``: ``super_admin`` (BootstrapSystem, InitializeCountryData,
+    Mint need the ``gx_super_admin`` attribute) and ``service`` (every other command, every submit and status
+    query);
+  - the projector's Secret ``backend-fabric-reader``: ``service`` only (its event stream); it never gets the
+    super-admin key;
 - the peers the Gateway connects to (the peer of those identities' org): endpoint, TLS CA, TLS server name.
 
     files = fabric_client_bundle(devnet.environment(), host="10.0.0.5")   # {"network.json": b"...", ...}
@@ -30,12 +33,14 @@ from gxlib.backend.commands import FabricIdentity
 from gxlib.errors import GxError
 from gxlib.files import write_private
 
-FABRIC_CLIENT_SECRET = "backend-fabric-client"
+FABRIC_CLIENT_SECRET = "backend-fabric-client"  # the submitter's (SERVICE_ROLES)
+FABRIC_READER_SECRET = "backend-fabric-reader"  # the projector's (READER_ROLES)
 FABRIC_CLIENT_MOUNT_DIR = PurePosixPath("/run/secrets/gx-fabric")
 NETWORK_FILE_NAME = "network.json"
 NETWORK_FILE_VARIABLE = "GX_BACKEND_FABRIC_NETWORK_FILE"
-# The environment roles the submitter (fabric_tx.DEFAULT_IDENTITIES) and the projector (service) sign as.
+# The environment roles the submitter signs as (fabric_tx.DEFAULT_IDENTITIES), and the projector (its block stream).
 SERVICE_ROLES: tuple[str, ...] = tuple(identity.value for identity in FabricIdentity)
+READER_ROLES: tuple[str, ...] = (FabricIdentity.SERVICE.value,)
 
 
 class FabricClientError(GxError):
@@ -145,10 +150,12 @@ def write_bundle(files: Mapping[str, bytes], directory: Path) -> Path:
     return directory / NETWORK_FILE_NAME
 
 
-def fabric_client_secret(files: Mapping[str, bytes], namespace: str) -> dict[str, Any]:
-    """The ``backend-fabric-client`` Secret of ``namespace`` (``backend-<env>``) holding a bundle, to apply."""
+def fabric_client_secret(files: Mapping[str, bytes], namespace: str, name: str = FABRIC_CLIENT_SECRET
+                         ) -> dict[str, Any]:
+    """Secret ``name`` (the submitter's ``backend-fabric-client``, or the projector's ``backend-fabric-reader``) of
+    ``namespace`` (``backend-<env>``) holding a bundle, to apply."""
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": FABRIC_CLIENT_SECRET, "namespace": namespace,
+            "metadata": {"name": name, "namespace": namespace,
                          "labels": {"app.kubernetes.io/part-of": "gx-backend"}},
             "data": {name: base64.b64encode(data).decode("ascii") for name, data in sorted(files.items())}}
 
@@ -166,8 +173,9 @@ def load_network_file(path: Path) -> dict[str, Any]:
 
     Raises :class:`FabricClientError` naming the file and the key when the file is missing, not JSON, lacks a key,
     or names a file that is not there."""
-    hint = (f"{NETWORK_FILE_VARIABLE} must name the {NETWORK_FILE_NAME} of the {FABRIC_CLIENT_SECRET} Secret "
-            "(written by gxlib.backend.fabric_client.fabric_client_bundle)")
+    hint = (f"{NETWORK_FILE_VARIABLE} must name the {NETWORK_FILE_NAME} of the service's Fabric client Secret "
+            f"({FABRIC_CLIENT_SECRET} or {FABRIC_READER_SECRET}, written by "
+            "gxlib.backend.fabric_client.fabric_client_bundle)")
     try:
         text = path.read_text()
     except OSError as exc:

@@ -162,8 +162,8 @@ class OverlayDeployment:
         # The devnet first: the submitter and projector start only with their Fabric client Secret.
         with self.progress.task(f"the devnet on the node address {self.cluster.settings.node_ip}"):
             environment = self.fabric.up()
-        report.changed += self._apply(kubectl, [self.fabric.client_secret(environment, self.backend_namespace)],
-                                      "the backend's Fabric client Secret")
+        report.changed += self._apply(kubectl, self.fabric.client_secrets(environment, self.backend_namespace),
+                                      "the submitter's and projector's Fabric client Secrets")
         self._replace_changed_jobs(kubectl, objects)
         report.changed += self._apply(kubectl, [o for o in objects if o["kind"] != "Namespace"], "the overlay")
         with self.progress.task(f"chaincode {self.settings.chaincode_version} on the chaincode pods"):

@@ -17,7 +17,13 @@ from typing import Any
 
 import yaml
 
-from gxlib.backend.fabric_client import fabric_client_bundle, fabric_client_secret
+from gxlib.backend.fabric_client import (
+    FABRIC_READER_SECRET,
+    READER_ROLES,
+    SERVICE_ROLES,
+    fabric_client_bundle,
+    fabric_client_secret,
+)
 from gxlib.config import ChaincodeSettings, DevnetSettings, Environment, environment_profile
 from gxlib.devnet.network import Devnet
 from gxlib.files import write_private
@@ -91,10 +97,13 @@ class DevnetOnNode:
         """Each node's operations endpoint (``host:port``), as Prometheus in a pod reaches it."""
         return {node.name: node.operations_url.removeprefix("http://") for node in self.devnet.layout.nodes}
 
-    def client_secret(self, environment: dict[str, Any], namespace: str) -> dict[str, Any]:
-        """Secret ``backend-fabric-client``: the submitter's and projector's identities, their peers at the node
-        address."""
-        return fabric_client_secret(fabric_client_bundle(environment, host=self.node_ip), namespace)
+    def client_secrets(self, environment: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+        """The submitter's Secret ``backend-fabric-client`` (super_admin and service) and the projector's
+        ``backend-fabric-reader`` (service only), each with its peers at the node address."""
+        return [fabric_client_secret(fabric_client_bundle(environment, host=self.node_ip, roles=SERVICE_ROLES),
+                                     namespace),
+                fabric_client_secret(fabric_client_bundle(environment, host=self.node_ip, roles=READER_ROLES),
+                                     namespace, FABRIC_READER_SECRET)]
 
     def deploy_chaincode(self, kubeconfig: Path) -> FabricReport:
         """Chaincode ``chaincode_version`` committed and served by the pods (nothing to do when it already is)."""

@@ -125,13 +125,19 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, gx_kernel: str) -> Iterat
             node.down()  # nothing left to stop when the deployment's down ran
 
 
-def test_the_deploy_serves_chaincode_1_0_from_the_pods_and_gives_the_backend_its_fabric_secret(
+def test_the_deploy_serves_chaincode_1_0_from_the_pods_and_gives_each_worker_its_fabric_secret(
         deployed: Deployed) -> None:
     assert deployed.report.fabric is not None and deployed.report.fabric.version == "1.0"
     assert all(state.done for state in deployed.report.readiness), [s.to_json() for s in deployed.report.readiness
                                                                    if not s.done]
-    secret = deployed.deployment.kubectl.get_json("secret", "backend-fabric-client", "-n", "backend-devnet") or {}
-    assert "network.json" in secret.get("data", {})
+    keys: dict[str, set[str]] = {}
+    for name in ("backend-fabric-client", "backend-fabric-reader"):
+        secret = deployed.deployment.kubectl.get_json("secret", name, "-n", "backend-devnet") or {}
+        keys[name] = {key for key in secret.get("data", {}) if key.endswith("-key.pem")}
+        assert "network.json" in secret.get("data", {}), name
+    # The submitter signs as the super admin and the service; the projector (Ready above) reads as the service.
+    assert keys == {"backend-fabric-client": {"super_admin-key.pem", "service-key.pem"},
+                    "backend-fabric-reader": {"service-key.pem"}}
 
 
 def test_01_deploy_monitoring_passes(deployed: Deployed) -> None:

@@ -16,6 +16,7 @@ import yaml
 from gxlib.backend.fabric_client import (
     FABRIC_CLIENT_MOUNT_DIR,
     FABRIC_CLIENT_SECRET,
+    FABRIC_READER_SECRET,
     NETWORK_FILE_NAME,
     NETWORK_FILE_VARIABLE,
 )
@@ -189,19 +190,22 @@ def test_grafana_admin_password_comes_from_a_required_secret(overlays: dict[Envi
 
 
 @pytest.mark.parametrize("env", KUBERNETES_ENVS, ids=lambda e: e.value)
-def test_only_the_submitter_and_projector_mount_the_fabric_client_secret_read_only(
+def test_the_submitter_and_the_projector_each_mount_only_their_own_fabric_client_secret_read_only(
         overlays: dict[Environment, Objects], env: Environment) -> None:
     """The Fabric signing keys reach the two pods that sign or read blocks, as required 0440 files named by
-    GX_BACKEND_FABRIC_NETWORK_FILE; no other pod of any namespace gets them."""
-    users = {_id(w) for w in _workloads(overlays[env])
-             if any(name == FABRIC_CLIENT_SECRET for name, _ in _secret_references(w))}
+    GX_BACKEND_FABRIC_NETWORK_FILE: the submitter the Secret with the super-admin key, the projector the one with
+    the service key only; no other pod of any namespace gets either."""
     namespace = f"backend-{env.value}"
-    assert users == {f"Deployment/{namespace}/outbox-submitter", f"Deployment/{namespace}/projector"}
-    for name in ("outbox-submitter", "projector"):
+    owners = {FABRIC_CLIENT_SECRET: "outbox-submitter", FABRIC_READER_SECRET: "projector"}
+    for secret, name in owners.items():
+        users = {_id(w) for w in _workloads(overlays[env])
+                 if any(used == secret for used, _ in _secret_references(w))}
+        assert users == {f"Deployment/{namespace}/{name}"}, secret
         workload = find(overlays[env], "Deployment", name, namespace)
-        assert (FABRIC_CLIENT_SECRET, False) in _secret_references(workload), f"{name}: the Secret is optional"
+        assert (secret, False) in _secret_references(workload), f"{name}: the Secret is optional"
+        assert {used for used, _ in _secret_references(workload)} & set(owners) == {secret}, name
         pod = workload["spec"]["template"]["spec"]
-        (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == FABRIC_CLIENT_SECRET]
+        (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == secret]
         assert volume["secret"]["defaultMode"] == 0o440 and volume["secret"]["optional"] is False, name
         (container,) = pod["containers"]
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from gxlib.backend.fabric_client import (
+    FABRIC_READER_SECRET,
     NETWORK_FILE_NAME,
+    READER_ROLES,
     FabricClientError,
     fabric_client_bundle,
     fabric_client_secret,
@@ -70,6 +72,20 @@ def test_the_bundle_holds_the_two_signing_identities_and_their_peer_only(devnet_
     named = [p["tls_ca_file"] for p in network["peers"]] + [
         i[key] for i in network["identities"] for key in ("cert_file", "key_file")]
     assert named and all("/" not in name for name in named)  # relative to the network file: a Secret is flat
+
+
+def test_the_projectors_bundle_holds_the_service_identity_only_never_the_super_admin_key(
+        devnet_environment: dict[str, Any], tmp_path: Path) -> None:
+    files = fabric_client_bundle(devnet_environment, roles=READER_ROLES)
+    assert sorted(files) == sorted([NETWORK_FILE_NAME, "service-cert.pem", "service-key.pem", "org1-tls-ca.pem"])
+    super_admin_key = fabric_client_bundle(devnet_environment)["super_admin-key.pem"]
+    assert super_admin_key not in files.values()
+    assert {name for name, data in files.items() if _is_private_key(data)} == {"service-key.pem"}
+    secret = fabric_client_secret(files, "backend-devnet", FABRIC_READER_SECRET)
+    assert secret["metadata"]["name"] == "backend-fabric-reader"
+    environment = load_network_file(write_bundle(files, tmp_path / "gx-fabric"))
+    assert identity_from_environment(environment, "service").name == devnet_environment["roles"]["service"]
+    assert set(environment["roles"]) == {"service"}
 
 
 def test_a_host_rewrites_the_endpoints_and_keeps_the_tls_server_names(devnet_environment: dict[str, Any]) -> None:
