@@ -38,8 +38,11 @@ def bench() -> None:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option("--quiet", is_flag=True,
+              help="No progress lines on stderr while it runs (as the Go and Node clients' --quiet, so that a "
+                   "side-by-side run measures the clients alone).")
 def gateway(concurrency: int, seconds: float, function: str, args: tuple[str, ...], identity: str,
-            state_dir: Path | None, as_json: bool) -> None:
+            state_dir: Path | None, as_json: bool, quiet: bool) -> None:
     """Raw Gateway submits on the devnet: throughput, p50/p95/p99 submit→commit latency, and CPU-seconds per
     committed transaction of this client and of the peers and orderer.
 
@@ -54,7 +57,7 @@ def gateway(concurrency: int, seconds: float, function: str, args: tuple[str, ..
         args = DEFAULT_ARGS
     spec = GatewayBenchSpec(concurrency=concurrency, seconds=seconds, chaincode=chaincode.name,
                             function=function, args=args, identity=identity)
-    progress = Progress(err)
+    progress = Progress(err, quiet=quiet)
     settings = DevnetSettings(state_dir=state_dir) if state_dir else DevnetSettings()
     devnet = Devnet(settings, FabricBuildSettings(), Progress(err, quiet=True))
     with progress.task(f"checking the devnet in {devnet.layout.root} and {chaincode.name}"):
@@ -65,7 +68,7 @@ def gateway(concurrency: int, seconds: float, function: str, args: tuple[str, ..
 
     with progress.task(f"submitting {function} from {concurrency} workers for {seconds:g}s"):
         report = asyncio.run(run_gateway_bench(devnet.environment(), spec, node_pids=fabric_node_pids(devnet),
-                                               on_tick=tick))
+                                               on_tick=None if quiet else tick))
     if as_json:
         out.print(json.dumps(report.to_json(), indent=2), markup=False)
     else:

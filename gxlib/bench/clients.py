@@ -179,7 +179,8 @@ def run_side_by_side(spec: ClientsBenchSpec, progress: Progress) -> dict[str, An
             clk_tck = str(os.sysconf("SC_CLK_TCK"))
             commands: dict[str, Callable[[int, float], tuple[list[str], Path | None]]] = {
                 "gxlib": lambda c, s: ([sys.executable, "-m", "gxlib.cli", "bench", "gateway", "--state-dir",
-                                        str(state_dir), "--concurrency", str(c), "--seconds", str(s), "--json"],
+                                        str(state_dir), "--concurrency", str(c), "--seconds", str(s), "--json",
+                                        "--quiet"],
                                        None),
                 "go": lambda c, s: ([str(go_binary), "--env", str(env_file), "--concurrency", str(c), "--seconds",
                                      str(s), "--node-pids", pids, "--clk-tck", clk_tck, "--quiet"], None),

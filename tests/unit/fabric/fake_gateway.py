@@ -135,8 +135,10 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
 
 
 def with_gateway(body: Callable[[Gateway, FakeGateway], Awaitable[T]], *, deliver: bool = False,
-                 gateway_options: dict[str, Any] | None = None) -> T:
-    """Run ``body`` against a fake Gateway service (with filtered block delivery if ``deliver``: ``fake.deliver``)."""
+                 gateway_options: dict[str, Any] | None = None,
+                 server_options: list[tuple[str, Any]] | None = None) -> T:
+    """Run ``body`` against a fake Gateway service (with filtered block delivery if ``deliver``: ``fake.deliver``;
+    ``server_options``: gRPC options of the fake's server)."""
     identity, key = new_identity()
     tls_key = new_key()
     cert = self_signed_cert(tls_key, "peer0.test.local", ("peer0.test.local",), ca=True)
@@ -145,7 +147,7 @@ def with_gateway(body: Callable[[Gateway, FakeGateway], Awaitable[T]], *, delive
         fake.deliver = FakeDeliver(key.public_key())
 
     async def run() -> T:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=server_options)
         gateway_pb2_grpc.add_GatewayServicer_to_server(fake, server)
         if fake.deliver is not None:
             events_pb2_grpc.add_DeliverServicer_to_server(fake.deliver, server)
