@@ -66,12 +66,21 @@ def _pool(m: dict[str, object]) -> DbPoolMetrics:
     return DbPoolMetrics(cast(Gauge, m["db_pool_connections_in_use"]), cast(Gauge, m["db_pool_connections_max"]))
 
 
+# The outcomes fabric_transaction_submissions_total counts. Both series exist from the start at 0, so the share of
+# errors is 0% — not "no data" — while nothing has failed (the dashboard's Fabric Transaction Success Rate panel and
+# the alert rules divide by them).
+SUBMISSION_STATUSES = ("success", "error")
+
+
 def submitter_metrics(registry: CollectorRegistry, *, runtime_collectors: bool = True) -> SubmitterMetrics:
     m = _declare(registry, Component.SUBMITTER, runtime_collectors)
+    submissions = cast(Counter, m["fabric_transaction_submissions_total"])
+    for status in SUBMISSION_STATUSES:
+        submissions.labels(status=status)
     return SubmitterMetrics(
         cast(Gauge, m["outbox_pending_commands"]), cast(Gauge, m["outbox_processing_commands"]),
         cast(Gauge, m["outbox_dlq_commands"]), cast(Counter, m["outbox_commands_processed_total"]),
-        cast(Gauge, m["circuit_breaker_state"]), cast(Counter, m["fabric_transaction_submissions_total"]),
+        cast(Gauge, m["circuit_breaker_state"]), submissions,
         cast(Histogram, m["fabric_transaction_duration_ms"]), _pool(m))
 
 

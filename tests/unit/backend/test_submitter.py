@@ -81,6 +81,16 @@ def test_command_commits_once_with_its_tx_id_stored_before_the_submit(engine: En
     assert h.sample("fabric_transaction_duration_ms_count") == 1
 
 
+def test_the_error_series_exists_at_zero_before_anything_failed(engine: Engine) -> None:
+    # The dashboard's "error %" divides the error rate by the total: without a 0 series it shows no data, not 0%.
+    h = Harness(engine)
+    assert h.registry.get_sample_value("fabric_transaction_submissions_total", {"status": "error"}) == 0.0
+    h.enqueue()
+    assert h.step() == [Outcome.COMMITTED]
+    assert h.registry.get_sample_value("fabric_transaction_submissions_total", {"status": "error"}) == 0.0
+    assert h.registry.get_sample_value("fabric_transaction_submissions_total", {"status": "success"}) == 1.0
+
+
 def test_the_transaction_carries_the_chaincode_function_and_arguments(engine: Engine) -> None:
     h = Harness(engine)
     [cid] = h.enqueue()
