@@ -250,12 +250,13 @@ class KubernetesCluster:
                                   f"known: {', '.join(self.settings.orgs)}")
         previous = self.chaincode_package_ids()
         container = self.settings.chaincode_container
+        images = self.chaincode_images() if image is not None else {}
         for org, package_id in package_ids.items():
             names = chaincode_names(self.profile, org)
             if self.get("apps/v1", "Deployment", names.deployment, names.namespace) is None:
                 raise PlatformError(f"deployment {names.namespace}/{names.deployment} does not exist",
                                     hint=f"apply the {self.profile.env.value} overlay (k8s/overlays) first")
-            if image is not None and self.chaincode_images().get(org) is None:
+            if image is not None and images.get(org) is None:
                 raise PlatformError(f"deployment {names.namespace}/{names.deployment} has no container {container}",
                                     hint="set GX_K8S_PLATFORM_CHAINCODE_CONTAINER to the chaincode container's name")
             # Merge patches, not applies: an apply of only these fields would drop the rest of what this field
