@@ -97,23 +97,27 @@ def _fast_accepts(event_type: str, payload: Any) -> bool:
     return True
 
 
+def _malformed(event: ChaincodeEvent, reason: str) -> MalformedEventError:
+    return MalformedEventError(reason, event_type=event.event_name, block_number=event.block_number,
+                               tx_index=event.tx_index, tx_id=event.tx_id)
+
+
 def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
     """The payload of a known event type, validated; :class:`MalformedEventError` otherwise."""
-    def malformed(reason: str) -> MalformedEventError:
-        return MalformedEventError(reason, event_type=event.event_name, block_number=event.block_number,
-                                   tx_index=event.tx_index, tx_id=event.tx_id)
     try:
         payload = json.loads(event.payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise malformed(f"payload is not JSON: {exc}") from None
+        raise _malformed(event, f"payload is not JSON: {exc}") from None
     try:
         # The fast check only accepts; whatever it refuses is judged (and explained) by the reference validator.
         if not _fast_accepts(event.event_name, payload):
             validator(event.event_name).validate(payload)
     except SchemaValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "payload"
-        raise malformed(f"{where}: {exc.message}") from None
-    return dict(payload)
+        raise _malformed(event, f"{where}: {exc.message}") from None
+    if not isinstance(payload, dict):  # every event schema is an object; a schema without "type" still gets one
+        raise _malformed(event, f"payload is a JSON {type(payload).__name__}, not an object")
+    return payload
 
 
 class Projector:

@@ -16,11 +16,13 @@ Usage::
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, cast
 
@@ -87,6 +89,21 @@ def record_type(model: type[Base]) -> type[_Record]:
     return found
 
 
+class _Layout:
+    """How rows of one model are built and keyed in memory."""
+
+    def __init__(self, model: type[Base]) -> None:
+        self.record = record_type(model)
+        self.columns = self.record.columns
+        key_names = [str(column.key) for column in inspect(model).primary_key]
+        single = attrgetter(key_names[0])
+        self.key_of: Callable[[Any], tuple[Any, ...]] = (
+            attrgetter(*key_names) if len(key_names) > 1 else lambda record: (single(record),))
+
+
+_consume: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend
+
+
 class _MemoryRows:
     """What the read-model handlers use of a Session (``get``, ``new_row``, ``add``, ``flush``), over dictionaries.
     Rows with a natural key are found by ``get``; rows keyed by an autoincrement ID (mints, transfers) are kept in
@@ -95,12 +112,13 @@ class _MemoryRows:
     def __init__(self) -> None:
         self.keyed: dict[type[Base], dict[tuple[Any, ...], Any]] = {}
         self.appended: dict[type[Base], list[Any]] = {}
-        self._keys: dict[type[Base], list[str]] = {}
+        self._layouts: dict[type[Base], _Layout] = {}
 
-    def _key_names(self, model: type[Base]) -> list[str]:
-        if model not in self._keys:
-            self._keys[model] = [str(column.key) for column in inspect(model).primary_key]
-        return self._keys[model]
+    def _layout(self, model: type[Base]) -> _Layout:
+        layout = self._layouts.get(model)
+        if layout is None:
+            layout = self._layouts[model] = _Layout(model)
+        return layout
 
     def get(self, model: type[Base], key: Any) -> Any:
         rows = self.keyed.get(model)
@@ -108,20 +126,21 @@ class _MemoryRows:
 
     def new_row(self, model: type[Base], values: dict[str, Any]) -> Any:
         """A new row of ``model`` with ``values`` (other columns None), stored like :meth:`add`."""
-        record = record_type(model)()
-        for name in record.columns:
-            setattr(record, name, values.get(name))
-        self._store(model, record)
+        layout = self._layout(model)
+        record = layout.record()
+        # setattr over the columns in C (map, consumed by a zero-length deque): most of building a row.
+        _consume(map(setattr, repeat(record), layout.columns, map(values.get, layout.columns)))
+        self._store(model, layout, record)
         return record
 
     def add(self, row: Base) -> None:
         """Store an ORM row as built elsewhere (kept as a record of its column values)."""
         model = type(row)
         state = inspect(row).dict
-        self.new_row(model, {name: state.get(name) for name in record_type(model).columns})
+        self.new_row(model, {name: state.get(name) for name in self._layout(model).columns})
 
-    def _store(self, model: type[Base], record: Any) -> None:
-        key = tuple(getattr(record, name) for name in self._key_names(model))
+    def _store(self, model: type[Base], layout: _Layout, record: Any) -> None:
+        key = layout.key_of(record)
         if None in key:
             self.appended.setdefault(model, []).append(record)
             return
@@ -152,21 +171,30 @@ class SetProjection:
         or :class:`ProjectionError` like the live projector (a replay never skips); the projection is not usable
         afterwards."""
         results: list[ApplyResult] = []
-        for event in events:
-            if self.last is not None and event.position <= self.last.position:
-                results.append(ApplyResult.ALREADY_APPLIED)
-                continue
-            if event.event_name not in EVENT_TYPES:
-                results.append(ApplyResult.UNKNOWN_TYPE)
-            else:
-                payload = parse_event(event)
-                try:
-                    HANDLERS[event.event_name](self._session, event, payload)
-                except ReadModelInconsistency as exc:
-                    raise ProjectionError(str(exc), event_type=event.event_name, block_number=event.block_number,
-                                          tx_index=event.tx_index, tx_id=event.tx_id) from exc
-                results.append(ApplyResult.APPLIED)
-            self.last = event
+        result = results.append
+        session = self._session
+        last = self.last
+        last_position = None if last is None else last.position
+        try:
+            for event in events:
+                position = (event.block_number, event.tx_index)
+                if last_position is not None and position <= last_position:
+                    result(ApplyResult.ALREADY_APPLIED)
+                    continue
+                name = event.event_name
+                if name not in EVENT_TYPES:
+                    result(ApplyResult.UNKNOWN_TYPE)
+                else:
+                    payload = parse_event(event)
+                    try:
+                        HANDLERS[name](session, event, payload)
+                    except ReadModelInconsistency as exc:
+                        raise ProjectionError(str(exc), event_type=name, block_number=event.block_number,
+                                              tx_index=event.tx_index, tx_id=event.tx_id) from exc
+                    result(ApplyResult.APPLIED)
+                last, last_position = event, position
+        finally:
+            self.last = last
         return results
 
     def write(self, target: Engine, *, clock: Callable[[], dt.datetime] = utcnow) -> Checkpoint | None:
@@ -219,14 +247,15 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> No
     columns = [column for column in table.columns if column is not table.autoincrement_column]
     names = [str(column.key) for column in columns]
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
-    converters = [(position, _memoized(process)) for position, process in enumerate(processors) if process]
+    converters = [(position, process) for position, process in enumerate(processors) if process]
     get = attrgetter(*names)
-    values: list[tuple[Any, ...]] = []
-    for row in rows:
-        fields = list(get(row)) if len(names) > 1 else [get(row)]
-        for position, convert in converters:
-            fields[position] = convert(fields[position])
-        values.append(tuple(fields))
+    values: list[tuple[Any, ...]] = ([get(row) for row in rows] if len(names) > 1 else
+                                     [(get(row),) for row in rows])
+    if converters and values:
+        by_column = list(zip(*values, strict=True))  # converted a column at a time
+        for position, process in converters:
+            by_column[position] = _converted(process, by_column[position])
+        values = list(zip(*by_column, strict=True))
     quote = dialect.identifier_preparer.quote
     column_list = ", ".join(quote(column.name) for column in columns)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
@@ -243,13 +272,32 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> No
     connection.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({column_list}) VALUES ({markers})", values)
 
 
-def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``process`` (a column type's bind processing: a pure function of the value) remembering its results. A
-    history repeats most values (the second of many transactions' timestamps, equal amounts)."""
+class _Memo(dict[Any, Any]):
+    """Results of a column type's bind processing (a pure function of the value) by value, computed on a miss."""
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.process = process
+
+    def __missing__(self, value: Any) -> Any:
+        self[value] = result = self.process(value)
+        return result
+
+
+def _converted(process: Callable[[Any], Any], column: Sequence[Any]) -> tuple[Any, ...]:
+    """``column``'s values through ``process``, each distinct value processed once: a history repeats most values
+    (the second of many transactions' timestamps, equal amounts). Values are told apart by type as well when the
+    column mixes types (True == 1 == 1.0, but a uint64 column refuses True and 1.0), and unhashable ones are
+    processed one by one."""
+    if len(set(map(type, column)) - {type(None)}) <= 1:
+        try:
+            return tuple(map(_Memo(process).__getitem__, column))
+        except TypeError:  # an unhashable value
+            pass
     memo: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
-        key = (type(value), value)  # True == 1 == 1.0, but a uint64 column refuses True and 1.0
+        key = (type(value), value)
         try:
             return memo[key]
         except KeyError:
@@ -258,4 +306,4 @@ def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except TypeError:  # unhashable
             return process(value)
 
-    return convert
+    return tuple(map(convert, column))

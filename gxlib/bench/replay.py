@@ -7,12 +7,14 @@ fresh account each, as ``gx bench gateway`` does), for each database:
    projects the whole history into a fresh database: the live projector's catch-up rate, and the "live" read
    models a replay must equal;
 2. raw delivery of the same blocks, events extracted and dropped (the ceiling);
-3. the ledger replay (:func:`~gxlib.backend.ledger_replay.replay_ledger`: delivery + set-based apply, one write)
-   into another fresh database, compared with (1);
-4. the set-based apply alone on the events already in memory.
+3. the ledger replay (:func:`~gxlib.backend.ledger_replay.replay_ledger`: delivery in a reader process, set-based
+   apply here, one write) into another fresh database, compared with (1) — P4 is its rate over (2)'s;
+4. the same replay with delivery in this process (how it ran before the reader process, for comparison);
+5. the set-based apply alone on the events already in memory.
 
-Each figure carries CPU-seconds per 1000 events of this process (all its threads; a PostgreSQL server's own CPU is
-not in it). Every database beside ``database_url`` is created fresh and dropped afterwards.
+Each figure carries CPU-seconds per 1000 events of this process (all its threads) and of the reader process where
+there is one (a PostgreSQL server's own CPU is not in it). Every database beside ``database_url`` is created fresh
+and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class ReplayBenchFigures:
     blocks: int
     delivery: Rate
     replay: Rate
+    replay_in_process: Rate
     apply_alone: Rate
     live_projector: Rate | None
     equal: bool
@@ -83,9 +86,13 @@ class ReplayBenchFigures:
     @property
     def ratio(self) -> float | None:
         """P4: replay events/s ÷ delivery events/s."""
+        return self.over_delivery(self.replay)
+
+    def over_delivery(self, rate: Rate) -> float | None:
+        """``rate``'s events/s ÷ delivery's."""
         if not self.delivery.events_per_s:
             return None
-        return round(self.replay.events_per_s / self.delivery.events_per_s, 3)
+        return round(rate.events_per_s / self.delivery.events_per_s, 3)
 
     @property
     def goal_met(self) -> bool | None:
@@ -95,6 +102,8 @@ class ReplayBenchFigures:
         return {"database": self.database, "blocks": self.blocks, "equal": self.equal,
                 "replay_vs_delivery_rate": self.ratio, "goal_met": self.goal_met,
                 "delivery": self.delivery.to_json(), "replay": self.replay.to_json(),
+                "replay_in_process": self.replay_in_process.to_json(),
+                "replay_in_process_vs_delivery_rate": self.over_delivery(self.replay_in_process),
                 "apply_alone": self.apply_alone.to_json(),
                 "live_projector": self.live_projector.to_json() if self.live_projector else None}
 
@@ -224,6 +233,13 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
         report = await replay_ledger(environment, channel, chaincode, live, target, stream=chaincode)
         replay_rate = Rate(report.events, report.elapsed_s, report.cpu_s)
 
+        say(f"{database}: ledger replay with delivery in this process")
+        in_process_target = make_engine(stack.enter_context(fresh_database(database_url)))
+        stack.callback(in_process_target.dispose)
+        in_process = await replay_ledger(environment, channel, chaincode, live, in_process_target, stream=chaincode,
+                                         reader_process=False)
+        in_process_rate = Rate(in_process.events, in_process.elapsed_s, in_process.cpu_s)
+
         say(f"{database}: set-based apply alone on events in memory")
         events = [e async for b in ledger_event_batches(environment, channel, chaincode, last.block_number)
                   for e in b]
@@ -231,8 +247,8 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
         stack.callback(alone_target.dispose)
         alone = await asyncio.to_thread(replay, events, alone_target, until=last, stream=chaincode)
         alone_rate = Rate(alone.events, alone.elapsed_s, alone.cpu_s)
-    return ReplayBenchFigures(database, delivery.blocks, delivery_rate, replay_rate, alone_rate, projector_rate,
-                              report.equal)
+    return ReplayBenchFigures(database, delivery.blocks, delivery_rate, replay_rate, in_process_rate, alone_rate,
+                              projector_rate, report.equal and in_process.equal)
 
 
 @dataclass(frozen=True)
@@ -278,6 +294,8 @@ def report_lines(report: ReplayBenchReport) -> list[str]:
             f"  replay          {f.replay.events_per_s:>10g} ev/s  ({cpu(f.replay)})"
             f"  {'equal to the live read models' if f.equal else 'DIFFERS from the live read models'}",
             f"  ratio (P4)      {f.ratio}  goal >= {GOAL_RATIO}: {'met' if f.goal_met else 'MISSED'}",
+            f"  in-process      {f.replay_in_process.events_per_s:>10g} ev/s  ({cpu(f.replay_in_process)})"
+            f"  ratio {f.over_delivery(f.replay_in_process)} (delivery in this process)",
             f"  apply alone     {f.apply_alone.events_per_s:>10g} ev/s  ({cpu(f.apply_alone)})",
             f"  live projector  {live}",
         ]

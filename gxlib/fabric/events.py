@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
@@ -23,8 +23,9 @@ import grpc
 from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import chaincode_event_pb2, events_pb2, events_pb2_grpc, transaction_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from gxlib.fabric.block import block_transactions
+from gxlib.fabric.block import BlockTransaction, block_transactions
 from gxlib.fabric.checkpoint import Checkpoint, Checkpointer
 from gxlib.fabric.connection import PeerEndpoint
 from gxlib.fabric.errors import EventsError, TransportError, error_from_rpc
@@ -56,9 +57,13 @@ class ChaincodeEvent:
         return Checkpoint(self.block_number, self.tx_index)
 
 
-def events_in_block(block: common_pb2.Block, chaincode: str | None = None) -> list[ChaincodeEvent]:
-    """The chaincode events of the VALID transactions in ``block`` (of ``chaincode`` only, if given), in order."""
-    found = []
+# One event as plain values, cheap to build and to send to another process: block number, transaction index,
+# transaction ID, event name, payload, and the transaction's timestamp in seconds since the epoch.
+EventTuple = tuple[int, int, str, str, bytes, float]
+
+
+def _valid_chaincode_events(block: common_pb2.Block, chaincode: str | None
+                            ) -> Iterator[tuple[BlockTransaction, chaincode_event_pb2.ChaincodeEvent]]:
     for tx in block_transactions(block):
         if tx.validation_code != transaction_pb2.VALID or not tx.is_endorser_transaction:
             continue
@@ -69,13 +74,27 @@ def events_in_block(block: common_pb2.Block, chaincode: str | None = None) -> li
         event.ParseFromString(action.events)
         if not event.event_name or (chaincode is not None and event.chaincode_id != chaincode):
             continue
-        stamp = tx.channel_header.timestamp
-        found.append(ChaincodeEvent(
-            block_number=tx.block_number, tx_index=tx.index, tx_id=tx.tx_id or event.tx_id,
-            chaincode=event.chaincode_id, event_name=event.event_name, payload=event.payload,
-            timestamp=datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, tz=UTC),
-        ))
-    return found
+        yield tx, event
+
+
+def _seconds(stamp: Timestamp) -> float:
+    return stamp.seconds + stamp.nanos / 1e9
+
+
+def events_in_block(block: common_pb2.Block, chaincode: str | None = None) -> list[ChaincodeEvent]:
+    """The chaincode events of the VALID transactions in ``block`` (of ``chaincode`` only, if given), in order."""
+    return [ChaincodeEvent(block_number=tx.block_number, tx_index=tx.index, tx_id=tx.tx_id or event.tx_id,
+                           chaincode=event.chaincode_id, event_name=event.event_name, payload=event.payload,
+                           timestamp=datetime.fromtimestamp(_seconds(tx.channel_header.timestamp), tz=UTC))
+            for tx, event in _valid_chaincode_events(block, chaincode)]
+
+
+def event_tuples_in_block(block: common_pb2.Block, chaincode: str) -> list[EventTuple]:
+    """The events of ``chaincode`` in ``block`` as :data:`EventTuple` values (what :func:`events_in_block` gives,
+    without building objects)."""
+    return [(tx.block_number, tx.index, tx.tx_id or event.tx_id, event.event_name, event.payload,
+             _seconds(tx.channel_header.timestamp))
+            for tx, event in _valid_chaincode_events(block, chaincode)]
 
 
 def seek_envelope(channel: str, identity: Identity, signer: Signer, start_block: int | None,

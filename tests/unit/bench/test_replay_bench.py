@@ -15,11 +15,12 @@ from gxlib.bench.cli import bench
 from gxlib.bench.replay import Rate, ReplayBenchFigures, ReplayBenchReport, ReplayBenchSpec, report_lines
 
 
-def figures(delivery_per_s: float, replay_per_s: float) -> ReplayBenchFigures:
+def figures(delivery_per_s: float, replay_per_s: float, in_process_per_s: float = 10_000) -> ReplayBenchFigures:
     return ReplayBenchFigures(
         database="sqlite", blocks=10,
         delivery=Rate(10_000, 10_000 / delivery_per_s, 0.2),
         replay=Rate(10_000, 10_000 / replay_per_s, 0.5),
+        replay_in_process=Rate(10_000, 10_000 / in_process_per_s, 0.45),
         apply_alone=Rate(10_000, 0.25, 0.24),
         live_projector=None, equal=True)
 
@@ -42,8 +43,10 @@ def test_the_printed_report_has_every_figure_of_each_database() -> None:
     assert "delivery" in text and "40000 ev/s" in text and "0.020 CPU-s/1000 ev" in text
     assert "replay" in text and "20000 ev/s" in text and "equal to the live read models" in text
     assert "ratio (P4)      0.5  goal >= 0.8: MISSED" in text
+    assert "in-process           10000 ev/s  (0.045 CPU-s/1000 ev)  ratio 0.25 (delivery in this process)" in text
     assert "apply alone" in text and "live projector  -" in text
     assert report.to_json()["figures"][0]["replay_vs_delivery_rate"] == 0.5
+    assert report.to_json()["figures"][0]["replay_in_process_vs_delivery_rate"] == 0.25
 
 
 @pytest.mark.parametrize("events", [0, -1])
