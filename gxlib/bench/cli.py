@@ -238,11 +238,14 @@ def _ms(seconds: float | None) -> str:
 @click.option("--live-projector/--no-live-projector", default=True, show_default=True,
               help="Also time the live projector catching up over the same history (it builds the read models "
                    "the replay is compared with; without it they are built set-based).")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Delivery, replay and in-process replay back to back this many times; P4 is the median of the "
+                   "rounds' ratios.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def replay_command(events: int, databases: tuple[str, ...], postgresql_url: str | None, live_projector: bool,
-                   state_dir: Path | None, as_json: bool) -> None:
+                   rounds: int, state_dir: Path | None, as_json: bool) -> None:
     """The replay figure (P4) alone: raw event delivery, the ledger replay and their ratio, the set-based apply on
     events in memory and the live projector's catch-up — events/s and CPU-seconds per 1000 events of this process,
     on SQLite and PostgreSQL, every database fresh and dropped afterwards.
@@ -270,7 +273,8 @@ def replay_command(events: int, databases: tuple[str, ...], postgresql_url: str 
         if "postgresql" in wanted:
             urls["postgresql"] = postgresql_url or _throwaway_postgresql(stack, progress)
         report = asyncio.run(run_replay_bench(devnet.environment(), chaincode.name, urls,
-                                              ReplayBenchSpec(events=events, live_projector=live_projector),
+                                              ReplayBenchSpec(events=events, live_projector=live_projector,
+                                                              rounds=rounds),
                                               progress=progress.info))
     if as_json:
         out.print(json.dumps(report.to_json(), indent=2), markup=False)

@@ -12,6 +12,9 @@ fresh account each, as ``gx bench gateway`` does), for each database:
 4. the same replay with delivery in this process (how it ran before the reader process, for comparison);
 5. the set-based apply alone on the events already in memory.
 
+2–4 run back to back ``spec.rounds`` times; each round gives its own P4, and the report gives the median of the
+rounds' ratios (a shared machine's noise hits a round's delivery and replay alike) and the median rates.
+
 Each figure carries CPU-seconds per 1000 events of this process (all its threads) and of the reader process where
 there is one (a PostgreSQL server's own CPU is not in it). Every database beside ``database_url`` is created fresh
 and dropped afterwards.
@@ -45,10 +48,11 @@ class ReplayBenchSpec:
     submit_concurrency: int = 32  # of the Mint submits that top the history up
     live_projector: bool = True  # also measure the live projector's catch-up over the same history
     projector_timeout_s: float = 600.0
+    rounds: int = 3  # delivery, replay and in-process replay back to back, this many times; medians reported
 
     def __post_init__(self) -> None:
-        if self.events < 1 or self.submit_concurrency < 1 or self.projector_timeout_s <= 0:
-            raise ValueError("events and submit concurrency must be at least 1, the timeout positive")
+        if self.events < 1 or self.submit_concurrency < 1 or self.rounds < 1 or self.projector_timeout_s <= 0:
+            raise ValueError("events, submit concurrency and rounds must be at least 1, the timeout positive")
 
 
 @dataclass(frozen=True)
@@ -73,26 +77,70 @@ class Rate:
 
 
 @dataclass(frozen=True)
-class ReplayBenchFigures:
-    database: str  # "sqlite" | "postgresql"
-    blocks: int
+class ReplayRound:
+    """One round: raw delivery, the replay and the in-process replay of the same history, back to back."""
+
     delivery: Rate
     replay: Rate
     replay_in_process: Rate
+
+    def over_delivery(self, rate: Rate) -> float | None:
+        """``rate``'s events/s ÷ this round's delivery events/s."""
+        if not self.delivery.events_per_s:
+            return None
+        return round(rate.events_per_s / self.delivery.events_per_s, 3)
+
+    @property
+    def ratio(self) -> float | None:
+        """P4 of this round: replay events/s ÷ delivery events/s."""
+        return self.over_delivery(self.replay)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"delivery": self.delivery.to_json(), "replay": self.replay.to_json(),
+                "replay_in_process": self.replay_in_process.to_json(), "replay_vs_delivery_rate": self.ratio,
+                "replay_in_process_vs_delivery_rate": self.over_delivery(self.replay_in_process)}
+
+
+def _median_rate(rates: list[Rate]) -> Rate:
+    """The rate of median events/s (the lower middle one of an even count)."""
+    return sorted(rates, key=lambda r: r.events_per_s)[(len(rates) - 1) // 2]
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    return known[(len(known) - 1) // 2] if known else None
+
+
+@dataclass(frozen=True)
+class ReplayBenchFigures:
+    database: str  # "sqlite" | "postgresql"
+    blocks: int
+    rounds: list[ReplayRound]
     apply_alone: Rate
     live_projector: Rate | None
     equal: bool
 
     @property
-    def ratio(self) -> float | None:
-        """P4: replay events/s ÷ delivery events/s."""
-        return self.over_delivery(self.replay)
+    def delivery(self) -> Rate:
+        return _median_rate([r.delivery for r in self.rounds])
 
-    def over_delivery(self, rate: Rate) -> float | None:
-        """``rate``'s events/s ÷ delivery's."""
-        if not self.delivery.events_per_s:
-            return None
-        return round(rate.events_per_s / self.delivery.events_per_s, 3)
+    @property
+    def replay(self) -> Rate:
+        return _median_rate([r.replay for r in self.rounds])
+
+    @property
+    def replay_in_process(self) -> Rate:
+        return _median_rate([r.replay_in_process for r in self.rounds])
+
+    @property
+    def ratio(self) -> float | None:
+        """P4: the median over the rounds of replay events/s ÷ delivery events/s, each measured back to back."""
+        return _median([r.ratio for r in self.rounds])
+
+    @property
+    def in_process_ratio(self) -> float | None:
+        """The same for the replay with delivery in this process."""
+        return _median([r.over_delivery(r.replay_in_process) for r in self.rounds])
 
     @property
     def goal_met(self) -> bool | None:
@@ -101,11 +149,12 @@ class ReplayBenchFigures:
     def to_json(self) -> dict[str, Any]:
         return {"database": self.database, "blocks": self.blocks, "equal": self.equal,
                 "replay_vs_delivery_rate": self.ratio, "goal_met": self.goal_met,
+                "replay_in_process_vs_delivery_rate": self.in_process_ratio,
                 "delivery": self.delivery.to_json(), "replay": self.replay.to_json(),
                 "replay_in_process": self.replay_in_process.to_json(),
-                "replay_in_process_vs_delivery_rate": self.over_delivery(self.replay_in_process),
                 "apply_alone": self.apply_alone.to_json(),
-                "live_projector": self.live_projector.to_json() if self.live_projector else None}
+                "live_projector": self.live_projector.to_json() if self.live_projector else None,
+                "rounds": [r.to_json() for r in self.rounds]}
 
 
 @dataclass(frozen=True)
@@ -188,7 +237,7 @@ async def _live_projection(environment: Mapping[str, Any], chaincode: str, targe
 
 
 async def measure_replay(environment: Mapping[str, Any], chaincode: str, database_url: str, history: History, *,
-                         live_projector: bool = True, timeout_s: float = 600.0,
+                         live_projector: bool = True, timeout_s: float = 600.0, rounds_wanted: int = 3,
                          say: Progress | None = None) -> ReplayBenchFigures:
     """The four measurements of the module docstring on the database server of ``database_url`` (a SQLite URL:
     files beside it in a temporary directory)."""
@@ -222,23 +271,26 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
                       for e in b]
             await asyncio.to_thread(replay, events, live, until=last, stream=chaincode)
 
-        say(f"{database}: raw delivery of blocks 0..{last.block_number}")
-        cpu_before = own_cpu_seconds()
-        delivery = await measure_delivery(environment, channel, chaincode, last.block_number)
-        delivery_rate = Rate(delivery.events, delivery.elapsed_s, own_cpu_seconds() - cpu_before)
-
-        say(f"{database}: ledger replay into a fresh database")
-        target = make_engine(stack.enter_context(fresh_database(database_url)))
-        stack.callback(target.dispose)
-        report = await replay_ledger(environment, channel, chaincode, live, target, stream=chaincode)
-        replay_rate = Rate(report.events, report.elapsed_s, report.cpu_s)
-
-        say(f"{database}: ledger replay with delivery in this process")
-        in_process_target = make_engine(stack.enter_context(fresh_database(database_url)))
-        stack.callback(in_process_target.dispose)
-        in_process = await replay_ledger(environment, channel, chaincode, live, in_process_target, stream=chaincode,
-                                         reader_process=False)
-        in_process_rate = Rate(in_process.events, in_process.elapsed_s, in_process.cpu_s)
+        rounds: list[ReplayRound] = []
+        equal = True
+        for number in range(1, rounds_wanted + 1):
+            say(f"{database}: round {number}/{rounds_wanted}: raw delivery of blocks 0..{last.block_number}, the "
+                "replay, the replay with delivery in this process")
+            cpu_before = own_cpu_seconds()
+            delivery = await measure_delivery(environment, channel, chaincode, last.block_number)
+            delivery_rate = Rate(delivery.events, delivery.elapsed_s, own_cpu_seconds() - cpu_before)
+            replays = []
+            for reader_process in (True, False):
+                with fresh_database(database_url) as url:
+                    target = make_engine(url)
+                    try:
+                        report = await replay_ledger(environment, channel, chaincode, live, target, stream=chaincode,
+                                                     reader_process=reader_process)
+                    finally:
+                        target.dispose()
+                equal = equal and report.equal
+                replays.append(Rate(report.events, report.elapsed_s, report.cpu_s))
+            rounds.append(ReplayRound(delivery_rate, replays[0], replays[1]))
 
         say(f"{database}: set-based apply alone on events in memory")
         events = [e async for b in ledger_event_batches(environment, channel, chaincode, last.block_number)
@@ -247,8 +299,7 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
         stack.callback(alone_target.dispose)
         alone = await asyncio.to_thread(replay, events, alone_target, until=last, stream=chaincode)
         alone_rate = Rate(alone.events, alone.elapsed_s, alone.cpu_s)
-    return ReplayBenchFigures(database, delivery.blocks, delivery_rate, replay_rate, in_process_rate, alone_rate,
-                              projector_rate, report.equal and in_process.equal)
+    return ReplayBenchFigures(database, delivery.blocks, rounds, alone_rate, projector_rate, equal)
 
 
 @dataclass(frozen=True)
@@ -273,7 +324,7 @@ async def run_replay_bench(environment: Mapping[str, Any], chaincode: str, datab
     figures = []
     for url in database_urls.values():
         figures.append(await measure_replay(environment, chaincode, url, history, live_projector=spec.live_projector,
-                                            timeout_s=spec.projector_timeout_s, say=say))
+                                            timeout_s=spec.projector_timeout_s, rounds_wanted=spec.rounds, say=say))
     return ReplayBenchReport(history.events, history.blocks, figures, os.getloadavg())
 
 
@@ -293,9 +344,10 @@ def report_lines(report: ReplayBenchReport) -> list[str]:
             f"  delivery        {f.delivery.events_per_s:>10g} ev/s  ({cpu(f.delivery)})",
             f"  replay          {f.replay.events_per_s:>10g} ev/s  ({cpu(f.replay)})"
             f"  {'equal to the live read models' if f.equal else 'DIFFERS from the live read models'}",
-            f"  ratio (P4)      {f.ratio}  goal >= {GOAL_RATIO}: {'met' if f.goal_met else 'MISSED'}",
+            f"  ratio (P4)      {f.ratio}  goal >= {GOAL_RATIO}: {'met' if f.goal_met else 'MISSED'}"
+            f"  (median of {len(f.rounds)} rounds: {' '.join(str(r.ratio) for r in f.rounds)})",
             f"  in-process      {f.replay_in_process.events_per_s:>10g} ev/s  ({cpu(f.replay_in_process)})"
-            f"  ratio {f.over_delivery(f.replay_in_process)} (delivery in this process)",
+            f"  ratio {f.in_process_ratio} (delivery in this process)",
             f"  apply alone     {f.apply_alone.events_per_s:>10g} ev/s  ({cpu(f.apply_alone)})",
             f"  live projector  {live}",
         ]
