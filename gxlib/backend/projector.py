@@ -20,7 +20,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar, cast
 
-import fastjsonschema
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from sqlalchemy import Engine, select
@@ -55,46 +55,20 @@ def validator(event_type: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(event_type))
 
 
-# Keywords whose meaning JSON Schema draft 7 and draft 2020-12 share (``items`` only with one schema for every item).
-_SHARED_KEYWORDS = frozenset({"$id", "$schema", "title", "description", "version", "type", "const", "properties",
-                              "required", "additionalProperties", "minimum", "maximum", "minLength", "pattern",
-                              "items", "minItems"})
-
-
-def _shared_meaning(schema: Any) -> bool:
-    if not isinstance(schema, dict):
-        return isinstance(schema, bool)
-    for keyword, value in schema.items():
-        if keyword not in _SHARED_KEYWORDS:
-            return False
-        if keyword == "properties" and not all(_shared_meaning(v) for v in value.values()):
-            return False
-        if keyword in {"items", "additionalProperties"} and not _shared_meaning(value):
-            return False
-    return True
-
-
 @cache
-def fast_validator(event_type: str) -> Callable[[Any], Any] | None:
-    """``event_type``'s schema compiled to Python code (fastjsonschema, ~20x faster than the reference validator),
-    as draft 7 — or None when the schema uses a keyword whose meaning differs between draft 7 and 2020-12. It
-    never mutates the payload (no defaults are filled in)."""
-    schema = load_schema(event_type)
-    if not _shared_meaning(schema):
-        return None
-    return fastjsonschema.compile({**schema, "$schema": "http://json-schema.org/draft-07/schema#"},
-                                  use_default=False, use_formats=False)
+def fast_validator(event_type: str) -> Callable[[Any], bool]:
+    """Whether a payload is valid for ``event_type``'s schema, checked by the schema compiled with jsonschema-rs
+    (Rust; the schema's own draft, 2020-12; about 100x faster than the reference validator and 5x faster than
+    fastjsonschema). ``format`` is not asserted, as the reference validator does not. Only ever used to accept:
+    whatever it refuses is judged by the reference validator."""
+    return jsonschema_rs.Draft202012Validator(load_schema(event_type), validate_formats=False).is_valid
 
 
 def _fast_accepts(event_type: str, payload: Any) -> bool:
-    check = fast_validator(event_type)
-    if check is None:
-        return False
     try:
-        check(payload)
-    except Exception:  # refused (or the compiled check failed): the reference validator decides and explains
+        return fast_validator(event_type)(payload)
+    except Exception:  # a value the compiled check cannot take: the reference validator decides and explains
         return False
-    return True
 
 
 def _malformed(event: ChaincodeEvent, reason: str) -> MalformedEventError:

@@ -30,8 +30,10 @@ def _variants(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return variants
 
 
-def test_every_chaincode_event_schema_has_a_fast_check() -> None:
-    assert all(fast_validator(event_type) is not None for event_type in EVENT_TYPES)
+def test_every_chaincode_event_schema_has_a_fast_check_that_accepts_what_the_chaincode_emits(
+        recorded_history: RecordedHistory) -> None:
+    assert all(fast_validator(event.event_name)(json.loads(event.payload)) for event in recorded_history.events)
+    assert {event.event_name for event in recorded_history.events} <= set(EVENT_TYPES)
 
 
 def test_the_fast_check_accepts_nothing_the_reference_refuses(recorded_history: RecordedHistory) -> None:
@@ -43,11 +45,11 @@ def test_the_fast_check_accepts_nothing_the_reference_refuses(recorded_history: 
         seen.add(event.event_name)
         reference = Draft202012Validator(load_schema(event.event_name))
         fast = fast_validator(event.event_name)
-        assert fast is not None
         for variant in _variants(json.loads(event.payload)):
             try:
-                fast(json.loads(json.dumps(variant)))
-            except Exception:
+                if not fast(json.loads(json.dumps(variant))):
+                    continue
+            except Exception:  # parse_event treats it as refused, too
                 continue
             assert reference.is_valid(variant), (event.event_name, variant)
             checked += 1
