@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True, order=True)
@@ -26,9 +26,9 @@ class Checkpoint:
         return (self.block_number, self.tx_index)
 
 
-@dataclass(frozen=True)
-class ChaincodeEvent:
-    """One chaincode event of a valid transaction (Fabric delivers at most one per transaction)."""
+class ChaincodeEvent(NamedTuple):
+    """One chaincode event of a valid transaction (Fabric delivers at most one per transaction). A named tuple:
+    a replay builds one per event of the whole history, at half a frozen dataclass's cost."""
 
     block_number: int
     tx_index: int
