@@ -98,6 +98,9 @@ async def run_gateway_bench(environment: Mapping[str, Any], spec: GatewayBenchSp
                             on_tick: TickCallback | None = None) -> GatewayBenchReport:
     """Connect as ``spec.identity``, warm up with one submit, then run ``spec`` and measure it.
 
+    The CPU window is the Go and Node clients' (benchmarks/go-gateway, benchmarks/node-gateway): from after the
+    untimed warm-up submit to the end of the last worker's last submit, every thread of the process. Start-up,
+    imports, the connection and its TLS handshake and the opening of the commit-status stream are outside it.
     ``node_pids`` (name → pid of the peers and the orderer) adds their CPU time over the run to the report.
     """
     env = dict(environment)

@@ -116,10 +116,20 @@ class CommitWatcher:
                 return waiter.result()
             if timeout <= 0:
                 return None
-            async with asyncio.timeout(timeout):
-                return await asyncio.shield(waiter)
-        except TimeoutError:
-            return None
+            # One timer that answers None at the deadline, rather than asyncio.timeout + shield (a Timeout, a task
+            # cancellation and a second future for every transaction).
+            expiry = asyncio.get_running_loop().call_later(timeout, _answer_none, waiter)
+            try:
+                return await waiter
+            except asyncio.CancelledError:
+                # The waiter is shared by every wait for this tx ID, and awaiting it directly means a cancelled wait
+                # cancels it: the other waits then go to the per-transaction call; only the cancelled one raises.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                return None
+            finally:
+                expiry.cancel()
         finally:
             self._release(tx_id)
 
@@ -196,3 +206,8 @@ class CommitWatcher:
         for waiter in waiting.values():
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def _answer_none(waiter: asyncio.Future[CommitStatus | None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

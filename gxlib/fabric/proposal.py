@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2
@@ -33,23 +34,24 @@ class TransactionContext:
 
     creator: bytes
     nonce: bytes
+    tx_id: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived once, when made: every proposal reads it (and functools.cached_property takes a lock on 3.11).
+        object.__setattr__(self, "tx_id", transaction_id(self.nonce, self.creator))
 
     @classmethod
     def new(cls, identity: Identity, nonce: bytes | None = None) -> TransactionContext:
         return cls(identity.serialize(), nonce if nonce is not None else os.urandom(NONCE_BYTES))
-
-    @cached_property
-    def tx_id(self) -> str:
-        return transaction_id(self.nonce, self.creator)
 
     def signature_header(self) -> bytes:
         return common_pb2.SignatureHeader(creator=self.creator, nonce=self.nonce).SerializeToString()
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
+    # From the clock's nanoseconds: Timestamp.GetCurrentTime goes through datetime and calendar in Python.
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
 @dataclass(frozen=True)

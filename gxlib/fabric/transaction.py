@@ -39,7 +39,8 @@ class PreparedTransaction:
              channel: str = "") -> PreparedTransaction:
         """Sign the payload of the envelope the Gateway returned from endorsement (``tx_id`` and ``channel``: those
         of the proposal it answers, if known)."""
-        signed = common_pb2.Envelope(payload=unsigned.payload, signature=signer.sign(digest(unsigned.payload)))
+        payload = unsigned.payload  # a copy of the bytes on each read
+        signed = common_pb2.Envelope(payload=payload, signature=signer.sign(digest(payload)))
         return cls(signed.SerializeToString(), tx_id, channel)
 
     @classmethod
@@ -54,7 +55,8 @@ class PreparedTransaction:
             raise TransactionFormatError("the envelope is not an endorser transaction with a tx ID")
         if not prepared.to_proto().signature:
             raise TransactionFormatError(f"transaction {header.tx_id} is not signed")
-        return prepared
+        # Its header is read now, so its tx ID and channel are known from here on.
+        return cls(prepared.envelope, header.tx_id, header.channel_id)
 
     def to_bytes(self) -> bytes:
         return self.envelope
@@ -77,12 +79,13 @@ class PreparedTransaction:
         header.ParseFromString(self._payload.header.channel_header)
         return header
 
-    # Read from the envelope at most once: a submit asks for both several times (request, errors, commit status).
-    @cached_property
+    # Known without parsing for a fresh or restored transaction: a submit asks for both several times (request,
+    # errors, commit status), and functools.cached_property takes a lock each first time on Python 3.11.
+    @property
     def tx_id(self) -> str:
         return self.known_tx_id or self.channel_header.tx_id
 
-    @cached_property
+    @property
     def channel(self) -> str:
         return self.known_channel or self.channel_header.channel_id
 

@@ -88,6 +88,29 @@ def test_a_status_the_stream_does_not_deliver_in_time_comes_from_the_peer_within
     with_gateway(body, deliver=True, gateway_options={"commit_stream": CommitStreamSettings(final_check_s=0.2)})
 
 
+def test_cancelling_one_wait_for_a_transaction_sends_the_other_waits_to_the_peer_not_into_cancellation() -> None:
+    # Two waits for one tracked tx ID share its waiter: cancelling one must not cancel the other caller.
+    async def body(gateway: Gateway, fake: FakeGateway) -> None:
+        await _until_live(gateway, "ch")
+        assert fake.deliver is not None
+        fake.deliver.hold = True
+        network = gateway.network("ch")
+        prepared = await network.contract("cc").prepare("Put", "twice")
+        await network.submit(prepared)
+        first = asyncio.create_task(network.commit_status(prepared.tx_id))
+        second = asyncio.create_task(network.commit_status(prepared.tx_id))
+        await asyncio.sleep(0.05)
+        calls_before = fake.commit_status_calls
+        first.cancel()
+        status = await asyncio.wait_for(second, 10)
+        assert (status.code_name, status.block_number) == ("VALID", 7)
+        assert fake.commit_status_calls == calls_before + 1
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+    with_gateway(body, deliver=True)
+
+
 def test_a_status_asked_for_a_transaction_not_sent_through_this_gateway_comes_from_the_peer() -> None:
     async def body(gateway: Gateway, fake: FakeGateway) -> None:
         await _until_live(gateway, "ch")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -8,7 +9,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2
 
-from gxlib.fabric.proposal import NONCE_BYTES, ProposalSpec, TransactionContext, sign_proposal, transaction_id
+from gxlib.fabric.proposal import (
+    NONCE_BYTES,
+    ProposalSpec,
+    TransactionContext,
+    now_timestamp,
+    sign_proposal,
+    transaction_id,
+)
 from gxlib.fabric.signer import EcdsaSigner, digest
 
 from .builders import new_identity
@@ -26,6 +34,15 @@ def test_the_tx_id_is_known_before_anything_is_sent_and_new_for_each_nonce() -> 
     assert len(first.nonce) == NONCE_BYTES
     assert first.tx_id == transaction_id(first.nonce, identity.serialize())
     assert first.tx_id != second.tx_id
+
+
+def test_the_proposal_timestamp_is_now_to_the_nanosecond_field() -> None:
+    # Peers refuse proposals whose timestamp is far from their clock.
+    before = time.time_ns()
+    stamp = now_timestamp()
+    after = time.time_ns()
+    assert before <= stamp.seconds * 1_000_000_000 + stamp.nanos <= after
+    assert 0 <= stamp.nanos < 1_000_000_000
 
 
 def test_proposal_carries_channel_chaincode_tx_id_creator_args_and_transient_data() -> None:
