@@ -4,7 +4,6 @@ and the read models stay those of applying the events one at a time. On SQLite a
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from sqlalchemy import Engine, event
@@ -22,8 +21,8 @@ def mints_to_new_accounts(history: RecordedHistory, count: int) -> list[Chaincod
     events = history.events
     mint = next(e for e in events if e.event_name == "CoinsMinted")
     last = events[-1]
-    return [dataclasses.replace(altered(mint, accountId=f"fresh-{n}", remark=f"m{n}"), block_number=last.block_number
-                                + 1 + n // 10, tx_index=n % 10, tx_id=f"tx-fresh-{n}") for n in range(count)]
+    return [altered(mint, accountId=f"fresh-{n}", remark=f"m{n}")._replace(
+        block_number=last.block_number + 1 + n // 10, tx_index=n % 10, tx_id=f"tx-fresh-{n}") for n in range(count)]
 
 
 def statements_of(engine: Engine) -> list[str]:
