@@ -35,6 +35,16 @@ PORT_OFFSET = int(os.environ.get("GX_TEST_PORT_OFFSET", "0"))
 TEST_NAMESPACE = "gx-cluster-test"
 
 
+_BUILT_IN_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
+
+
+def _own_chains(tables: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The chains someone created, per table. A table's built-in chains appear when the kernel first loads it (on a
+    fresh host, the first cluster's kube-proxy does) and can never be removed, so they are not a leftover."""
+    own = {table: [c for c in chains if c not in _BUILT_IN_CHAINS] for table, chains in tables.items()}
+    return {table: chains for table, chains in own.items() if chains}
+
+
 @dataclass(frozen=True)
 class HostSnapshot:
     """What ``down`` must leave as it was."""
@@ -50,7 +60,7 @@ class HostSnapshot:
     def take() -> HostSnapshot:
         return HostSnapshot(
             links=network.link_names(),
-            iptables_chains={f: iptables.chain_names(iptables.snapshot(f)) for f in iptables.FAMILIES},
+            iptables_chains={f: _own_chains(iptables.chain_names(iptables.snapshot(f))) for f in iptables.FAMILIES},
             nft_tables=sorted(iptables.nft_tables()),
             sysctls=hostsettings.read_sysctls(),
             mounts=mount_points(MOUNTINFO.read_text()),
