@@ -27,6 +27,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from statistics import median_low
 from typing import Any
 
 from gxlib.backend.eventsource import Checkpoint
@@ -107,8 +108,8 @@ def _median_rate(rates: list[Rate]) -> Rate:
 
 
 def _median(values: list[float | None]) -> float | None:
-    known = sorted(v for v in values if v is not None)
-    return known[(len(known) - 1) // 2] if known else None
+    known = [v for v in values if v is not None]
+    return median_low(known) if known else None
 
 
 @dataclass(frozen=True)
