@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: the Fabric build (built once, cached) and devnet factories."""
+"""Fixtures shared by every test: the Fabric build (built once, cached) and devnet factories; and the background
+build of the Kubernetes binaries and images (:mod:`tests.prebuild`) in a session that runs Kubernetes tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gxlib.config import DevnetSettings, FabricBuildSettings
 from gxlib.devnet.binaries import FabricInstall, ensure_fabric
 from gxlib.devnet.network import Devnet
 from gxlib.progress import Progress
+from tests import prebuild
 
 # Test networks run on shifted ports so that a developer's own `gx devnet up` (default ports) keeps running.
 # Each fixture below takes its own offset; GX_TEST_PORT_OFFSET moves them all.
@@ -39,3 +41,34 @@ def devnet(fabric_install: FabricInstall, tmp_path_factory: pytest.TempPathFacto
         yield net
     finally:
         net.down(purge=True)
+
+
+_BACKGROUND_BUILD = pytest.StashKey[prebuild.BackgroundBuild]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the background build when the collected tests include Kubernetes ones (not with --collect-only)."""
+    config = session.config
+    if config.option.collectonly or not prebuild.enabled():
+        return
+    if not prebuild.needs_kubernetes(item.nodeid for item in session.items):
+        return
+    gx = prebuild.gx_command()
+    if not gx.exists():
+        return
+    build = prebuild.BackgroundBuild.start(gx)
+    config.stash[_BACKGROUND_BUILD] = build
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"building the Kubernetes binaries and images in the background at nice 19 while the "
+                            f"other tests run ({prebuild.ENABLED_VARIABLE}=0 turns it off); log: {build.log}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    build = session.config.stash.get(_BACKGROUND_BUILD, None)
+    if build is None:
+        return
+    outcome = build.stop()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(outcome)
