@@ -4,8 +4,8 @@ apply the GX chaincode's events to a fresh database, and compare its read models
 Blocks come from the peer's block delivery (the same blocks the live projector's stream reads), so the replay
 sees exactly the VALID transactions' events in ledger order. Delivery and application overlap, each on its own
 core: a child process reads and parses the blocks (:mod:`gxlib.fabric.event_process`) while this one applies the
-events in memory (set-based, :mod:`gxlib.backend.setreplay`). Rows are written while delivery goes on; at the
-end only the rows a later event changed (balances) are updated, all in one transaction with one checkpoint.
+events in memory (set-based, :mod:`gxlib.backend.setreplay`). The rows no later event changes are written while
+delivery goes on, the rest at the end, all in one transaction with one checkpoint.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from gxlib.fabric.events import EventTuple, events_in_block
 from gxlib.fabric.gateway import Gateway
 
 _QUEUE_BLOCKS = 256
-# New rows written while delivery goes on, this many at a time.
+# Rows no later event changes (mints, transfers) written while delivery goes on, this many at a time.
 _STREAM_ROWS = 2000
 T = TypeVar("T")
 
@@ -129,9 +129,9 @@ async def replay_batches(batches: AsyncIterator[list[ChaincodeEvent]], until: Ch
                          stream: str = DEFAULT_STREAM, stream_rows: int = _STREAM_ROWS) -> dict[str, int]:
     """Apply the events of ``batches`` (delivered in ledger order) up to ``until`` to a set-based projection as they
     arrive, and write it to the migrated, empty ``target`` in ONE transaction: opened first (on PostgreSQL its
-    secondary indexes dropped, :meth:`SetProjection.defer_indexes`), fed the new rows ``stream_rows`` at a time
-    while delivery goes on, so the database works beside the delivery; given the updates of the rows a later event
-    changed (balances), the indexes and the checkpoint at the end. A delivery failure or an event that
+    secondary indexes dropped, :meth:`SetProjection.defer_indexes`), fed the rows no later event changes (mints,
+    transfers) ``stream_rows`` at a time while delivery goes on, so the database works beside the delivery; given
+    the other rows, the indexes and the checkpoint at the end. A delivery failure or an event that
     does not apply raises, and nothing is committed. One worker thread owns the connection and the projection.
     Returns the counts of events, applied and unknown-type events."""
     projection = SetProjection(stream=stream)
@@ -157,8 +157,8 @@ async def replay_batches(batches: AsyncIterator[list[ChaincodeEvent]], until: Ch
         results = projection.add(batch)  # a malformed event raises: a replay never skips
         counts["applied"] += sum(r is ApplyResult.APPLIED for r in results)
         counts["unknown"] += sum(r is ApplyResult.UNKNOWN_TYPE for r in results)
-        if projection.pending_rows() >= stream_rows:
-            projection.write_pending(connection)
+        if projection.appended_rows() >= stream_rows:
+            projection.write_appended(connection)
 
     producer = asyncio.create_task(produce())
     connection: Connection | None = None

@@ -14,9 +14,7 @@ Usage::
     checkpoint = projection.write(target_engine)
 
 or, writing while events still arrive, in one transaction of the caller's: ``defer_indexes(connection)`` first,
-``write_pending(connection)`` as often as wanted, ``write_rest(connection)`` at the end. Rows are inserted once,
-when first written; a row a later event changed (an account's balance) is updated at the end, found by comparing
-it with what was written.
+``write_appended(connection)`` as often as wanted, ``write_rest(connection)`` at the end.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, UniqueConstraint, bindparam, insert, inspect, update
+from sqlalchemy import Connection, Engine, Table, UniqueConstraint, insert, inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex, ExecutableDDLElement
 
@@ -105,8 +103,6 @@ class _Layout:
         single = attrgetter(key_names[0])
         self.key_of: Callable[[Any], tuple[Any, ...]] = (
             attrgetter(*key_names) if len(key_names) > 1 else lambda record: (single(record),))
-        # Every column's value at once (what a written row is compared by).
-        self.values_of: Callable[[Any], Any] = attrgetter(*self.columns)
 
 
 _consume: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend
@@ -114,16 +110,15 @@ _consume: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend
 
 class _MemoryRows:
     """What the read-model handlers use of a Session (``get``, ``new_row``, ``add``, ``flush``), over dictionaries.
-    Rows with a natural key are found by ``get`` (and listed in ``unwritten`` until written); rows keyed by an
-    autoincrement ID (mints, transfers) are kept in order, their ID left to the database."""
+    Rows with a natural key are found by ``get``; rows keyed by an autoincrement ID (mints, transfers) are kept in
+    order, their ID left to the database."""
 
     def __init__(self) -> None:
         self.keyed: dict[type[Base], dict[tuple[Any, ...], Any]] = {}
-        self.unwritten: dict[type[Base], list[Any]] = {}
         self.appended: dict[type[Base], list[Any]] = {}
         self._layouts: dict[type[Base], _Layout] = {}
 
-    def layout(self, model: type[Base]) -> _Layout:
+    def _layout(self, model: type[Base]) -> _Layout:
         layout = self._layouts.get(model)
         if layout is None:
             layout = self._layouts[model] = _Layout(model)
@@ -135,7 +130,7 @@ class _MemoryRows:
 
     def new_row(self, model: type[Base], values: dict[str, Any]) -> Any:
         """A new row of ``model`` with ``values`` (other columns None), stored like :meth:`add`."""
-        layout = self.layout(model)
+        layout = self._layout(model)
         record = layout.record()
         # setattr over the columns in C (map, consumed by a zero-length deque): most of building a row.
         _consume(map(setattr, repeat(record), layout.columns, map(values.get, layout.columns)))
@@ -146,7 +141,7 @@ class _MemoryRows:
         """Store an ORM row as built elsewhere (kept as a record of its column values)."""
         model = type(row)
         state = inspect(row).dict
-        self.new_row(model, {name: state.get(name) for name in self.layout(model).columns})
+        self.new_row(model, {name: state.get(name) for name in self._layout(model).columns})
 
     def _store(self, model: type[Base], layout: _Layout, record: Any) -> None:
         key = layout.key_of(record)
@@ -157,10 +152,12 @@ class _MemoryRows:
         if key in rows:
             raise ReadModelInconsistency(f"{model.__tablename__} {key} would be written twice")
         rows[key] = record
-        self.unwritten.setdefault(model, []).append(record)
 
     def flush(self) -> None:
-        """Nothing to flush: rows are written by :class:`SetProjection`."""
+        """Nothing to flush: rows are written once, by :meth:`SetProjection.write`."""
+
+    def rows(self, model: type[Base]) -> list[Any]:
+        return [*self.keyed.get(model, {}).values(), *self.appended.get(model, [])]
 
 
 class SetProjection:
@@ -171,8 +168,6 @@ class SetProjection:
         self.last: ChaincodeEvent | None = None
         self._rows = _MemoryRows()
         self._rebuild: list[ExecutableDDLElement] = []
-        # Keyed rows already inserted, with their values as inserted: compared at the end to find what changed.
-        self._written: dict[type[Base], tuple[list[Any], list[Any]]] = {}
         # The handlers are typed with the Session they get in the live projector; they use only get/add/flush.
         self._session = cast(Session, self._rows)
 
@@ -236,48 +231,31 @@ class SetProjection:
                 self._rebuild.append(AddConstraint(unique))
         return len(self._rebuild)
 
-    def pending_rows(self) -> int:
-        """Rows not written yet: kept in order (mints, transfers) or keyed (accounts, users, ...)."""
-        return (sum(len(rows) for rows in self._rows.appended.values())
-                + sum(len(rows) for rows in self._rows.unwritten.values()))
+    def appended_rows(self) -> int:
+        """Rows kept in order (mints, transfers) not written yet."""
+        return sum(len(rows) for rows in self._rows.appended.values())
 
-    def write_pending(self, connection: Connection) -> int:
-        """Insert every row not written yet in ``connection``'s transaction; how many. Lets a replay write while it
-        still reads, so the database works beside the delivery. Rows kept in order (mints, transfers) are then
-        forgotten: no later event changes them. Keyed rows stay (later events read and change them) with their
-        values as inserted, so :meth:`write_rest` updates those that changed; the checkpoint waits for it."""
-        return self._insert_pending(connection, remember=True)
-
-    def _insert_pending(self, connection: Connection, *, remember: bool) -> int:
+    def write_appended(self, connection: Connection) -> int:
+        """Insert the rows kept in order so far (mints, transfers: no later event changes them) in ``connection``'s
+        transaction, and forget them; how many. Lets a replay write while it still reads; the other rows and the
+        checkpoint wait for :meth:`write_rest` in the same transaction."""
         written = 0
         for model, rows in self._rows.appended.items():
             if rows:
                 bulk_insert(connection, cast(Table, model.__table__), rows)
                 written += len(rows)
         self._rows.appended = {}
-        for model in READ_MODEL_TABLES:
-            keyed = self._rows.unwritten.get(model)
-            if keyed:
-                bulk_insert(connection, cast(Table, model.__table__), keyed)
-                written += len(keyed)
-                if remember:
-                    done, values = self._written.setdefault(model, ([], []))
-                    done += keyed
-                    values += map(self._rows.layout(model).values_of, keyed)
-        self._rows.unwritten = {}
         return written
 
     def write_rest(self, connection: Connection, *, clock: Callable[[], dt.datetime] = utcnow) -> Checkpoint | None:
-        """Insert every row not written yet, update the written ones a later event changed, build the indexes
-        :meth:`defer_indexes` dropped, and write the checkpoint, in ``connection``'s transaction (the caller
+        """Insert every row not written yet and the checkpoint in ``connection``'s transaction (the caller
         commits)."""
-        self._insert_pending(connection, remember=False)  # nothing changes them any more
-        for model, (rows, values) in self._written.items():
-            now = map(self._rows.layout(model).values_of, rows)
-            changed = [row for row, then, current in zip(rows, values, now, strict=True) if current != then]
-            if changed:
-                bulk_update(connection, cast(Table, model.__table__), changed)
-        self._written = {}
+        for model in READ_MODEL_TABLES:
+            if model is ProjectorCheckpoint:
+                continue
+            rows = self._rows.rows(model)
+            if rows:
+                bulk_insert(connection, cast(Table, model.__table__), rows)
         for build in self._rebuild:
             connection.execute(build)
         self._rebuild = []
@@ -288,19 +266,6 @@ class SetProjection:
                            [{"stream": self.stream, "block_number": last.block_number, "tx_index": last.tx_index,
                              "tx_id": last.tx_id, "updated_at": clock()}])
         return Checkpoint(last.block_number, last.tx_index, last.tx_id)
-
-
-def bulk_update(connection: Connection, table: Table, rows: Sequence[Any]) -> None:
-    """Set every column but the primary key of ``rows`` (objects with an attribute per column) in ``table``, each
-    row found by its primary key: one UPDATE run over every row (the driver's ``executemany``), values through
-    their column types' bind processing."""
-    keys = list(table.primary_key.columns)
-    others = [column for column in table.columns if column not in keys]
-    statement = (update(table)
-                 .where(*(column == bindparam(f"key_{column.key}") for column in keys))
-                 .values({column.key: bindparam(f"new_{column.key}") for column in others}))
-    connection.execute(statement, [{**{f"key_{c.key}": getattr(row, str(c.key)) for c in keys},
-                                    **{f"new_{c.key}": getattr(row, str(c.key)) for c in others}} for row in rows])
 
 
 def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> None:

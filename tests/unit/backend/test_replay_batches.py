@@ -1,7 +1,7 @@
-"""The ledger replay's apply-and-write half (:func:`replay_batches`): events applied as batches arrive, rows
-written while delivery goes on (those a later event changes updated at the end), everything committed in one
-transaction — or nothing, when the delivery or an event fails after rows were already streamed. On SQLite and
-PostgreSQL, with events recorded from the real chaincode."""
+"""The ledger replay's apply-and-write half (:func:`replay_batches`): events applied as batches arrive, the rows no
+later event changes written while delivery goes on, everything committed in one transaction — or nothing, when the
+delivery or an event fails after rows were already streamed. On SQLite and PostgreSQL, with events recorded from
+the real chaincode."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Engine, inspect
-from sqlalchemy.event import listen
 from sqlalchemy.exc import IntegrityError
 
 from gxlib.backend.db import migrate
@@ -141,8 +140,8 @@ def test_rows_written_early_and_the_rest_at_the_end_equal_one_write(new_engine: 
     with streamed.begin() as connection:
         for event in events:
             parts.add([event])
-            parts.write_pending(connection)
-            assert parts.pending_rows() == 0
+            parts.write_appended(connection)
+            assert parts.appended_rows() == 0
         parts.write_rest(connection)
     assert compare_read_models(whole, streamed) == []
 
@@ -197,32 +196,3 @@ def test_a_duplicate_a_unique_constraint_refuses_fails_the_replay_and_writes_not
         replay([*events, again], target)
     assert Projector(target).checkpoint() is None
     assert _schema(target)["mint_events"][1] == [("tx_id", "mint_index")]
-
-
-def test_only_the_written_rows_a_later_event_changed_are_updated_at_the_end(
-        new_engine: Callable[[], Engine], recorded_history: RecordedHistory) -> None:
-    events = recorded_history.events
-    assert [e.event_name for e in events[2:4]] == ["UserCreated", "UserCreated"]
-    target, live = new_engine(), new_engine()
-    migrate(target)
-    for event in events:
-        Projector(live).apply(event)
-    updated: dict[str, int] = {}
-
-    def count_updates(_conn: object, _cursor: object, statement: str, parameters: object, _context: object,
-                      executemany: bool) -> None:
-        if statement.startswith("UPDATE"):
-            table = statement.split()[1]
-            updated[table] = updated.get(table, 0) + (len(cast(list[object], parameters)) if executemany else 1)
-
-    projection = SetProjection()
-    projection.add(events[:4])  # the pools, two countries, alice and bob: all written now
-    with target.begin() as connection:
-        listen(connection, "before_cursor_execute", count_updates)
-        projection.defer_indexes(connection)
-        assert projection.write_pending(connection) > 0
-        projection.add(events[4:])  # genesis for both (pool and accounts), a transfer, a mint to a new account
-        projection.write_rest(connection)
-    assert compare_read_models(live, target) == []
-    # alice, bob and the genesis pool's account; the pool's row; no country, no other pool or account
-    assert updated == {"accounts": 3, "pools": 1, "user_profiles": 2}
