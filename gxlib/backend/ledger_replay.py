@@ -128,10 +128,9 @@ async def _events_from(frames: AsyncIterator[list[EventTuple]]) -> AsyncIterator
 async def replay_batches(batches: AsyncIterator[list[ChaincodeEvent]], until: Checkpoint, target: Engine, *,
                          stream: str = DEFAULT_STREAM, stream_rows: int = _STREAM_ROWS) -> dict[str, int]:
     """Apply the events of ``batches`` (delivered in ledger order) up to ``until`` to a set-based projection as they
-    arrive, and write it to the migrated, empty ``target`` in ONE transaction: opened first (on PostgreSQL its
-    secondary indexes dropped, :meth:`SetProjection.defer_indexes`), fed the rows no later event changes (mints,
-    transfers) ``stream_rows`` at a time while delivery goes on, so the database works beside the delivery; given
-    the other rows, the indexes and the checkpoint at the end. A delivery failure or an event that
+    arrive, and write it to the migrated, empty ``target`` in ONE transaction: opened first, fed the rows no later
+    event changes (mints, transfers) ``stream_rows`` at a time while delivery goes on, so the database works
+    beside the delivery; given the other rows and the checkpoint at the end. A delivery failure or an event that
     does not apply raises, and nothing is committed. One worker thread owns the connection and the projection.
     Returns the counts of events, applied and unknown-type events."""
     projection = SetProjection(stream=stream)
@@ -165,7 +164,6 @@ async def replay_batches(batches: AsyncIterator[list[ChaincodeEvent]], until: Ch
     try:
         connection = await in_worker(target.connect)
         transaction = await in_worker(connection.begin)
-        await in_worker(projection.defer_indexes, connection)
         ended = False
         while not ended:
             # Whatever blocks have arrived meanwhile are applied in one hand-off to the worker thread.

@@ -12,9 +12,6 @@ Usage::
     projection = SetProjection()
     projection.add(events)            # as often as events arrive, in ledger order
     checkpoint = projection.write(target_engine)
-
-or, writing while events still arrive, in one transaction of the caller's: ``defer_indexes(connection)`` first,
-``write_appended(connection)`` as often as wanted, ``write_rest(connection)`` at the end.
 """
 
 from __future__ import annotations
@@ -29,9 +26,8 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, UniqueConstraint, insert, inspect
+from sqlalchemy import Connection, Engine, Table, insert, inspect
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex, ExecutableDDLElement
 
 from gxchaincode.events import EVENT_TYPES
 from gxlib.backend.errors import ProjectionError
@@ -167,7 +163,6 @@ class SetProjection:
         self.stream = stream
         self.last: ChaincodeEvent | None = None
         self._rows = _MemoryRows()
-        self._rebuild: list[ExecutableDDLElement] = []
         # The handlers are typed with the Session they get in the live projector; they use only get/add/flush.
         self._session = cast(Session, self._rows)
 
@@ -207,29 +202,7 @@ class SetProjection:
         one bulk insert per table (COPY on PostgreSQL, one prepared INSERT run over every row elsewhere).
         ``target`` must be migrated and empty."""
         with target.begin() as connection:
-            self.defer_indexes(connection)
             return self.write_rest(connection, clock=clock)
-
-    def defer_indexes(self, connection: Connection) -> int:
-        """On PostgreSQL, drop the read-model tables' secondary indexes and unique constraints in ``connection``'s
-        transaction, before the first row is written; :meth:`write_rest` builds them again after the last. A bulk
-        load then costs the server one sort per index instead of a B-tree insertion per row and index (about half
-        its CPU per mint, measured), and a unique one still refuses a duplicate when it is built (the transaction
-        then fails, as an insert would have). Elsewhere (SQLite: no measurable gain) nothing. How many dropped."""
-        if connection.dialect.name != "postgresql":
-            return 0
-        for model in READ_MODEL_TABLES:
-            if model is ProjectorCheckpoint:
-                continue
-            table = cast(Table, model.__table__)
-            for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                connection.execute(DropIndex(index))
-                self._rebuild.append(CreateIndex(index))
-            for unique in sorted((c for c in table.constraints if isinstance(c, UniqueConstraint)),
-                                 key=lambda c: str(c.name)):
-                connection.execute(DropConstraint(unique))
-                self._rebuild.append(AddConstraint(unique))
-        return len(self._rebuild)
 
     def appended_rows(self) -> int:
         """Rows kept in order (mints, transfers) not written yet."""
@@ -256,9 +229,6 @@ class SetProjection:
             rows = self._rows.rows(model)
             if rows:
                 bulk_insert(connection, cast(Table, model.__table__), rows)
-        for build in self._rebuild:
-            connection.execute(build)
-        self._rebuild = []
         if self.last is None:
             return None
         last = self.last

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import cast
 
 import pytest
-from sqlalchemy import Engine, inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
 from gxlib.backend.db import migrate
 from gxlib.backend.errors import MalformedEventError, ProjectionError
@@ -144,55 +143,3 @@ def test_rows_written_early_and_the_rest_at_the_end_equal_one_write(new_engine: 
             assert parts.appended_rows() == 0
         parts.write_rest(connection)
     assert compare_read_models(whole, streamed) == []
-
-
-def _schema(engine: Engine) -> dict[str, tuple[list[tuple[str, tuple[str, ...], bool]], list[tuple[str, ...]]]]:
-    """Each table's indexes (name, columns, unique) and unique constraints (columns), as the database reports them."""
-    found = inspect(engine)
-    return {table: (sorted((str(i["name"]), tuple(map(str, i["column_names"])), bool(i["unique"]))
-                           for i in found.get_indexes(table)),
-                    sorted(tuple(map(str, u["column_names"])) for u in found.get_unique_constraints(table)))
-            for table in found.get_table_names()}
-
-
-def test_a_replay_leaves_the_indexes_and_unique_constraints_of_a_migrated_database(
-        new_engine: Callable[[], Engine], recorded_history: RecordedHistory) -> None:
-    migrated, target = new_engine(), new_engine()
-    migrate(migrated)
-    replay(recorded_history.events, target)
-    assert _schema(target) == _schema(migrated)
-    assert _schema(target)["mint_events"][1] == [("tx_id", "mint_index")]
-
-
-def test_the_indexes_are_dropped_for_the_load_on_postgresql_only_and_built_again_at_the_end(
-        new_engine: Callable[[], Engine], recorded_history: RecordedHistory) -> None:
-    target = new_engine()
-    migrate(target)
-    projection = SetProjection()
-    projection.add(recorded_history.events)
-    with target.begin() as connection:
-        dropped = projection.defer_indexes(connection)
-        during = inspect(connection).get_indexes("mint_events")
-        projection.write_rest(connection)
-        after = inspect(connection).get_indexes("mint_events")
-    if target.dialect.name == "postgresql":
-        assert dropped >= 6  # ix account_id, uq (tx_id, mint_index); transfers from/to/tx_id; profiles; proposals
-        assert during == []
-    else:
-        assert dropped == 0
-        assert during == after
-    assert {i["name"] for i in after} >= {"ix_mint_events_account_id"}
-
-
-def test_a_duplicate_a_unique_constraint_refuses_fails_the_replay_and_writes_nothing(
-        new_engine: Callable[[], Engine], recorded_history: RecordedHistory) -> None:
-    events = recorded_history.events
-    mint = next(e for e in events if e.event_name == "CoinsMinted")
-    last = events[-1]
-    # The same mint again, later in the ledger under the same tx ID: its (tx_id, mint_index) row is a duplicate.
-    again = mint._replace(block_number=last.block_number + 1, tx_index=0)
-    target = new_engine()
-    with pytest.raises(IntegrityError, match="mint_index"):
-        replay([*events, again], target)
-    assert Projector(target).checkpoint() is None
-    assert _schema(target)["mint_events"][1] == [("tx_id", "mint_index")]
