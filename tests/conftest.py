@@ -64,6 +64,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                             f"other tests run ({prebuild.ENABLED_VARIABLE}=0 turns it off); log: {build.log}")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A ``quiet_machine`` test runs (set-up and tear-down included) with the background build paused."""
+    build = item.config.stash.get(_BACKGROUND_BUILD, None)
+    quiet = build is not None and item.get_closest_marker("quiet_machine") is not None
+    if build is not None and quiet:
+        build.pause()
+    try:
+        yield
+    finally:
+        if build is not None and quiet:
+            build.resume()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     build = session.config.stash.get(_BACKGROUND_BUILD, None)
     if build is None:

@@ -7,7 +7,9 @@ much of the CPU idle, so a session that will run Kubernetes tests starts ``gx k8
 ``gx k8s images --build`` at once, at nice 19: the tests keep the CPU whenever they want it. The caches' own file
 locks make a test that needs a tool or an image before it is ready wait for the builder instead of building it a
 second time; a build that fails in the background is built (and fails, with its error) again by the test that needs
-it. ``GX_TEST_PREBUILD=0`` turns this off.
+it. Tests marked ``quiet_machine`` (timing-sensitive under load: the reliability tests' short leases and commit
+timeouts) run with the builder paused (SIGSTOP to its process group, SIGCONT after); such a test must need no
+Kubernetes tool or image, or it would wait for a paused builder. ``GX_TEST_PREBUILD=0`` turns this off.
 """
 
 from __future__ import annotations
@@ -60,12 +62,22 @@ class BackgroundBuild:
                                        stderr=subprocess.STDOUT, start_new_session=True)
         return cls(process, log, time.monotonic())
 
+    def pause(self) -> None:
+        """Stop the builder's whole process group where it is (no CPU until :meth:`resume`)."""
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGCONT)
+
     def stop(self, grace_s: float = 10.0) -> str:
         """End the builder (its whole process group) if it still runs; a line saying how it ended."""
         elapsed = time.monotonic() - self.started
         code = self.process.poll()
         if code is None:
             _signal_group(self.process.pid, signal.SIGTERM)
+            _signal_group(self.process.pid, signal.SIGCONT)  # a paused group acts on SIGTERM only once continued
             try:
                 self.process.wait(grace_s)
             except subprocess.TimeoutExpired:

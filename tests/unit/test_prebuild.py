@@ -72,3 +72,29 @@ def _alive(pid: int) -> bool:
         return False
     state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     return state != "Z"
+
+
+def test_a_paused_build_uses_no_cpu_until_resumed(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    build = prebuild.BackgroundBuild.start(
+        fake_gx(tmp_path, f"i=0; while true; do i=$((i+1)); echo $i > {counter}; sleep 0.01; done"), log_dir=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not counter.exists() or not counter.read_text().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        build.pause()
+        time.sleep(0.3)
+        paused_at = counter.read_text()
+        time.sleep(0.5)
+        assert counter.read_text() == paused_at
+        build.resume()
+        deadline = time.monotonic() + 10
+        while counter.read_text() == paused_at:
+            assert time.monotonic() < deadline, "the build did not go on after resume"
+            time.sleep(0.05)
+        build.pause()  # stopping a paused build still ends it
+    finally:
+        outcome = build.stop()
+    assert "stopped unfinished" in outcome
+    assert build.process.poll() is not None

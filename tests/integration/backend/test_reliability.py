@@ -41,7 +41,8 @@ from tests.integration.backend.harness import (
 )
 from tests.integration.gx_fixtures import GxClient
 
-pytestmark = pytest.mark.integration
+# Short leases and commit timeouts: the background Kubernetes build (tests/prebuild.py) is paused meanwhile.
+pytestmark = [pytest.mark.integration, pytest.mark.quiet_machine]
 KILLS = 20
 
 
