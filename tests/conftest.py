@@ -78,11 +78,18 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
             build.resume()
 
 
+_BUILD_OUTCOME = pytest.StashKey[str]()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the background build if it still runs (its outcome goes into the terminal summary)."""
     build = session.config.stash.get(_BACKGROUND_BUILD, None)
-    if build is None:
-        return
-    outcome = build.stop()
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(outcome)
+    if build is not None:
+        session.config.stash[_BUILD_OUTCOME] = build.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    outcome = config.stash.get(_BUILD_OUTCOME, None)
+    if outcome is not None:
+        terminalreporter.write_sep("-", "Kubernetes binaries and images (background build)")
+        terminalreporter.write_line(outcome)
