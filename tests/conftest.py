@@ -68,14 +68,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """A ``quiet_machine`` test runs (set-up and tear-down included) with the background build paused."""
     build = item.config.stash.get(_BACKGROUND_BUILD, None)
-    quiet = build is not None and item.get_closest_marker("quiet_machine") is not None
-    if build is not None and quiet:
-        build.pause()
+    paused = build if build is not None and item.get_closest_marker("quiet_machine") is not None else None
+    if paused is not None:
+        paused.pause()
     try:
         yield
     finally:
-        if build is not None and quiet:
-            build.resume()
+        if paused is not None:
+            paused.resume()
 
 
 _BUILD_OUTCOME = pytest.StashKey[str]()

@@ -56,8 +56,9 @@ class BackgroundBuild:
 
     @classmethod
     def start(cls, gx: Path, log_dir: Path | None = None) -> BackgroundBuild:
-        log = Path(tempfile.mkstemp(prefix="gx-test-prebuild-", suffix=".log", dir=log_dir)[1])
-        with log.open("wb") as out:
+        descriptor, name = tempfile.mkstemp(prefix="gx-test-prebuild-", suffix=".log", dir=log_dir)
+        log = Path(name)
+        with os.fdopen(descriptor, "wb") as out:
             process = subprocess.Popen(["sh", "-c", builder_script(gx)], stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         return cls(process, log, time.monotonic())
