@@ -46,6 +46,11 @@ def devnet(fabric_install: FabricInstall, tmp_path_factory: pytest.TempPathFacto
 _BACKGROUND_BUILD = pytest.StashKey[prebuild.BackgroundBuild]()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Kubernetes tests run last, so that the background build has finished when they start."""
+    items[:] = prebuild.kubernetes_last(items, lambda item: item.nodeid)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the background build when the collected tests include Kubernetes ones (not with --collect-only)."""
     config = session.config

@@ -25,6 +25,19 @@ def test_only_sessions_with_kubernetes_tests_need_it() -> None:
                                           "tests/integration/backend/test_reliability.py::t"])
 
 
+def test_the_kubernetes_tests_go_last_each_part_in_its_order() -> None:
+    ids = ["tests/unit/test_a.py::t", "tests/integration/backend/test_b.py::t1",
+           "tests/integration/k8scluster/test_c.py::t1", "tests/integration/k8scluster/test_c.py::t2",
+           "tests/integration/monitoring/test_d.py::t", "tests/integration/platform/test_e.py::t",
+           "tests/integration/runbook/test_f.py::t", "tests/integration/test_devnet.py::t"]
+    assert prebuild.kubernetes_last(ids, str) == [
+        "tests/unit/test_a.py::t", "tests/integration/backend/test_b.py::t1",
+        "tests/integration/monitoring/test_d.py::t", "tests/integration/runbook/test_f.py::t",
+        "tests/integration/test_devnet.py::t",
+        "tests/integration/k8scluster/test_c.py::t1", "tests/integration/k8scluster/test_c.py::t2",
+        "tests/integration/platform/test_e.py::t"]
+
+
 def test_the_variable_turns_it_off() -> None:
     assert prebuild.enabled({})
     assert prebuild.enabled({"GX_TEST_PREBUILD": "1"})
