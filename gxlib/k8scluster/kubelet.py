@@ -41,6 +41,7 @@ def render_config(settings: K8sClusterSettings, layout: ClusterLayout) -> dict[s
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False,
+        "syncFrequency": f"{settings.kubelet_sync_frequency_s}s",
         "registerNode": True,
     }
 

@@ -37,6 +37,10 @@ class K8sClusterSettings(BaseSettings):
     containerd_binary: str = "containerd"
     ctr_binary: str = "ctr"
     runc_binary: str = "runc"
+    # The kubelet's longest period between two syncs of a pod; a changed ConfigMap reaches the pod's files at the
+    # next one. Kubernetes' default is 60 s: an operator (and runbook 01's reload) waited a minute or two for a
+    # changed alert rule. A handful of pods on one node costs the kubelet nothing noticeable at 10 s.
+    kubelet_sync_frequency_s: int = Field(default=10, ge=1, le=300)
 
     @property
     def node_ip(self) -> str:

@@ -10,8 +10,9 @@ verified (``backend-<env>``).
 Prometheus is read through the API server's pod proxy with the kubeconfig's credentials
 (:mod:`gxlib.platform.pod_proxy`), or at ``prometheus_url`` (an operator's `kubectl port-forward`). It is reloaded
 by the platform (POST /-/reload through the proxy, or ``kill -HUP 1``) again and again until it reports the rendered
-rules and scrape jobs: the kubelet brings a changed ConfigMap into the pod a minute or two after the apply, and a
-reload before that reads the old files.
+rules and scrape jobs: the kubelet brings a changed ConfigMap into the pod at its next sync of the pod (a minute or two
+after the apply on a kubelet with Kubernetes' defaults, about 10 s on `gx k8s`'s own node), and a reload before that
+reads the old files.
 
 The ConfigMaps are applied even while Prometheus does not answer: they are the deployment, and a Prometheus that
 starts — or stops crash-looping on a bad configuration — reads them. The reload and the verification then wait for

@@ -8,6 +8,7 @@ progress. Ports move by GX_TEST_PORT_OFFSET; the test cluster has its own bridge
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,6 +168,14 @@ def test_the_node_is_ready_at_the_bridge_address(cluster: RunningCluster) -> Non
     assert node.container_runtime and node.container_runtime.startswith("containerd://")
     assert status.running and not status.stopped_processes
     assert {"containerd", "etcd", "kube-apiserver", "kubelet", "kube-proxy"} <= {p.name for p in status.processes}
+
+
+def test_the_running_kubelet_syncs_pods_every_10s(cluster: RunningCluster) -> None:
+    # What the kubelet itself reports (configz, through the API server): a changed ConfigMap — an alert rule that
+    # runbook 01 applied — is in the pod's files within about 10 s, not the default minute.
+    node = cluster.cluster.settings.node_name
+    live = json.loads(cluster.run("get", "--raw", f"/api/v1/nodes/{node}/proxy/configz"))["kubeletconfig"]
+    assert live["syncFrequency"] == "10s"
 
 
 def test_a_pod_from_a_locally_imported_image_runs_and_passes_its_readiness_probe(cluster: RunningCluster,

@@ -264,7 +264,7 @@ def test_01_puts_back_drifted_rules_and_reloads_prometheus_by_signal(deployed: D
     patch = json.dumps({"data": {RULES_KEY: yaml.safe_dump(rules)}})
     assert kubectl.run("patch", "configmap", RULES_CONFIGMAP, "-n", PROMETHEUS_POD[0], "--type", "merge",
                        "-p", patch).returncode == 0
-    deadline = time.monotonic() + 240  # the kubelet brings a ConfigMap into the pod within about a minute
+    deadline = time.monotonic() + 240  # the kubelet brings a ConfigMap into the pod at its next sync (10 s)
     while _loaded_rules(deployed) != rendered - 1:
         assert time.monotonic() < deadline, "Prometheus never loaded the drifted rules"
         _prometheus(deployed, "/-/reload", method="post")

@@ -53,6 +53,7 @@ def test_the_kubelet_runs_on_cgroup_v1_with_swap_and_trusts_the_apiservers_clien
     assert config["clusterDNS"] == [settings.cluster_dns_ip]
     assert config["address"] == settings.node_ip and config["readOnlyPort"] == 0
     assert config["containerRuntimeEndpoint"] == f"unix://{layout.containerd_socket}"
+    assert config["syncFrequency"] == "10s"  # a changed ConfigMap is in the pod's files within about 10 s
     command = kubelet.command("/bin/kubelet", settings, layout)
     assert command[command.index("--root-dir") + 1] == str(layout.kubelet_dir)
     assert command[command.index("--node-ip") + 1] == settings.node_ip
