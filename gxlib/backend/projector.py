@@ -86,7 +86,8 @@ def _has_float(value: Any) -> bool:
 
 
 def json_payload(payload: bytes) -> Any:
-    """``payload`` parsed exactly as :func:`json.loads` parses it, mostly by orjson (7x faster on an event).
+    """``payload`` parsed exactly as :func:`json.loads` parses it, mostly by orjson (a mint's payload: 0.6 µs in orjson
+    and about 1.8 µs with the check below, against 3.6 µs in ``json.loads``).
 
     orjson reads an integer beyond 64 bits as a float (losing digits an amount must keep) and refuses what
     ``json.loads`` accepts (NaN, a byte-order mark, lone surrogates, UTF-16): whatever it refuses, and whatever it
