@@ -17,7 +17,38 @@ def gx(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
 def test_help_lists_the_command_groups() -> None:
     result = gx("--help")
     assert result.returncode == 0
-    assert "devnet" in result.stdout and "fabric" in result.stdout
+    for group in ("backend", "bench", "chaincode", "demo", "devnet", "fabric", "k8s", "monitoring", "projector",
+                  "runbook", "serve"):
+        assert f"\n  {group} " in result.stdout, group
+
+
+# Runs gx's command line in this interpreter, then prints which of the slow-to-import modules it imported.
+_IMPORTED_BY = """
+import sys
+sys.argv = ["gx", *sys.argv[1:]]
+import gxlib.cli
+gxlib.cli.main()
+import jsonschema  # what a service that validates events imports
+print(sorted(m for m in ("gxlib.runbook", "gxlib.platform", "gxlib.monitoring", "kubernetes", "pandas",
+                         "rfc3987_syntax") if sys.modules.get(m) is not None))
+"""
+
+
+def test_a_service_command_imports_neither_the_runbooks_nor_kubernetes_nor_the_iri_grammar() -> None:
+    # `gx serve api|submitter|projector` is how every service starts (and restarts after a crash): importing all of
+    # gx, and jsonschema's lark-compiled IRI grammar, made that 8-10 s here instead of well under one.
+    result = subprocess.run([sys.executable, "-c", _IMPORTED_BY, "serve", "api", "--help"], capture_output=True,
+                            text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: gx serve api" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_k8s_help_lists_the_images_deploy_and_down_commands_from_their_own_modules() -> None:
+    result = gx("k8s", "--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("images", "deploy", "down", "up"):
+        assert f"\n  {command} " in result.stdout, command
 
 
 def test_devnet_help_explains_settings_and_commands() -> None:

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 import kubernetes_validate
 import pytest
 import yaml
@@ -176,10 +177,11 @@ def test_backend_settings_name_ports_the_backend_knows(overlays: dict[Environmen
     data = find(overlays[env], "ConfigMap", "backend-settings", environment_profile(env).backend_namespace)["data"]
     settings = BackendSettings.model_validate({k.removeprefix("GX_BACKEND_").lower(): v for k, v in data.items()})
     assert (settings.submitter_metrics_port, settings.projector_metrics_port) == (9101, 9102)
-    serve = cli.commands["serve"]
+    serve = cli.get_command(click.Context(cli), "serve")
+    assert isinstance(serve, click.Group)
     for deployment in _kind(overlays[env], "Deployment", environment_profile(env).backend_namespace):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["args"][0] == "serve" and container["args"][1] in serve.commands  # type: ignore[attr-defined]
+        assert container["args"][0] == "serve" and container["args"][1] in serve.commands
 
 
 @pytest.mark.parametrize("env", KUBERNETES_ENVS, ids=lambda e: e.value)
