@@ -1,13 +1,16 @@
 """The chaincode events of a block range read by a child process, so that block delivery and its parsing run on
 another core than the code that consumes the events (a ledger replay applies events while the child reads on).
 
-:meth:`EventReaderProcess.start` starts ``python -m gxlib.fabric.event_process``; the child imports what it needs
-and waits for one request on its stdin, so its start-up can overlap the parent's own preparation.
+:meth:`EventReaderProcess.start` starts ``python -m gxlib.fabric.event_process``; the child imports what it needs,
+says it is ready and waits for one request on its stdin, so its start-up can overlap the parent's own preparation;
+:meth:`EventReaderProcess.ready` waits for the end of that start-up (about 0.3 s), so that a caller timing the
+delivery can leave it out.
 :meth:`EventReaderProcess.events` sends the request (environment, identity, channel, chaincode, block range) and
 yields the events as lists of :data:`~gxlib.fabric.events.EventTuple`, in ledger order. The child connects to the
 identity's Gateway peer, reads blocks ``first_block``..``last_block`` from its block delivery and writes frames to
 its stdout: a 4-byte length and a kind byte, then
 
+- ``R``: ready, empty: the child has imported what it needs (its first frame, sent before it reads the request);
 - ``E``: a ``marshal``-ed list of event tuples (at least :data:`CHUNK_EVENTS` of them, or the rest at the end);
 - ``D``: done, JSON ``{"blocks": n, "events": m, "cpu_s": s}`` (the child's CPU-seconds from the request on:
   :attr:`EventReaderProcess.cpu_s`);
@@ -63,6 +66,7 @@ class EventReaderProcess:
         self._used = False
         self.cpu_s: float | None = None  # the child's CPU-seconds for the request, once it is done
         self._done = False
+        self._ready = False
 
     @classmethod
     async def start(cls) -> EventReaderProcess:
@@ -71,6 +75,25 @@ class EventReaderProcess:
             sys.executable, "-m", __name__, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, limit=_STREAM_LIMIT)
         return cls(process)
+
+    async def ready(self) -> None:
+        """Wait until the child has started: its imports are done and it waits for the request. Raises
+        :class:`EventReaderError` if it died first."""
+        await self._wait_ready("its start-up")
+
+    async def _wait_ready(self, what: str) -> None:
+        if self._ready:
+            return
+        stdout = self._process.stdout
+        assert stdout is not None
+        try:
+            length, kind = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+            body = await stdout.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise await self._died(what) from None
+        if kind != ord("R") or body:
+            raise EventReaderError(f"the event reader process sent {kind!r} before it said it was ready")
+        self._ready = True
 
     @property
     def returncode(self) -> int | None:
@@ -97,6 +120,7 @@ class EventReaderProcess:
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
         try:
+            await self._wait_ready(what)
             stdin.write(json.dumps(request).encode() + b"\n")
             await stdin.drain()
             stdin.close()
@@ -188,6 +212,10 @@ def main() -> int:
         import fcntl
 
         fcntl.fcntl(out.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    try:
+        _write_frame(out, b"R", b"")
+    except BrokenPipeError:
+        return 0  # the parent went away before asking
     line = sys.stdin.buffer.readline()
     if not line:
         return 0  # the parent went away before asking

@@ -145,3 +145,36 @@ def test_leaving_early_stops_the_child(peer_tls, tmp_path) -> None:
 
     reader = asyncio.run(run())
     assert reader.returncode is not None
+
+
+def test_ready_waits_for_the_childs_start_up_and_events_follow_without_a_second_wait(peer_tls, tmp_path) -> None:
+    ledger = _ledger()
+
+    async def run() -> tuple[bool, list[EventTuple]]:
+        server, port = await _serve(FakePeer(ledger, drop_after=None), peer_tls)
+        try:
+            async with await EventReaderProcess.start() as reader:
+                await reader.ready()
+                # Started: it has imported what it needs and waits for the request, so it is still running.
+                waiting = reader.returncode is None
+                await reader.ready()  # a second call returns at once
+                events = [e async for frame in reader.events(_environment(tmp_path, port, peer_tls[1]), "ch", "gx",
+                                                              0, len(ledger) - 1) for e in frame]
+            return waiting, events
+        finally:
+            await server.stop(None)
+
+    waiting, events = asyncio.run(run())
+    assert waiting
+    assert [e[2] for e in events] == ["b1t0", "b1t1", "b2t3", "b3t0", "b4t0", "b4t1"]
+
+
+def test_a_child_that_dies_before_it_is_ready_is_an_error_with_its_exit_code() -> None:
+    async def run() -> None:
+        reader = await EventReaderProcess.start()
+        reader._process.kill()  # before its imports are done
+        await reader._process.wait()
+        await reader.ready()
+
+    with pytest.raises(EventReaderError, match=r"ended \(exit code -9\) before the end of its start-up"):
+        asyncio.run(run())
