@@ -114,7 +114,8 @@ async def read_response(reader: asyncio.StreamReader) -> Response:
 
 
 class Connection:
-    """One keep-alive connection, opened on first use and again after the server closed it."""
+    """One keep-alive connection, opened on first use and again after the server closed it (after an answer with
+    ``Connection: close``, or while it was idle)."""
 
     def __init__(self, endpoint: Endpoint, timeout_s: float) -> None:
         self.endpoint = endpoint
@@ -122,6 +123,10 @@ class Connection:
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def send(self, request: bytes) -> Response:
+        if self._streams is not None and self._streams[0].at_eof():
+            # The server closed it while it was idle (its keep-alive timeout, uvicorn's default 5 s): nothing was
+            # sent on it since, so this is no refusal; open another.
+            self.close()
         if self._streams is None:
             self._streams = await asyncio.wait_for(
                 asyncio.open_connection(self.endpoint.host, self.endpoint.port, limit=MAX_HEADER_BYTES),

@@ -106,8 +106,10 @@ Answer = Callable[[int, bytes], tuple[int, bytes, bool]]  # (request number, bod
 
 
 @asynccontextmanager
-async def api_server(answer: Answer) -> AsyncIterator[tuple[Endpoint, dict[str, int]]]:
-    """A tiny HTTP/1.1 server on a free port; ``seen`` counts connections and requests."""
+async def api_server(answer: Answer, *, keep_alive_s: float | None = None
+                     ) -> AsyncIterator[tuple[Endpoint, dict[str, int]]]:
+    """A tiny HTTP/1.1 server on a free port; ``seen`` counts connections and requests. With ``keep_alive_s`` it
+    closes a connection idle that long between requests, as uvicorn does."""
     seen = {"connections": 0, "requests": 0}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -115,8 +117,8 @@ async def api_server(answer: Answer) -> AsyncIterator[tuple[Endpoint, dict[str, 
         try:
             while True:
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.IncompleteReadError:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), keep_alive_s)
+                except (asyncio.IncompleteReadError, TimeoutError):
                     return
                 _, headers = parse_head(b"HTTP/1.1 200 X" + head[head.index(b"\r\n"):-4])
                 body = await reader.readexactly(int(headers["content-length"]))
@@ -176,6 +178,20 @@ def test_refusals_are_counted_and_a_closed_connection_is_reopened() -> None:
     result, seen = asyncio.run(scenario())
     assert len(result.accepted) == 20 and result.refused == 10
     assert seen["requests"] == 30 and seen["connections"] == 10  # the 30th closes the last one
+
+
+def test_a_connection_the_server_closed_while_it_was_idle_is_reopened_not_counted_as_a_refusal() -> None:
+    # 6 commands at 20/s over 2 connections: each is idle 0.1 s between its commands, and the server closes a
+    # connection idle 0.03 s (at the bench's lowest rate, 10/s over 64 connections, each was idle 6.4 s against
+    # the API's 5 s keep-alive: every command after the 64th was refused).
+    async def scenario() -> tuple[LoadResult, dict[str, int]]:
+        async with api_server(accept_all, keep_alive_s=0.03) as (endpoint, seen):
+            result = await post_open_loop(endpoint, requests_for(endpoint, 6), rate=20, connections=2)
+        return result, seen
+
+    result, seen = asyncio.run(scenario())
+    assert result.accepted == {n: f"id-r-{n}" for n in range(6)} and result.refused == 0
+    assert seen == {"connections": 6, "requests": 6}
 
 
 def test_a_server_that_is_not_there_refuses_every_command_instead_of_failing_the_run() -> None:
