@@ -206,7 +206,8 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
     for lv in report.levels:
         c, p = lv.committed_latency, lv.projected_latency
         out.print(f"offered {lv.offered_per_s:>6g}/s  accepted {lv.accepted_per_s:>7g}/s  committed "
-                  f"{lv.committed_per_s:>7g}/s (p50 {c.p50_ms:g} p95 {c.p95_ms:g} p99 {c.p99_ms:g} ms)  projected "
+                  f"{lv.committed_per_s:>7g}/s (p50 {c.p50_ms:g} p95 {c.p95_ms:g} p99 {c.p99_ms:g} ms; endorsed by p95 "
+                  f"{lv.endorsed_latency.p95_ms:g} ms)  projected "
                   f"{lv.projected_per_s:>7g}/s (p95 {p.p95_ms:g} ms)  CPU/cmd "
                   + ", ".join(f"{k} {v * 1000:.2f} ms" for k, v in lv.cpu_s_per_committed.items() if v is not None)
                   + f"  load client {_ms(lv.load_client_cpu_s_per_command)} CPU/posted"

@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,6 +91,7 @@ class LevelFigures:
     projected: int
     projected_per_s: float
     committed_latency: Latencies  # accepted → committed
+    endorsed_latency: Latencies  # accepted → endorsed (see outbox_latencies)
     projected_latency: Latencies  # accepted → in the read model
     cpu_s_per_committed: dict[str, float | None]
     load_client_cpu_s_per_command: float | None  # the load generator alone, per command posted
@@ -180,13 +181,22 @@ def _wait_final(engine: Engine, ids: list[str], timeout_s: float) -> dict[str, A
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
                 for row in connection.execute(select(OutboxCommand.id, OutboxCommand.status, OutboxCommand.created_at,
-                                                     OutboxCommand.committed_at)
+                                                     OutboxCommand.first_submitted_at, OutboxCommand.committed_at)
                                               .where(OutboxCommand.id.in_(chunk))):
                     rows[row.id] = row
         if all(r.status in ("COMMITTED", "FAILED", "DLQ") for r in rows.values()) and len(rows) == len(ids):
             break
         time.sleep(0.2)
     return rows
+
+
+def outbox_latencies(committed: Sequence[Any]) -> tuple[Latencies, Latencies]:
+    """Of committed commands' outbox rows: accepted → committed, and accepted → endorsed (``first_submitted_at``,
+    recorded once the transaction is endorsed and before it goes to the orderer: the outbox's wait, the claim and
+    the endorsement; the rest is ordering, block cutting, validation and learning the commit)."""
+    return (Latencies.of([(r.committed_at - r.created_at).total_seconds() * 1000 for r in committed]),
+            Latencies.of([(r.first_submitted_at - r.created_at).total_seconds() * 1000
+                          for r in committed if r.first_submitted_at is not None]))
 
 
 def _rate(count: int, first: dt.datetime | None, last: dt.datetime | None) -> float:
@@ -209,6 +219,7 @@ async def _level(local: LocalBackend, engine: Engine, endpoint: Endpoint, token:
             await asyncio.sleep(0.1)
     cpu_after, nodes_after, client_after = scrape_cpu_seconds(urls), cpu_snapshot(node_pids), own_cpu_seconds()
     committed = [r for r in rows.values() if r.status == "COMMITTED" and r.committed_at is not None]
+    committed_latency, endorsed_latency = outbox_latencies(committed)
     created = {cid: rows[cid].created_at for cid in accepted.values() if cid in rows}
     projected = [(watcher.seen[remark] - created[cid]).total_seconds() * 1000
                  for remark, cid in accepted.items() if remark in watcher.seen and cid in created]
@@ -226,7 +237,7 @@ async def _level(local: LocalBackend, engine: Engine, endpoint: Endpoint, token:
         accepted_per_s=accepted_per_s, committed=len(committed), committed_per_s=committed_per_s,
         projected=len(projected),
         projected_per_s=_rate(len(projected), first_created, max(watcher.seen.values(), default=None)),
-        committed_latency=Latencies.of([(r.committed_at - r.created_at).total_seconds() * 1000 for r in committed]),
+        committed_latency=committed_latency, endorsed_latency=endorsed_latency,
         projected_latency=Latencies.of(projected),
         cpu_s_per_committed={name: round(s / len(committed), 6) if committed else None for name, s in cpu.items()},
         load_client_cpu_s_per_command=(round(per_command, 6) if (per_command := load.client_cpu_s_per_command)
@@ -338,7 +349,7 @@ async def _run_levels(local: LocalBackend, engine: Engine, endpoint: Endpoint, t
         level = await _level(local, engine, endpoint, token, rate, spec, node_pids)
         levels.append(level)
         say(f"  accepted {level.accepted_per_s}/s, committed {level.committed_per_s}/s, "
-            f"p95 {level.committed_latency.p95_ms} ms, load client "
+            f"p95 {level.committed_latency.p95_ms} ms (endorsed by {level.endorsed_latency.p95_ms} ms), load client "
             f"{(level.load_client_cpu_s_per_command or 0) * 1000:.2f} ms CPU/command"
             f"{' — saturated' if level.saturated else ''}")
         if level.saturated:

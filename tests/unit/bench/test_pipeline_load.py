@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from gxlib.bench.http_load import LoadResult
-from gxlib.bench.pipeline import _post_at_rate
+from gxlib.bench.pipeline import _post_at_rate, outbox_latencies
 from tests.unit.bench.test_http_load import api_server
 
 
@@ -27,3 +29,17 @@ def test_accepted_mints_map_remark_to_command_id_and_refusals_are_counted() -> N
     assert accepted == {f"pl-t-80-{n}": f"cmd-pl-t-80-{n}" for n in (0, 1, 2, 4)}
     assert load.refused == 1 and load.posted == 5
     assert load.client_cpu_s_per_command is not None and load.client_cpu_s_per_command >= 0
+
+
+def test_the_outbox_latencies_split_accepted_to_committed_at_the_endorsement() -> None:
+    accepted = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+    def row(endorsed_ms: float | None, committed_ms: float) -> SimpleNamespace:
+        return SimpleNamespace(created_at=accepted, committed_at=accepted + timedelta(milliseconds=committed_ms),
+                               first_submitted_at=None if endorsed_ms is None
+                               else accepted + timedelta(milliseconds=endorsed_ms))
+
+    rows = [row(20 + n, 300 + 2 * n) for n in range(100)] + [row(None, 900)]  # one recorded without its tx time
+    committed, endorsed = outbox_latencies(rows)
+    assert (committed.p50_ms, committed.p95_ms, committed.p99_ms) == (400.0, 490.0, 498.0)  # of all 101
+    assert (endorsed.p50_ms, endorsed.p95_ms, endorsed.p99_ms) == (69.0, 114.0, 118.0)  # of the 100 that have it
