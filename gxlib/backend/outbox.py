@@ -100,6 +100,19 @@ _NOW = bindparam("b_now", type_=COMMANDS.c.updated_at.type)
 _RECORD_TX = update(COMMANDS).where(*_LEASED).values(
     fabric_tx_id=bindparam("b_tx"), tx_envelope=bindparam("b_envelope"),
     first_submitted_at=func.coalesce(COMMANDS.c.first_submitted_at, _NOW), updated_at=_NOW)
+# The claim (see Outbox.claim), built once: built per call it cost ~0.6 ms of SQLAlchemy's Python (51 returned
+# columns coerced, its cache key computed) around ~0.1 ms in the database, every poll of the submitter.
+_DUE = or_(and_(COMMANDS.c.status == CommandStatus.PENDING.value, COMMANDS.c.next_attempt_at <= _NOW),
+           and_(COMMANDS.c.status == CommandStatus.PROCESSING.value, COMMANDS.c.lease_expires_at < _NOW))
+_CLAIM = (update(COMMANDS)
+          .where(COMMANDS.c.id.in_(select(COMMANDS.c.id).where(_DUE)
+                                   .order_by(COMMANDS.c.next_attempt_at, COMMANDS.c.created_at, COMMANDS.c.id)
+                                   .limit(bindparam("b_limit")).with_for_update(skip_locked=True)
+                                   .scalar_subquery()))
+          .values(status=CommandStatus.PROCESSING.value, lease_owner=bindparam("b_owner"),
+                  lease_expires_at=bindparam("b_lease_until", type_=COMMANDS.c.lease_expires_at.type),
+                  attempts=COMMANDS.c.attempts + 1, updated_at=_NOW)
+          .returning(*COMMANDS.c))
 _MARK_COMMITTED = update(COMMANDS).where(*_LEASED).values(
     status=CommandStatus.COMMITTED.value, block_number=bindparam("b_block"), committed_at=_NOW, lease_owner=None,
     lease_expires_at=None, error_code=None, error_message=None, updated_at=_NOW)
@@ -227,18 +240,9 @@ class Outbox:
         if limit <= 0:
             return []
         now = self.clock()
-        due = or_(and_(COMMANDS.c.status == CommandStatus.PENDING.value, COMMANDS.c.next_attempt_at <= now),
-                  and_(COMMANDS.c.status == CommandStatus.PROCESSING.value, COMMANDS.c.lease_expires_at < now))
-        candidates = (select(COMMANDS.c.id).where(due)
-                      .order_by(COMMANDS.c.next_attempt_at, COMMANDS.c.created_at, COMMANDS.c.id)
-                      .limit(limit).with_for_update(skip_locked=True))
-        stmt = (update(COMMANDS).where(COMMANDS.c.id.in_(candidates.scalar_subquery()))
-                .values(status=CommandStatus.PROCESSING.value, lease_owner=owner,
-                        lease_expires_at=now + dt.timedelta(seconds=lease_s), attempts=COMMANDS.c.attempts + 1,
-                        updated_at=now)
-                .returning(*COMMANDS.c))
         with self.engine.begin() as conn:
-            rows = conn.execute(stmt).mappings().all()
+            rows = conn.execute(_CLAIM, {"b_now": now, "b_limit": limit, "b_owner": owner,
+                                         "b_lease_until": now + dt.timedelta(seconds=lease_s)}).mappings().all()
         records = [CommandRecord.from_mapping(r) for r in rows]
         return sorted(records, key=lambda r: (r.next_attempt_at, r.created_at, r.id))
 
