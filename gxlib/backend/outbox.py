@@ -100,8 +100,9 @@ _NOW = bindparam("b_now", type_=COMMANDS.c.updated_at.type)
 _RECORD_TX = update(COMMANDS).where(*_LEASED).values(
     fabric_tx_id=bindparam("b_tx"), tx_envelope=bindparam("b_envelope"),
     first_submitted_at=func.coalesce(COMMANDS.c.first_submitted_at, _NOW), updated_at=_NOW)
-# The claim (see Outbox.claim), built once: built per call it cost ~0.6 ms of SQLAlchemy's Python (51 returned
-# columns coerced, its cache key computed) around ~0.1 ms in the database, every poll of the submitter.
+# The claim (see Outbox.claim), built once: built per call, SQLAlchemy's statement building (51 returned columns
+# coerced, its cache key computed) made an empty claim on SQLite cost 0.875 ms of CPU, against 0.158 ms now — paid
+# at every poll of the submitter and every slot freed.
 _DUE = or_(and_(COMMANDS.c.status == CommandStatus.PENDING.value, COMMANDS.c.next_attempt_at <= _NOW),
            and_(COMMANDS.c.status == CommandStatus.PROCESSING.value, COMMANDS.c.lease_expires_at < _NOW))
 _CLAIM = (update(COMMANDS)

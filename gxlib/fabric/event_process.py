@@ -3,7 +3,7 @@ another core than the code that consumes the events (a ledger replay applies eve
 
 :meth:`EventReaderProcess.start` starts ``python -m gxlib.fabric.event_process``; the child imports what it needs,
 says it is ready and waits for one request on its stdin, so its start-up can overlap the parent's own preparation;
-:meth:`EventReaderProcess.ready` waits for the end of that start-up (about 0.3 s), so that a caller timing the
+:meth:`EventReaderProcess.ready` waits for the end of that start-up (0.15–0.2 s measured), so that a caller timing the
 delivery can leave it out.
 :meth:`EventReaderProcess.events` sends the request (environment, identity, channel, chaincode, block range) and
 yields the events as lists of :data:`~gxlib.fabric.events.EventTuple`, in ledger order. The child connects to the
@@ -92,7 +92,7 @@ class EventReaderProcess:
         except asyncio.IncompleteReadError:
             raise await self._died(what) from None
         if kind != ord("R") or body:
-            raise EventReaderError(f"the event reader process sent {kind!r} before it said it was ready")
+            raise EventReaderError(f"the event reader process sent a {chr(kind)!r} frame before it said it was ready")
         self._ready = True
 
     @property
