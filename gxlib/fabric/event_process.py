@@ -84,13 +84,7 @@ class EventReaderProcess:
     async def _wait_ready(self, what: str) -> None:
         if self._ready:
             return
-        stdout = self._process.stdout
-        assert stdout is not None
-        try:
-            length, kind = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
-            body = await stdout.readexactly(length)
-        except asyncio.IncompleteReadError:
-            raise await self._died(what) from None
+        kind, body = await self._read_frame(what)
         if kind != ord("R") or body:
             raise EventReaderError(f"the event reader process sent a {chr(kind)!r} frame before it said it was ready")
         self._ready = True
@@ -117,19 +111,15 @@ class EventReaderProcess:
         what = f"blocks {first_block}..{last_block} of channel {channel}"
         request = {"environment": dict(environment), "identity": identity, "channel": channel,
                    "chaincode": chaincode, "first_block": first_block, "last_block": last_block}
-        stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None
+        stdin = self._process.stdin
+        assert stdin is not None
         try:
             await self._wait_ready(what)
             stdin.write(json.dumps(request).encode() + b"\n")
             await stdin.drain()
             stdin.close()
             while True:
-                try:
-                    length, kind = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
-                    body = await stdout.readexactly(length)
-                except asyncio.IncompleteReadError:
-                    raise await self._died(what) from None
+                kind, body = await self._read_frame(what)
                 if kind == ord("E"):
                     yield cast(list[EventTuple], marshal.loads(body))
                 elif kind == ord("D"):
@@ -147,6 +137,16 @@ class EventReaderProcess:
         finally:
             if not self._done:
                 await self.close()
+
+    async def _read_frame(self, what: str) -> tuple[int, bytes]:
+        """The child's next frame: its kind byte and body. A child that ended first is :meth:`_died`'s error."""
+        stdout = self._process.stdout
+        assert stdout is not None
+        try:
+            length, kind = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+            return kind, await stdout.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise await self._died(what) from None
 
     async def _died(self, what: str) -> EventReaderError:
         with contextlib.suppress(TimeoutError):
