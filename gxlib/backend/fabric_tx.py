@@ -39,14 +39,6 @@ def _transport(exc: fabric_errors.RpcFailure, request_id: str | None, tx_id: str
     return TransportError(exc.message.splitlines()[0], code=code, command_id=request_id, tx_id=tx_id)
 
 
-# The Gateway's per-peer detail when two endorsements disagree (fabric internal/pkg/gateway, endorsement plan).
-_PAYLOAD_MISMATCH = "ProposalResponsePayloads do not match"
-
-
-def _payloads_differ(exc: fabric_errors.EndorseError) -> bool:
-    return any(_PAYLOAD_MISMATCH in detail.message for detail in exc.details)
-
-
 class FabricTxGateway:
     """TxGateway for one channel and chaincode, signing as the devnet's identities."""
 
@@ -74,7 +66,7 @@ class FabricTxGateway:
         except fabric_errors.TransportError as exc:
             raise _transport(exc, request.command_id, proposal.tx_id) from exc
         except fabric_errors.EndorseError as exc:
-            if exc.chaincode_status is None and _payloads_differ(exc):
+            if exc.payloads_differ:
                 raise EndorsementMismatchError(exc.message.splitlines()[0], command_id=request.command_id,
                                                tx_id=proposal.tx_id) from exc
             if exc.chaincode_status is None:

@@ -27,6 +27,8 @@ from gxlib.errors import GxError
 _DETAILS_TRAILER = "grpc-status-details-bin"
 # The Gateway wraps a chaincode's error as "chaincode response 500, <message>" (Fabric 2.4+).
 _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
+# The Gateway's per-peer detail when two endorsements disagree (fabric internal/pkg/gateway, endorsement plan).
+_PAYLOAD_MISMATCH = "ProposalResponsePayloads do not match"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,16 @@ class EndorseError(RpcFailure):
                 return match.group(2)
         match = _CHAINCODE_RESPONSE.search(self.server_message)
         return match.group(2) if match else self.server_message
+
+    @property
+    def payloads_differ(self) -> bool:
+        """The endorsing peers answered but their results differ, and no chaincode refused.
+
+        The state the chaincode read was not the same on every peer: typically one peer had committed a block the
+        other had not yet (a transaction that reads what the previous one wrote, endorsed right after it committed
+        on the Gateway's own peer). Nothing was decided; endorsing again with a new proposal is safe.
+        """
+        return self.chaincode_status is None and any(_PAYLOAD_MISMATCH in d.message for d in self.details)
 
 
 class EvaluateError(EndorseError):

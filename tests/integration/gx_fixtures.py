@@ -5,6 +5,7 @@ identity, and the one-time BootstrapSystem."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from gxchaincode.settings import BOOTSTRAP_POOLS
 from gxlib.chaincode.deploy import ChaincodeOperator, DeployReport
 from gxlib.config import ChaincodeSettings
 from gxlib.devnet.network import Devnet
+from gxlib.fabric.contract import SubmitResult
 from gxlib.fabric.errors import EndorseError
 from gxlib.fabric.sync import SyncContract, SyncGateway
 from gxlib.progress import Progress
@@ -35,6 +37,13 @@ def gx_deployed(gx_operator: ChaincodeOperator) -> Iterator[DeployReport]:
         gx_operator.stop_servers()
 
 
+_MISMATCH_ATTEMPTS = 5
+
+
+def _result(submitted: SubmitResult) -> dict[str, Any] | None:
+    return json.loads(submitted.result) if submitted.result else None
+
+
 class GxClient:
     """Submit/evaluate GX functions as one devnet identity through the Gateway."""
 
@@ -45,8 +54,21 @@ class GxClient:
         self.contract: SyncContract = self.network.contract(ChaincodeSettings().name)
 
     def submit(self, function: str, *args: str) -> dict[str, Any] | None:
-        result = self.contract.submit(function, *args)
-        return json.loads(result.result) if result.result else None
+        """Submit and wait for the commit on the Gateway's peer.
+
+        A submit that reads what the previous one wrote can be endorsed by the other org's peer before that peer
+        has committed the previous block: the two endorsements then differ and nothing is decided. It is endorsed
+        again with a new proposal, as the backend's submitter does (EndorsementMismatchError), at most
+        ``_MISMATCH_ATTEMPTS`` times in all.
+        """
+        for attempt in range(1, _MISMATCH_ATTEMPTS):
+            try:
+                return _result(self.contract.submit(function, *args))
+            except EndorseError as exc:
+                if not exc.payloads_differ:
+                    raise
+                time.sleep(0.1 * attempt)
+        return _result(self.contract.submit(function, *args))
 
     def evaluate(self, function: str, *args: str) -> Any:
         raw = self.contract.evaluate(function, *args)

@@ -95,3 +95,21 @@ def test_a_valid_commit_passes() -> None:
     status = CommitStatus("tx1", 0, 3)
     assert status.successful and status.code_name == "VALID"
     assert status.raise_for_status() is status
+
+
+def test_differing_endorsements_are_told_from_a_chaincode_refusal() -> None:
+    mismatch = error_from_rpc(FakeRpcError(
+        grpc.StatusCode.ABORTED, "failed to collect enough transaction endorsements, see attached details", [
+            gateway_pb2.ErrorDetail(address="127.0.0.1:9051", msp_id="Org2MSP",
+                                    message="ProposalResponsePayloads do not match"),
+        ]), "endorse", endpoint="e")
+    refused = error_from_rpc(FakeRpcError(grpc.StatusCode.ABORTED, "failed to endorse transaction", [
+        gateway_pb2.ErrorDetail(address="127.0.0.1:7051", msp_id="Org1MSP",
+                                message="chaincode response 500, ProposalResponsePayloads do not match"),
+    ]), "endorse", endpoint="e")
+    unreachable = error_from_rpc(FakeRpcError(grpc.StatusCode.ABORTED, "failed to collect endorsements", [
+        gateway_pb2.ErrorDetail(address="127.0.0.1:9051", msp_id="Org2MSP", message="connection refused"),
+    ]), "endorse", endpoint="e")
+    assert isinstance(mismatch, EndorseError) and mismatch.payloads_differ
+    assert isinstance(refused, EndorseError) and not refused.payloads_differ
+    assert isinstance(unreachable, EndorseError) and not unreachable.payloads_differ
