@@ -84,6 +84,9 @@ class BackendSettings(BaseSettings):
     api_read_timeout_s: float = Field(default=10.0, gt=0, le=600,
                                       description="a client must send a whole request (headers and body) within "
                                                   "this long, else 408 and the connection is closed")
+    api_max_head_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024,
+                                    description="request line and headers at most; more is answered 431 and the "
+                                                "connection closed")
     api_max_connections: int = Field(default=512, ge=1, le=100_000,
                                      description="open connections at most; one more is answered 503 and closed")
     api_keep_alive_s: int = Field(default=5, ge=1, le=600, description="idle seconds allowed between requests")

@@ -5,6 +5,7 @@ problem+json. Bounds are generous (3x the configured timeout); no test asserts a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import selectors
 import socket
@@ -232,3 +233,48 @@ def test_malformed_http_gets_a_400_problem(tmp_path: Path, raw: bytes) -> None:
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head.lower()
     assert json.loads(body)["status"] == 400
+
+
+def _answer(port: int, raw: bytes) -> bytes:
+    """Send ``raw`` on a new connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # answered and closed before all was read
+            sock.sendall(raw)
+        response = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                response += chunk
+    return response
+
+
+@pytest.mark.parametrize("where", ["header", "url"])
+def test_a_request_head_over_the_bound_gets_431_and_never_reaches_the_app(tmp_path: Path, where: str) -> None:
+    with running_api(tmp_path, api_max_head_bytes=4096) as api:
+        huge = "a" * 8192
+        head = (f"POST /api/v1/commands?{huge} HTTP/1.1\r\nHost: x\r\n" if where == "url" else
+                f"POST /api/v1/commands HTTP/1.1\r\nHost: x\r\nX-Padding: {huge}\r\n")
+        body = command(f"too-large-{where}")
+        raw = (head + f"Authorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        response = _answer(api.port, raw)
+        head_bytes, _, problem = response.partition(b"\r\n\r\n")
+        assert head_bytes.startswith(b"HTTP/1.1 431 ") and b"application/problem+json" in head_bytes
+        assert json.loads(problem)["status"] == 431 and "4096 bytes" in json.loads(problem)["detail"]
+        # The app never saw it: nothing was enqueued or counted; a request just under the bound is served.
+        assert api.sample("http_requests_total", **POST_LABELS, status="202") == 0
+        fits = httpx.post(f"{api.base}/api/v1/commands", content=command("fits"), timeout=10,
+                          headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json",
+                                   "X-Padding": "a" * 3000})
+        assert fits.status_code == 202
+        assert api.sample("http_requests_total", **POST_LABELS, status="202") == 1
+
+
+def test_a_websocket_upgrade_is_not_switched_away_from_the_guarded_protocol(tmp_path: Path) -> None:
+    with running_api(tmp_path) as api:
+        raw = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+               b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", api.port), timeout=5) as sock:
+            sock.sendall(raw)
+            answer = sock.recv(65536)
+    assert not answer.startswith(b"HTTP/1.1 101 "), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 200 ")

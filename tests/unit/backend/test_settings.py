@@ -37,12 +37,16 @@ def test_the_api_bounds_on_slow_clients_and_connections_come_from_the_environmen
 
     defaults = BackendSettings()
     assert defaults.api_read_timeout_s == 10.0 and defaults.api_max_connections == 512
+    assert defaults.api_max_head_bytes == 16 * 1024
     monkeypatch.setenv("GX_BACKEND_API_READ_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("GX_BACKEND_API_MAX_HEAD_BYTES", "8192")
     monkeypatch.setenv("GX_BACKEND_API_MAX_CONNECTIONS", "64")
     monkeypatch.setenv("GX_BACKEND_API_KEEP_ALIVE_S", "3")
     settings = BackendSettings()
     config = server_config(object(), settings)
     assert config.http.read_timeout_s == 2.5 and config.http.max_connections == 64  # type: ignore[union-attr]
+    assert config.http.max_head_bytes == 8192  # type: ignore[union-attr]
+    assert config.ws == "none"  # no upgrade leaves the guarded protocol
     assert config.timeout_keep_alive == 3
     monkeypatch.setenv("GX_BACKEND_API_READ_TIMEOUT_S", "0")
     with pytest.raises(ValueError, match="api_read_timeout_s"):
