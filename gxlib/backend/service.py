@@ -13,6 +13,7 @@ import signal
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from gxlib.backend.arrivals import command_arrivals
 from gxlib.backend.db import make_engine, migrate
 from gxlib.backend.eventsource import EventSource
 from gxlib.backend.metrics import projector_metrics, submitter_metrics
@@ -42,7 +43,8 @@ async def serve_submitter(settings: BackendSettings, gateway: TxGateway, *, stop
         migrate(engine)
     server, thread = start_http_server(settings.submitter_metrics_port, settings.metrics_host, registry)
     try:
-        await Submitter(Outbox(engine), gateway, settings.submitter, metrics=metrics).run(stop)
+        arrivals = command_arrivals(engine) if settings.submitter.listen_for_commands else None
+        await Submitter(Outbox(engine), gateway, settings.submitter, metrics=metrics, arrivals=arrivals).run(stop)
     finally:
         server.shutdown()
         thread.join(timeout=5)

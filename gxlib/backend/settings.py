@@ -45,6 +45,8 @@ class SubmitterSettings(BaseModel):
     max_in_flight: int = Field(default=64, ge=1, le=10_000, description="transactions in flight at once")
     lease_s: float = Field(default=60.0, gt=0, description="a claimed command's lease; expired leases are reclaimed")
     poll_interval_s: float = Field(default=0.2, gt=0)
+    listen_for_commands: bool = Field(default=True, description="on PostgreSQL, claim as soon as a command is "
+                                      "enqueued (LISTEN/NOTIFY) instead of at the next poll")
     max_attempts: int = Field(default=10, ge=1)
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)

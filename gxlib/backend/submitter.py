@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from gxlib.backend.arrivals import CommandArrivals
 from gxlib.backend.backoff import backoff_delay
 from gxlib.backend.batching import WriteBatcher
 from gxlib.backend.breaker import BreakerState, CircuitBreaker
@@ -69,8 +70,10 @@ def default_worker_id() -> str:
 class Submitter:
     def __init__(self, outbox: Outbox, gateway: TxGateway, settings: SubmitterSettings, *,
                  metrics: SubmitterMetrics | None = None, breaker: CircuitBreaker | None = None,
-                 worker_id: str | None = None, rng: random.Random | None = None) -> None:
+                 worker_id: str | None = None, rng: random.Random | None = None,
+                 arrivals: CommandArrivals | None = None) -> None:
         self.outbox = outbox
+        self.arrivals = arrivals
         self.gateway = gateway
         self.settings = settings
         self.metrics = metrics
@@ -109,8 +112,9 @@ class Submitter:
         return list(await asyncio.gather(*(self.process(c, trial=trial) for c in claimed)))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set: keep up to ``max_in_flight`` commands in flight, claiming as slots free up.
-        On stop, claims nothing more and waits for the commands in flight (graceful drain)."""
+        """Until ``stop`` is set: keep up to ``max_in_flight`` commands in flight, claiming as slots free up, when
+        ``arrivals`` says commands were enqueued, and every ``poll_interval_s`` otherwise. On stop, claims nothing
+        more and waits for the commands in flight (graceful drain)."""
         log.info("submitter started", extra={"worker_id": self.worker_id})
         wake = asyncio.Event()
 
@@ -118,7 +122,29 @@ class Submitter:
             self._in_flight.discard(task)
             wake.set()
 
+        def arrived() -> None:
+            if len(self._in_flight) < self.settings.max_in_flight:  # full: a finishing command wakes the loop
+                wake.set()
+
+        listener = asyncio.create_task(self.arrivals.watch(arrived)) if self.arrivals else None
+        try:
+            await self._loop(stop, wake, finished)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+        if self._in_flight:
+            log.info("draining", extra={"in_flight": len(self._in_flight)})
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._refresh_gauges(force=True)
+        log.info("submitter stopped", extra={"worker_id": self.worker_id})
+
+    async def _loop(self, stop: asyncio.Event, wake: asyncio.Event,
+                    finished: Callable[[asyncio.Task[Outcome]], None]) -> None:
         while not stop.is_set():
+            # Cleared before the claim: a command enqueued or finished while the claim runs wakes the next one.
+            wake.clear()
             await self._refresh_gauges()
             if self._may_probe():
                 self._probe = asyncio.create_task(self._probe_gateway())
@@ -138,14 +164,8 @@ class Submitter:
                 self._in_flight.add(task)
                 task.add_done_callback(finished)
             if len(claimed) < wanted or wanted == 0:
-                wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(stop.wait(), wake.wait()), self.settings.poll_interval_s)
-        if self._in_flight:
-            log.info("draining", extra={"in_flight": len(self._in_flight)})
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
-        await self._refresh_gauges(force=True)
-        log.info("submitter stopped", extra={"worker_id": self.worker_id})
 
     async def _claim(self, slots: int) -> tuple[list[CommandRecord], bool]:
         """The commands to process now (up to ``slots``), and whether the one claimed is the half-open trial.

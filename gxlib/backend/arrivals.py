@@ -1,0 +1,77 @@
+"""Wake the outbox-submitter when a command is enqueued, instead of letting it wait for its next poll.
+
+On PostgreSQL every insert into ``outbox_commands`` notifies the channel :data:`CHANNEL` when its transaction
+commits (migration 0004). :class:`PostgresArrivals` keeps one connection listening on it and calls ``arrived()`` for
+each notification; the submitter then claims at once. At 10 commands/s this took the wait before the claim from the
+poll's ~100 ms on average (0.2 s interval) to a few milliseconds.
+
+The poll stays the safety net: a listener that lost its connection logs it, reconnects with a growing pause, and
+says ``arrived()`` once listening again (commands enqueued in between were missed). SQLite has no notifications:
+:func:`command_arrivals` gives ``None`` there, and the submitter polls as before.
+
+    arrivals = command_arrivals(engine)  # None on SQLite
+    task = asyncio.create_task(arrivals.watch(wake.set))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import psycopg
+from sqlalchemy import Engine
+
+from gxlib.backend.db import DEFAULT_CONNECT_TIMEOUT_S
+
+log = logging.getLogger("gxlib.backend.arrivals")
+CHANNEL = "gx_outbox"
+
+
+class CommandArrivals(Protocol):
+    async def watch(self, arrived: Callable[[], None]) -> None:
+        """Call ``arrived()`` whenever commands may have been enqueued; runs until cancelled."""
+
+
+class PostgresArrivals:
+    """``LISTEN gx_outbox`` on a connection of its own (autocommit, outside the engine's pool)."""
+
+    def __init__(self, engine: Engine, *, retry_s: float = 1.0, max_retry_s: float = 30.0) -> None:
+        self.engine = engine
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self.listening = asyncio.Event()  # set while a connection listens (what tests and callers may wait for)
+
+    def _connect_params(self) -> dict[str, Any]:
+        _, params = self.engine.dialect.create_connect_args(self.engine.url)
+        params.pop("context", None)  # SQLAlchemy's adapters for its own connections
+        params.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
+        return dict(params)
+
+    async def watch(self, arrived: Callable[[], None]) -> None:
+        pause = self.retry_s
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(autocommit=True, **self._connect_params()) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    log.info("listening for enqueued commands", extra={"channel": CHANNEL})
+                    pause = self.retry_s
+                    arrived()  # whatever was enqueued while nobody listened
+                    async for _ in conn.notifies():
+                        arrived()
+            except (psycopg.Error, OSError) as exc:
+                self.listening.clear()
+                log.warning("not listening for enqueued commands (%s); polling only, again in %.0f s",
+                            str(exc).strip() or type(exc).__name__, pause,
+                            extra={"channel": CHANNEL, "error_type": type(exc).__name__})
+            else:
+                self.listening.clear()  # the server ended the notifications without an error: listen again
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.max_retry_s)
+
+
+def command_arrivals(engine: Engine) -> CommandArrivals | None:
+    """What tells the submitter about new commands on this database: PostgreSQL's notifications, else ``None``."""
+    return PostgresArrivals(engine) if engine.dialect.name == "postgresql" else None
