@@ -80,10 +80,12 @@ class Submitter:
         self.worker_id = worker_id or settings.worker_id or default_worker_id()
         self.rng = rng or random.Random()
         self.breaker = breaker or CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_s)
+        self._wake: asyncio.Event | None = None  # the running loop's: set, it claims
         self.breaker.add_listener(self._breaker_changed)
         self._in_flight: set[asyncio.Task[Outcome]] = set()
         self._probe: asyncio.Task[None] | None = None
         self._last_gauges = 0.0
+        self._last_claim_at = -float("inf")  # when the newest claim started (time.monotonic())
         # The outcomes and tx IDs of the commands in flight are written together (one transaction per batch).
         self._writes = WriteBatcher(outbox.engine)
 
@@ -92,6 +94,8 @@ class Submitter:
                 "circuit breaker %s", state.name.lower(), extra={"breaker_state": state.name})
         if self.metrics:
             self.metrics.breaker_state.set(state.gauge_value)
+        if self._wake is not None:
+            self._wake.set()  # closed after a trial, or half-open: the loop decides what to claim now
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -116,17 +120,17 @@ class Submitter:
         ``arrivals`` says commands were enqueued, and every ``poll_interval_s`` otherwise. On stop, claims nothing
         more and waits for the commands in flight (graceful drain)."""
         log.info("submitter started", extra={"worker_id": self.worker_id})
-        wake = asyncio.Event()
+        wake = self._wake = asyncio.Event()
 
         def finished(task: asyncio.Task[Outcome]) -> None:
+            was_full = len(self._in_flight) >= self.settings.max_in_flight
             self._in_flight.discard(task)
-            wake.set()
-
-        def arrived() -> None:
-            if len(self._in_flight) < self.settings.max_in_flight:  # full: a finishing command wakes the loop
+            # A freed slot is worth a claim when slots were short, or when new commands are not announced: then
+            # this claim is what finds them before the poll. Announced ones wake the loop themselves.
+            if was_full or self.arrivals is None or not self.arrivals.listening.is_set():
                 wake.set()
 
-        listener = asyncio.create_task(self.arrivals.watch(arrived)) if self.arrivals else None
+        listener = asyncio.create_task(self.arrivals.watch(self._arrival_wake(wake))) if self.arrivals else None
         try:
             await self._loop(stop, wake, finished)
         finally:
@@ -139,6 +143,42 @@ class Submitter:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._refresh_gauges(force=True)
         log.info("submitter stopped", extra={"worker_id": self.worker_id})
+
+    def _arrival_wake(self, wake: asyncio.Event) -> Callable[[], None]:
+        """What to call when commands were enqueued: wake the loop now if no claim started in the last
+        ``arrival_coalesce_s``, else make sure one starts by then.
+
+        A claim that starts after a notification sees its command (the notification comes after the commit), so
+        arrivals close together share one claim, and a claim for another reason (slots freed at capacity, the
+        poll) covers them too. A claim costs 0.5-1.7 ms of CPU here: one per arrival was most of the submitter's
+        CPU at 80 commands/s. When quiet, the arrival is claimed at once instead of at the next poll."""
+        loop = asyncio.get_running_loop()
+        pending_since: float | None = None  # the oldest arrival no claim has started after
+        timer: asyncio.TimerHandle | None = None
+
+        def covered() -> bool:
+            return pending_since is None or self._last_claim_at >= pending_since
+
+        def deadline() -> None:
+            nonlocal timer
+            timer = None
+            if not covered():
+                wake.set()
+
+        def arrived() -> None:
+            nonlocal pending_since, timer
+            now = time.monotonic()
+            if covered():
+                pending_since = now
+            if len(self._in_flight) >= self.settings.max_in_flight:
+                return  # full: a finishing command wakes the loop, and that claim covers this arrival
+            due = self._last_claim_at + self.settings.arrival_coalesce_s
+            if now >= due:
+                wake.set()
+            elif timer is None:
+                timer = loop.call_at(loop.time() + (due - now), deadline)
+
+        return arrived
 
     async def _loop(self, stop: asyncio.Event, wake: asyncio.Event,
                     finished: Callable[[asyncio.Task[Outcome]], None]) -> None:
@@ -153,6 +193,8 @@ class Submitter:
             wanted = min(self.settings.batch_size, free)
             claimed: list[CommandRecord] = []
             trial = False
+            if wanted > 0:
+                self._last_claim_at = time.monotonic()  # what this claim will see was enqueued before now
             try:
                 claimed, trial = await self._claim(wanted)
             except Exception:

@@ -7,8 +7,9 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -114,3 +115,62 @@ def test_the_trigger_notifies_on_postgresql_only(pg_engine: Engine, tmp_path: Pa
         assert command_arrivals(sqlite) is None  # polled, as before
     finally:
         sqlite.dispose()
+
+
+class FakeArrivals:
+    """Arrivals the test announces itself (the submitter's side of the seam, on any database)."""
+
+    def __init__(self) -> None:
+        self.arrived: Callable[[], None] | None = None
+        self.listening = asyncio.Event()
+
+    async def watch(self, arrived: Callable[[], None]) -> None:
+        self.arrived = arrived
+        self.listening.set()
+        await asyncio.Event().wait()  # until cancelled
+
+
+def test_a_burst_of_arrivals_costs_one_claim_and_finished_commands_cost_none(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    migrate(engine)
+    outbox = Outbox(engine)
+    claims: list[int] = []
+    claim = outbox.claim
+
+    def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        found = claim(*args, **kwargs)
+        claims.append(len(found))
+        return found
+
+    outbox.claim = counting_claim  # type: ignore[method-assign]
+    arrivals = FakeArrivals()
+    settings = SLOW_POLL.model_copy(update={"arrival_coalesce_s": 0.5})
+
+    async def scenario() -> tuple[list[int], list[CommandStatus], float]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(Submitter(outbox, FakeFabric(), settings, arrivals=arrivals).run(stop))
+        await asyncio.wait_for(arrivals.listening.wait(), WAKE_S)
+        await asyncio.sleep(0.6)  # quiet: the first claim is over half a second ago
+        assert arrivals.arrived is not None
+        ids = [await _enqueue(outbox, "quiet")]
+        arrivals.arrived()  # quiet: claimed at once
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        for n in range(10):  # a burst right after that claim: one claim, at the end of the window
+            ids.append(await _enqueue(outbox, f"burst-{n}"))
+            arrivals.arrived()
+        statuses = [await _status_within(outbox, i, WAKE_S) for i in ids]
+        waited = time.monotonic() - started
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        return list(claims), statuses, waited
+
+    try:
+        seen, statuses, waited = asyncio.run(scenario())
+    finally:
+        engine.dispose()
+    assert statuses == [CommandStatus.COMMITTED] * 11
+    # The start's claim, the quiet arrival alone, then the burst together; no claim for a finished command while
+    # slots were free and arrivals announced (it would find nothing the arrivals do not announce).
+    assert seen == [0, 1, 10]
+    assert waited < WAKE_S / 2  # not the 60 s poll: the window's deadline claimed the burst
