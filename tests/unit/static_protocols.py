@@ -7,6 +7,7 @@ method whose parameters or return type drift from its protocol fails the build. 
 
 from __future__ import annotations
 
+from gxlib.backend.arrivals import CommandArrivals, PostgresArrivals
 from gxlib.backend.eventsource import EventSource
 from gxlib.backend.fabric_events import FabricEventSource
 from gxlib.backend.fabric_tx import FabricTxGateway
@@ -19,6 +20,15 @@ from gxshim.session import StreamSession
 from gxshim.stub import PeerLink
 from tests.unit.backend.chaincode_events import ListEventSource
 from tests.unit.backend.fakefabric import FakeFabric
+from tests.unit.backend.helpers import FakeArrivals
+
+
+def postgres_arrivals_are_command_arrivals(arrivals: PostgresArrivals) -> CommandArrivals:
+    return arrivals
+
+
+def fake_arrivals_are_command_arrivals(arrivals: FakeArrivals) -> CommandArrivals:
+    return arrivals
 
 
 def fake_fabric_is_a_tx_gateway(fake: FakeFabric) -> TxGateway:

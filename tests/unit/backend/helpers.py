@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -34,3 +36,16 @@ class FakeMonotonic:
 
 def mint_payload(i: int = 1, amount: int = 100) -> dict[str, object]:
     return {"accountId": f"acct-{i}", "amount": amount, "remark": f"test mint {i}"}
+
+
+class FakeArrivals:
+    """Arrivals the test announces itself (the submitter's side of the seam, on any database)."""
+
+    def __init__(self) -> None:
+        self.arrived: Callable[[], None] | None = None
+        self.listening = asyncio.Event()
+
+    async def watch(self, arrived: Callable[[], None]) -> None:
+        self.arrived = arrived
+        self.listening.set()
+        await asyncio.Event().wait()  # until cancelled

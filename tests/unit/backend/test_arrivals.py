@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from gxlib.backend.pgcluster import PostgresCluster
 from gxlib.backend.settings import SubmitterSettings
 from gxlib.backend.submitter import Submitter
 from tests.unit.backend.fakefabric import FakeFabric
-from tests.unit.backend.helpers import mint_payload
+from tests.unit.backend.helpers import FakeArrivals, mint_payload
 
 # A poll far longer than any wait below: a command claimed within WAKE_S was claimed because of its notification.
 SLOW_POLL = SubmitterSettings(poll_interval_s=60.0, commit_timeout_s=1, status_timeout_s=1)
@@ -115,19 +115,6 @@ def test_the_trigger_notifies_on_postgresql_only(pg_engine: Engine, tmp_path: Pa
         assert command_arrivals(sqlite) is None  # polled, as before
     finally:
         sqlite.dispose()
-
-
-class FakeArrivals:
-    """Arrivals the test announces itself (the submitter's side of the seam, on any database)."""
-
-    def __init__(self) -> None:
-        self.arrived: Callable[[], None] | None = None
-        self.listening = asyncio.Event()
-
-    async def watch(self, arrived: Callable[[], None]) -> None:
-        self.arrived = arrived
-        self.listening.set()
-        await asyncio.Event().wait()  # until cancelled
 
 
 def test_a_burst_of_arrivals_costs_one_claim_and_finished_commands_cost_none(tmp_path: Path) -> None:
