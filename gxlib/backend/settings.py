@@ -47,9 +47,9 @@ class SubmitterSettings(BaseModel):
     poll_interval_s: float = Field(default=0.2, gt=0)
     listen_for_commands: bool = Field(default=True, description="on PostgreSQL, claim as soon as a command is "
                                       "enqueued (LISTEN/NOTIFY) instead of at the next poll")
-    arrival_coalesce_s: float = Field(default=0.05, ge=0, description="an enqueued command is claimed at once when "
-                                      "no claim started in this long, else by the next claim, at the latest this "
-                                      "long after the previous one (a claim costs 0.5-1.7 ms of CPU)")
+    arrival_coalesce_s: float = Field(default=0.1, ge=0, description="an enqueued command is claimed at once when "
+                                      "no claim found commands in this long, else by the next claim, at the latest "
+                                      "this long after the previous one (a claim costs 0.5-1.7 ms of CPU)")
     max_attempts: int = Field(default=10, ge=1)
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)

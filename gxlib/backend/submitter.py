@@ -86,6 +86,7 @@ class Submitter:
         self._probe: asyncio.Task[None] | None = None
         self._last_gauges = 0.0
         self._last_claim_at = -float("inf")  # when the newest claim started (time.monotonic())
+        self._last_found_at = -float("inf")  # when the newest claim that found commands started
         # The outcomes and tx IDs of the commands in flight are written together (one transaction per batch).
         self._writes = WriteBatcher(outbox.engine)
 
@@ -145,8 +146,9 @@ class Submitter:
         log.info("submitter stopped", extra={"worker_id": self.worker_id})
 
     def _arrival_wake(self, wake: asyncio.Event) -> Callable[[], None]:
-        """What to call when commands were enqueued: wake the loop now if no claim started in the last
-        ``arrival_coalesce_s``, else make sure one starts by then.
+        """What to call when commands were enqueued: wake the loop now if no claim that found commands started in
+        the last ``arrival_coalesce_s``, else make sure one starts by then (a poll that found nothing does not
+        make an arrival wait).
 
         A claim that starts after a notification sees its command (the notification comes after the commit), so
         arrivals close together share one claim, and a claim for another reason (slots freed at capacity, the
@@ -172,7 +174,7 @@ class Submitter:
                 pending_since = now
             if len(self._in_flight) >= self.settings.max_in_flight:
                 return  # full: a finishing command wakes the loop, and that claim covers this arrival
-            due = self._last_claim_at + self.settings.arrival_coalesce_s
+            due = self._last_found_at + self.settings.arrival_coalesce_s
             if now >= due:
                 wake.set()
             elif timer is None:
@@ -193,12 +195,15 @@ class Submitter:
             wanted = min(self.settings.batch_size, free)
             claimed: list[CommandRecord] = []
             trial = False
+            started = time.monotonic()
             if wanted > 0:
-                self._last_claim_at = time.monotonic()  # what this claim will see was enqueued before now
+                self._last_claim_at = started  # what this claim will see was enqueued before now
             try:
                 claimed, trial = await self._claim(wanted)
             except Exception:
                 log.exception("claiming commands failed")
+            if claimed:
+                self._last_found_at = started
             if self.metrics:
                 self.metrics.breaker_state.set(self.breaker.state.gauge_value)
             for command in claimed:
