@@ -3,11 +3,11 @@
 On PostgreSQL every insert into ``outbox_commands`` notifies the channel :data:`CHANNEL` when its transaction
 commits (migration 0004). :class:`PostgresArrivals` keeps one connection listening on it and calls ``arrived()`` for
 each notification; the submitter claims at once, or coalesces arrivals that come close together
-(``arrival_coalesce_s``). Measured with ``gx bench pipeline`` on PostgreSQL, two alternated pairs: p95 accepted →
-committed 450-452 → 250-259 ms at 10 commands/s and 504-544 → 324-422 ms at 40/s, the part before the endorsement
-228 → 29-34 ms at 10/s. The price is CPU: the submitter spent 1-2 ms more per command at 10-40/s (a claim costs
-0.5-1.7 ms here, and quiet arrivals each get one); at 80/s and at saturation the pairs disagreed (+0.6/+0.8 ms at
-80/s; -0.23/+0.62 at saturation). ``listen_for_commands = false`` turns it off.
+(``arrival_coalesce_s``, 0.1 s). Measured with ``gx bench pipeline`` on PostgreSQL, four alternated pairs without
+and with it: p95 accepted → committed 444-477 → 330-340 ms at 10 commands/s, 532-569 → 354-418 ms at 40/s, and
+lower at 80/s in three pairs of four (591-966 → 450-894). The price is CPU: the submitter spent -0.3 to +1.5 ms
+more per command at 40/s, +0.1 to +0.7 at 80/s and -0.07 to +0.3 at saturation (a claim costs 0.5-1.7 ms here,
+and quiet arrivals each get one). ``listen_for_commands = false`` turns it off.
 
 The poll stays the safety net: a listener that lost its connection logs it, reconnects with a growing pause, and
 says ``arrived()`` once listening again (commands enqueued in between were missed). SQLite has no notifications:
