@@ -84,7 +84,7 @@ class PostgresArrivals:
         """One connection's life: LISTEN, then read notifications as its socket becomes readable, until it fails.
 
         The socket is read with libpq's own calls from an event-loop reader: psycopg's async ``notifies()``
-        generator cost ~0.4 ms of CPU per notification here, most of what a command costs the submitter."""
+        generator cost 0.35-0.45 ms of CPU per notification here, this reader 0.11-0.14 ms."""
         loop = asyncio.get_running_loop()
         conn = await asyncio.to_thread(self._connect)
         try:
