@@ -223,18 +223,6 @@ def _status(url: str) -> int:
         return 0
 
 
-@pytest.mark.parametrize("raw", [b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"])
-def test_malformed_http_gets_a_400_problem(tmp_path: Path, raw: bytes) -> None:
-    with running_api(tmp_path) as api, socket.create_connection(("127.0.0.1", api.port), timeout=5) as sock:
-        sock.sendall(raw)
-        response = b""
-        while chunk := sock.recv(65536):
-            response += chunk
-    head, _, body = response.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head.lower()
-    assert json.loads(body)["status"] == 400
-
-
 def _answer(port: int, raw: bytes) -> bytes:
     """Send ``raw`` on a new connection and read until the server closes it."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
@@ -245,6 +233,15 @@ def _answer(port: int, raw: bytes) -> bytes:
             while chunk := sock.recv(65536):
                 response += chunk
     return response
+
+
+@pytest.mark.parametrize("raw", [b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"])
+def test_malformed_http_gets_a_400_problem(tmp_path: Path, raw: bytes) -> None:
+    with running_api(tmp_path) as api:
+        response = _answer(api.port, raw)
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 400
 
 
 @pytest.mark.parametrize("where", ["header", "url"])
