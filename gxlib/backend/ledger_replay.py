@@ -85,7 +85,7 @@ async def measure_delivery(environment: Mapping[str, Any], channel: str, chainco
 
 async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode: str, live: Engine, target: Engine,
                         *, identity: str = "service", stream: str = DEFAULT_STREAM,
-                        reader_process: bool = True) -> ReplayReport:
+                        reader_process: bool = True, nodes_cpu: Callable[[], float] | None = None) -> ReplayReport:
     """Replay the ledger up to ``live``'s projector checkpoint into the fresh database ``target`` and compare the
     read models (``report.differences``; empty when equal). Raises :class:`ReplayTargetNotEmptyError` when
     ``target`` already holds a projection.
@@ -95,7 +95,10 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
     core; ``report.elapsed_s`` runs from the request for the first block to the commit, and ``report.cpu_s`` is
     this process's and the reader process's CPU over that time. The timing starts once the reader is ready (its
     imports done, like the migration, left out), as :func:`measure_delivery`'s starts in a process that has
-    imported what it needs."""
+    imported what it needs.
+
+    ``nodes_cpu``, if given, reads the CPU-seconds so far of the Fabric nodes (the peer serving the blocks); it is
+    read when the timing starts and when it ends, and ``report.nodes_cpu_s`` is the difference."""
     until = await asyncio.to_thread(Projector(live, stream=stream).checkpoint)
     async with contextlib.AsyncExitStack() as stack:
         reader = (await EventReaderProcess.start()) if reader_process and until is not None else None
@@ -108,6 +111,7 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
         if reader is not None:
             await reader.ready()  # its imports, like the migration, are not part of the replay's rate
         counts = {"events": 0, "applied": 0, "unknown": 0}
+        nodes_started = nodes_cpu() if nodes_cpu is not None else None
         started, cpu_started = time.perf_counter(), own_cpu_seconds()
         if until is not None:
             batches = (ledger_event_batches(environment, channel, chaincode, until.block_number, identity=identity)
@@ -117,12 +121,13 @@ async def replay_ledger(environment: Mapping[str, Any], channel: str, chaincode:
             with gc_paused():
                 counts = await replay_batches(batches, until, target, stream=stream)
         elapsed, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu_started
+        nodes_spent = nodes_cpu() - nodes_started if nodes_cpu is not None and nodes_started is not None else None
         if reader is not None:
             cpu += reader.cpu_s or 0.0  # the reader process's share
     differences = await asyncio.to_thread(compare_read_models, live, target)
     checkpoint = await asyncio.to_thread(projector.checkpoint)
     return ReplayReport(counts["events"], counts["applied"], counts["unknown"], checkpoint, elapsed, differences,
-                        cpu)
+                        cpu, nodes_spent)
 
 
 async def _events_from(frames: AsyncIterator[list[EventTuple]]) -> AsyncIterator[list[ChaincodeEvent]]:

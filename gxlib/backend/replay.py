@@ -73,6 +73,7 @@ class ReplayReport:
     elapsed_s: float
     differences: list[Difference] = field(default_factory=list)
     cpu_s: float = 0.0  # CPU-seconds of this process (all threads) over elapsed_s
+    nodes_cpu_s: float | None = None  # the Fabric nodes' CPU-seconds over elapsed_s, when a reading was given
 
     @property
     def equal(self) -> bool:

@@ -302,26 +302,39 @@ def outbox_headroom(database_url: str, settings: Any, commands: int) -> dict[str
             "outbox_claim_to_committed_per_s": round(commands / drain_s, 1)}
 
 
-async def replay_figures(environment: Mapping[str, Any], chaincode: str, live: Engine, live_url: str
-                         ) -> dict[str, float]:
+async def replay_figures(environment: Mapping[str, Any], chaincode: str, live: Engine, live_url: str,
+                         node_pids: Mapping[str, int] | None = None) -> dict[str, float]:
     """The ledger replay (delivery + apply, overlapped) against the raw delivery of the same blocks, and the
-    projector's apply rate alone on events already in memory."""
+    projector's apply rate alone on events already in memory. With ``node_pids`` (the Fabric nodes), also P4's
+    CPU ceiling on this machine (:attr:`gxlib.bench.replay.ReplayRound.cpu_ceiling`)."""
+    import os
+
     from gxlib.backend.db import make_engine
     from gxlib.backend.ledger_replay import fresh_database, ledger_event_batches, measure_delivery, replay_ledger
     from gxlib.backend.projector import Projector
     from gxlib.backend.replay import replay
+    from gxlib.bench.replay import Rate, ReplayRound
 
     channel = environment["channel"]
     until = Projector(live).checkpoint()
     if until is None:
         return {}
+
+    def nodes_cpu() -> float:
+        return sum(cpu_snapshot(node_pids or {}).values())
+
+    cpu_before, nodes_before = own_cpu_seconds(), nodes_cpu()
     delivery = await measure_delivery(environment, channel, chaincode, until.block_number)
+    delivery_rate = Rate(delivery.events, delivery.elapsed_s, own_cpu_seconds() - cpu_before,
+                         nodes_cpu() - nodes_before)
     with fresh_database(live_url) as url:
         target = make_engine(url)
         try:
-            report = await replay_ledger(environment, channel, chaincode, live, target)
+            report = await replay_ledger(environment, channel, chaincode, live, target, nodes_cpu=nodes_cpu)
         finally:
             target.dispose()
+    ceiling = ReplayRound(delivery_rate, Rate(report.events, report.elapsed_s, report.cpu_s, report.nodes_cpu_s),
+                          delivery_rate, len(os.sched_getaffinity(0)) if node_pids else None).cpu_ceiling
     events = [e async for batch in ledger_event_batches(environment, channel, chaincode, until.block_number)
               for e in batch]
     with fresh_database(live_url) as url:
@@ -334,7 +347,8 @@ async def replay_figures(environment: Mapping[str, Any], chaincode: str, live: E
             "delivery_events_per_s": round(delivery.events_per_s, 1),
             "replay_events_per_s": round(report.events_per_s, 1),
             "replay_cpu_s_per_1000_events": round(report.cpu_s * 1000 / report.events, 4) if report.events else 0.0,
-            "projector_apply_events_per_s": round(alone.events_per_s, 1)}
+            "projector_apply_events_per_s": round(alone.events_per_s, 1),
+            **({"replay_cpu_ceiling": ceiling} if ceiling is not None else {})}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -385,7 +399,7 @@ async def run_pipeline_bench(local: LocalBackend, spec: PipelineBenchSpec, *, ch
         headroom = await asyncio.to_thread(outbox_headroom, local.settings.database_url, local.settings.submitter,
                                            spec.headroom_commands)
         say("replay from block 0 against raw event delivery")
-        replay = await replay_figures(environment, chaincode, engine, local.settings.database_url)
+        replay = await replay_figures(environment, chaincode, engine, local.settings.database_url, node_pids)
     finally:
         engine.dispose()
     headroom["projector_apply_events_per_s"] = replay.get("projector_apply_events_per_s", 0.0)

@@ -18,12 +18,20 @@ rounds' ratios (a shared machine's noise hits a round's delivery and replay alik
 Each figure carries CPU-seconds per 1000 events of this process (all its threads) and of the reader process where
 there is one (a PostgreSQL server's own CPU is not in it). Every database beside ``database_url`` is created fresh
 and dropped afterwards.
+
+Delivery and the replay also carry the devnet's Fabric nodes' CPU over the same time (the Gateway peer serving the
+blocks), when their pids are given. From it each round computes P4's **CPU ceiling**: the fastest the replay could
+go if every core of this machine did nothing but its work (its processes and the nodes, per event), over the round's
+delivery rate. Where delivery alone keeps the cores busy — a peer and a client on 2 cores — P4 cannot pass that
+ceiling whatever the overlap; only less CPU per event can raise it. It leaves out CPU the report does not see (a
+PostgreSQL server, other work on the machine), so it is an upper bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +39,7 @@ from statistics import median_low
 from typing import Any
 
 from gxlib.backend.eventsource import Checkpoint
-from gxlib.bench.cpu import own_cpu_seconds
+from gxlib.bench.cpu import cpu_snapshot, own_cpu_seconds
 from gxlib.bench.gateway import GatewayBenchSpec, run_gateway_bench
 from gxlib.errors import GxError
 
@@ -58,11 +66,13 @@ class ReplayBenchSpec:
 
 @dataclass(frozen=True)
 class Rate:
-    """``events`` handled in ``elapsed_s`` wall time, costing ``cpu_s`` CPU-seconds of this process."""
+    """``events`` handled in ``elapsed_s`` wall time, costing ``cpu_s`` CPU-seconds of this process (and its reader
+    process), and ``nodes_cpu_s`` of the devnet's Fabric nodes meanwhile (None: not measured)."""
 
     events: int
     elapsed_s: float
     cpu_s: float
+    nodes_cpu_s: float | None = None
 
     @property
     def events_per_s(self) -> float:
@@ -72,9 +82,16 @@ class Rate:
     def cpu_s_per_1000_events(self) -> float | None:
         return round(self.cpu_s * 1000 / self.events, 4) if self.events else None
 
+    @property
+    def nodes_cpu_s_per_1000_events(self) -> float | None:
+        if self.nodes_cpu_s is None or not self.events:
+            return None
+        return round(self.nodes_cpu_s * 1000 / self.events, 4)
+
     def to_json(self) -> dict[str, float | int | None]:
         return {"events": self.events, "elapsed_s": round(self.elapsed_s, 3), "events_per_s": self.events_per_s,
-                "cpu_s_per_1000_events": self.cpu_s_per_1000_events}
+                "cpu_s_per_1000_events": self.cpu_s_per_1000_events,
+                "nodes_cpu_s_per_1000_events": self.nodes_cpu_s_per_1000_events}
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,7 @@ class ReplayRound:
     delivery: Rate
     replay: Rate
     replay_in_process: Rate
+    cores: int | None = None  # of this machine, for the CPU ceiling
 
     def over_delivery(self, rate: Rate) -> float | None:
         """``rate``'s events/s ÷ this round's delivery events/s."""
@@ -96,10 +114,24 @@ class ReplayRound:
         """P4 of this round: replay events/s ÷ delivery events/s."""
         return self.over_delivery(self.replay)
 
+    @property
+    def cpu_ceiling(self) -> float | None:
+        """The highest P4 this machine's CPU allows in this round: ``cores`` ÷ the replay's CPU-seconds per event
+        (its processes' and the Fabric nodes') ÷ the delivery's events/s, at most 1. None when the nodes' CPU or
+        the cores are not known."""
+        replay, delivery_rate = self.replay, self.delivery.events_per_s
+        if self.cores is None or replay.nodes_cpu_s is None or not replay.events or not delivery_rate:
+            return None
+        cpu_per_event = (replay.cpu_s + replay.nodes_cpu_s) / replay.events
+        if cpu_per_event <= 0:
+            return None
+        return round(min(1.0, self.cores / cpu_per_event / delivery_rate), 3)
+
     def to_json(self) -> dict[str, Any]:
         return {"delivery": self.delivery.to_json(), "replay": self.replay.to_json(),
                 "replay_in_process": self.replay_in_process.to_json(), "replay_vs_delivery_rate": self.ratio,
-                "replay_in_process_vs_delivery_rate": self.over_delivery(self.replay_in_process)}
+                "replay_in_process_vs_delivery_rate": self.over_delivery(self.replay_in_process),
+                "cpu_ceiling": self.cpu_ceiling, "cores": self.cores}
 
 
 def _median_rate(rates: list[Rate]) -> Rate:
@@ -144,12 +176,17 @@ class ReplayBenchFigures:
         return _median([r.over_delivery(r.replay_in_process) for r in self.rounds])
 
     @property
+    def cpu_ceiling(self) -> float | None:
+        """The median over the rounds of :attr:`ReplayRound.cpu_ceiling`."""
+        return _median([r.cpu_ceiling for r in self.rounds])
+
+    @property
     def goal_met(self) -> bool | None:
         return None if self.ratio is None else self.ratio >= GOAL_RATIO
 
     def to_json(self) -> dict[str, Any]:
         return {"database": self.database, "blocks": self.blocks, "equal": self.equal,
-                "replay_vs_delivery_rate": self.ratio, "goal_met": self.goal_met,
+                "replay_vs_delivery_rate": self.ratio, "goal_met": self.goal_met, "cpu_ceiling": self.cpu_ceiling,
                 "replay_in_process_vs_delivery_rate": self.in_process_ratio,
                 "delivery": self.delivery.to_json(), "replay": self.replay.to_json(),
                 "replay_in_process": self.replay_in_process.to_json(),
@@ -239,9 +276,11 @@ async def _live_projection(environment: Mapping[str, Any], chaincode: str, targe
 
 async def measure_replay(environment: Mapping[str, Any], chaincode: str, database_url: str, history: History, *,
                          live_projector: bool = True, timeout_s: float = 600.0, rounds_wanted: int = 3,
-                         say: Progress | None = None) -> ReplayBenchFigures:
+                         node_pids: Mapping[str, int] | None = None, say: Progress | None = None
+                         ) -> ReplayBenchFigures:
     """The four measurements of the module docstring on the database server of ``database_url`` (a SQLite URL:
-    files beside it in a temporary directory)."""
+    files beside it in a temporary directory). With ``node_pids`` (name → pid of the devnet's Fabric nodes) the
+    delivery and the replay carry the nodes' CPU, and the rounds their CPU ceiling."""
     from gxlib.backend.db import make_engine
     from gxlib.backend.ledger_replay import (
         fresh_database,
@@ -254,6 +293,8 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
     say = say or (lambda _msg: None)
     if history.last is None:
         raise ReplayBenchError("the ledger holds no GX event to replay", hint="top the history up first")
+    nodes_cpu = _nodes_cpu_reading(node_pids) if node_pids else None
+    cores = len(os.sched_getaffinity(0)) if node_pids else None
     database = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     channel = environment["channel"]
     last = history.last
@@ -277,21 +318,22 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
         for number in range(1, rounds_wanted + 1):
             say(f"{database}: round {number}/{rounds_wanted}: raw delivery of blocks 0..{last.block_number}, the "
                 "replay, the replay with delivery in this process")
-            cpu_before = own_cpu_seconds()
+            cpu_before, nodes_before = own_cpu_seconds(), nodes_cpu() if nodes_cpu else None
             delivery = await measure_delivery(environment, channel, chaincode, last.block_number)
-            delivery_rate = Rate(delivery.events, delivery.elapsed_s, own_cpu_seconds() - cpu_before)
+            delivery_rate = Rate(delivery.events, delivery.elapsed_s, own_cpu_seconds() - cpu_before,
+                                 nodes_cpu() - nodes_before if nodes_cpu and nodes_before is not None else None)
             replays = []
             for reader_process in (True, False):
                 with fresh_database(database_url) as url:
                     target = make_engine(url)
                     try:
                         report = await replay_ledger(environment, channel, chaincode, live, target, stream=chaincode,
-                                                     reader_process=reader_process)
+                                                     reader_process=reader_process, nodes_cpu=nodes_cpu)
                     finally:
                         target.dispose()
                 equal = equal and report.equal
-                replays.append(Rate(report.events, report.elapsed_s, report.cpu_s))
-            rounds.append(ReplayRound(delivery_rate, replays[0], replays[1]))
+                replays.append(Rate(report.events, report.elapsed_s, report.cpu_s, report.nodes_cpu_s))
+            rounds.append(ReplayRound(delivery_rate, replays[0], replays[1], cores))
 
         say(f"{database}: set-based apply alone on events in memory")
         events = [e async for b in ledger_event_batches(environment, channel, chaincode, last.block_number)
@@ -315,17 +357,23 @@ class ReplayBenchReport:
                 "figures": [f.to_json() for f in self.figures]}
 
 
-async def run_replay_bench(environment: Mapping[str, Any], chaincode: str, database_urls: Mapping[str, str],
-                           spec: ReplayBenchSpec, *, progress: Progress | None = None) -> ReplayBenchReport:
-    """Top the history up to ``spec.events``, then measure on each of ``database_urls`` (name → URL) in turn."""
-    import os
+def _nodes_cpu_reading(node_pids: Mapping[str, int]) -> Callable[[], float]:
+    """A reading of the CPU-seconds so far of the given processes together (those still running)."""
+    return lambda: sum(cpu_snapshot(node_pids).values())
 
+
+async def run_replay_bench(environment: Mapping[str, Any], chaincode: str, database_urls: Mapping[str, str],
+                           spec: ReplayBenchSpec, *, node_pids: Mapping[str, int] | None = None,
+                           progress: Progress | None = None) -> ReplayBenchReport:
+    """Top the history up to ``spec.events``, then measure on each of ``database_urls`` (name → URL) in turn.
+    ``node_pids``: the devnet's Fabric nodes (name → pid), whose CPU the figures then carry."""
     say = progress or (lambda _msg: None)
     history = await top_up_history(environment, chaincode, spec, say)
     figures = []
     for url in database_urls.values():
         figures.append(await measure_replay(environment, chaincode, url, history, live_projector=spec.live_projector,
-                                            timeout_s=spec.projector_timeout_s, rounds_wanted=spec.rounds, say=say))
+                                            timeout_s=spec.projector_timeout_s, rounds_wanted=spec.rounds,
+                                            node_pids=node_pids, say=say))
     return ReplayBenchReport(history.events, history.blocks, figures, os.getloadavg())
 
 
@@ -334,7 +382,16 @@ def report_lines(report: ReplayBenchReport) -> list[str]:
     def cpu(rate: Rate | None) -> str:
         if rate is None or rate.cpu_s_per_1000_events is None:
             return "-"
-        return f"{rate.cpu_s_per_1000_events:.3f} CPU-s/1000 ev"
+        nodes = rate.nodes_cpu_s_per_1000_events
+        return f"{rate.cpu_s_per_1000_events:.3f} CPU-s/1000 ev" + (f", Fabric nodes {nodes:.3f}" if nodes is not None
+                                                                     else "")
+
+    def ceiling(f: ReplayBenchFigures) -> list[str]:
+        if f.cpu_ceiling is None:
+            return []
+        cores = next((r.cores for r in f.rounds if r.cores), None)
+        return [f"  CPU ceiling     {f.cpu_ceiling}  on {cores} cores: P4 if they did nothing but the replay's "
+                f"work (median of: {' '.join(str(r.cpu_ceiling) for r in f.rounds)})"]
 
     lines = [f"history       {report.events} GX events in {report.blocks} blocks · load average "
              + " ".join(f"{x:.2f}" for x in report.load_average)]
@@ -347,6 +404,7 @@ def report_lines(report: ReplayBenchReport) -> list[str]:
             f"  {'equal to the live read models' if f.equal else 'DIFFERS from the live read models'}",
             f"  ratio (P4)      {f.ratio}  goal >= {GOAL_RATIO}: {'met' if f.goal_met else 'MISSED'}"
             f"  (median of {len(f.rounds)} rounds: {' '.join(str(r.ratio) for r in f.rounds)})",
+            *ceiling(f),
             f"  in-process      {f.replay_in_process.events_per_s:>10g} ev/s  ({cpu(f.replay_in_process)})"
             f"  ratio {f.in_process_ratio} (delivery in this process)",
             f"  apply alone     {f.apply_alone.events_per_s:>10g} ev/s  ({cpu(f.apply_alone)})",

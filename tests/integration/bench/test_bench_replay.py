@@ -38,6 +38,11 @@ def test_bench_replay_json_has_two_rounds_of_equal_replays_and_their_ratios(
             one["replay"]["events_per_s"] / one["delivery"]["events_per_s"], 3)
         # The reader process's CPU is counted with this process's: a replay costs at least what delivery does.
         assert one["replay"]["cpu_s_per_1000_events"] > 0
+        # The Fabric nodes' CPU is read for both (60 events may cost the peer less than one clock tick, so it may
+        # read 0), and the ceiling follows from it.
+        assert one["delivery"]["nodes_cpu_s_per_1000_events"] >= 0 and one["replay"]["nodes_cpu_s_per_1000_events"] >= 0
+        assert one["cores"] >= 1 and 0 < one["cpu_ceiling"] <= 1
     assert figures["replay_vs_delivery_rate"] in {r["replay_vs_delivery_rate"] for r in figures["rounds"]}
+    assert figures["cpu_ceiling"] in {r["cpu_ceiling"] for r in figures["rounds"]}
     assert figures["live_projector"]["events"] == report["events"]
     assert "round 2/2" in result.stderr  # progress while it runs, on stderr

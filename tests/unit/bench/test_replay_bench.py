@@ -86,3 +86,35 @@ def test_bench_replay_on_a_devnet_that_is_not_up_names_it_before_making_any_data
     assert result.returncode == 1
     assert f"the devnet in {tmp_path} is not up" in result.stderr
     assert "PostgreSQL" not in result.stderr
+
+
+def test_the_cpu_ceiling_is_the_cores_over_the_replays_cpu_per_event_over_the_delivery_rate() -> None:
+    # Delivery: 40,000 ev/s. The replay: 20,000 events for 0.9 CPU-s of its processes and 0.3 of the nodes, so
+    # 60 µs per event: 2 cores can do at most 33,333 ev/s of it, 0.833 of delivery's rate.
+    delivery = Rate(20_000, 0.5, 0.45, nodes_cpu_s=0.4)
+    replay = Rate(20_000, 1.0, 0.9, nodes_cpu_s=0.3)
+    bound = ReplayRound(delivery, replay, replay, cores=2)
+    assert bound.ratio == 0.5 and bound.cpu_ceiling == 0.833
+    assert ReplayRound(delivery, replay, replay, cores=8).cpu_ceiling == 1.0  # more cores than it can use
+    assert ReplayRound(delivery, Rate(20_000, 1.0, 0.9), replay, cores=2).cpu_ceiling is None  # nodes unknown
+    assert ReplayRound(delivery, replay, replay).cpu_ceiling is None  # cores unknown
+    assert replay.nodes_cpu_s_per_1000_events == 0.015 and Rate(1, 1.0, 1.0).nodes_cpu_s_per_1000_events is None
+
+
+def test_the_printed_report_gives_the_nodes_cpu_and_the_median_ceiling_of_the_rounds() -> None:
+    def bounded(replay_cpu_s: float) -> ReplayRound:
+        return ReplayRound(Rate(20_000, 0.5, 0.45, nodes_cpu_s=0.4), Rate(20_000, 1.0, replay_cpu_s, nodes_cpu_s=0.3),
+                           Rate(20_000, 1.2, 1.0), cores=2)
+
+    rounds = [bounded(0.9), bounded(1.3), bounded(0.5)]
+    result = ReplayBenchFigures(database="sqlite", blocks=10, rounds=rounds, apply_alone=Rate(10_000, 0.25, 0.24),
+                                live_projector=None, equal=True)
+    assert [r.cpu_ceiling for r in rounds] == [0.833, 0.625, 1.0] and result.cpu_ceiling == 0.833
+    text = "\n".join(report_lines(ReplayBenchReport(events=20_000, blocks=10, figures=[result],
+                                                    load_average=(1.0, 1.0, 1.0))))
+    assert "(0.022 CPU-s/1000 ev, Fabric nodes 0.020)" in text  # delivery, with the peer's share
+    assert "CPU ceiling     0.833  on 2 cores" in text and "(median of: 0.833 0.625 1.0)" in text
+    assert result.to_json()["cpu_ceiling"] == 0.833 and result.to_json()["rounds"][1]["cpu_ceiling"] == 0.625
+    # Without the nodes' CPU there is no ceiling line.
+    assert "CPU ceiling" not in "\n".join(report_lines(ReplayBenchReport(
+        events=10_000, blocks=10, figures=[figures(40_000, 20_000)], load_average=(1.0, 1.0, 1.0))))
