@@ -2,8 +2,10 @@
 
 Each service (api, submitter, projector) runs ``gx serve <service>`` detached, with its pid, log and settings
 under ``<devnet state>/backend/<service>/``. The database defaults to a SQLite file there unless
-GX_BACKEND_DATABASE_URL names another (PostgreSQL in production). The API gets an admin bearer token written
-to ``<devnet state>/backend/api-token`` (mode 0600) unless tokens are configured.
+GX_BACKEND_DATABASE_URL names another (PostgreSQL in production); once the services run, a backend given no
+database is the running services' (so `gx backend status` and the benches read the database the services write),
+and a different one given explicitly is refused (:class:`BackendDatabaseMismatchError`). The API gets an admin
+bearer token written to ``<devnet state>/backend/api-token`` (mode 0600) unless tokens are configured.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ SERVICES = ("api", "submitter", "projector")
 
 class BackendUpError(GxError):
     """A backend service did not start; carries the end of its log."""
+
+
+class BackendDatabaseMismatchError(GxError):
+    """The backend's services run on another database than the one given."""
+
+    def __init__(self, running: str, given: str) -> None:
+        super().__init__(f"the backend runs on {redacted_database_url(running)}, not on the given "
+                         f"{redacted_database_url(given)}",
+                         hint="pass the database URL `gx backend up` was given (--database-url or "
+                              "GX_BACKEND_DATABASE_URL), leave it out to use the running backend's, or run "
+                              "`gx backend down` first to move the backend")
+        self.running = running
+        self.given = given
 
 
 @dataclass(frozen=True)
@@ -111,9 +126,6 @@ class LocalBackend:
         # state directory by default, so `gx devnet down --purge` removes it too.
         self.root = root or devnet.layout.root / "backend"
         settings = settings or BackendSettings()
-        if "database_url" not in settings.model_fields_set:
-            settings = settings.model_copy(update={"database_url": f"sqlite:///{self.root / 'gx-backend.sqlite3'}"})
-        self.settings = settings
         self.progress = progress or devnet.progress
         host = settings.api_host
         self.services = [
@@ -123,6 +135,12 @@ class LocalBackend:
             BackendService("projector", self.root / "projector", settings.metrics_host,
                            settings.projector_metrics_port, "/metrics"),
         ]
+        # Given no database: the running services' one, else the SQLite file beside them.
+        self.database_given = "database_url" in settings.model_fields_set
+        if not self.database_given:
+            url = self.running_database_url() or f"sqlite:///{self.root / 'gx-backend.sqlite3'}"
+            settings = settings.model_copy(update={"database_url": url})
+        self.settings = settings
 
     @property
     def token_file(self) -> Path:
@@ -160,6 +178,7 @@ class LocalBackend:
 
     def up(self) -> list[str]:
         """Start the services that are not running (migrating the database first). Returns those started."""
+        self.require_running_database()
         if not self.devnet.status().all_healthy:
             raise BackendUpError(f"the devnet in {self.devnet.layout.root} is not up", hint="run `gx devnet up`")
         self.root.mkdir(parents=True, exist_ok=True)
@@ -222,8 +241,25 @@ class LocalBackend:
             states.append(ServiceStatus(name=service.name, url=service.url, pid=pid, running=pid is not None,
                                         healthy=healthy, detail=detail, log_file=str(service.log_file)))
         token = str(self.token_file) if self.token_file.exists() else None
-        return BackendStatus(database_url=redacted_database_url(self.settings.database_url), token_file=token,
+        database_url = self.running_database_url() or self.settings.database_url  # what the services write
+        return BackendStatus(database_url=redacted_database_url(database_url), token_file=token,
                              services=states)
+
+    def running_database_url(self) -> str | None:
+        """The database URL the running services were started with (their ``GX_BACKEND_DATABASE_URL``, as `gx
+        backend up` gave it, the first running service's), or None when none runs."""
+        for service in self.services:
+            pid = processes.running_pid(service)
+            if pid is not None and (url := processes.env_value(pid, "GX_BACKEND_DATABASE_URL")) is not None:
+                return url
+        return None
+
+    def require_running_database(self) -> None:
+        """Refuse (:class:`BackendDatabaseMismatchError`) when services run on another database than this
+        backend's: starting the rest, or reading this one, would split the backend in two."""
+        running = self.running_database_url()
+        if running is not None and running != self.settings.database_url:
+            raise BackendDatabaseMismatchError(running, self.settings.database_url)
 
     def wait_idle(self, timeout_s: float = 60.0) -> None:
         """Wait until the outbox has nothing pending or in flight (for tests and runbooks)."""

@@ -154,7 +154,8 @@ def _rates(value: str) -> tuple[float, ...]:
               help="Commands for the outbox-alone headroom run (in a fresh database).")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="The devnet's state directory [env GX_DEVNET_STATE_DIR].")
-@click.option("--database-url", default=None, help="The backend's database [env GX_BACKEND_DATABASE_URL].")
+@click.option("--database-url", default=None,
+              help="The backend's database [env GX_BACKEND_DATABASE_URL; default: the running backend's].")
 @click.option("--connections", type=click.IntRange(min=1, max=4096), default=64, show_default=True,
               help="Keep-alive connections of the load client.")
 @click.option("--profile", "profile_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -196,6 +197,7 @@ def pipeline(rates: str, seconds: float, gateway_concurrency: int, gateway_secon
         check_ready(devnet, chaincode)
         if not local.status().all_healthy:
             raise click.ClickException("the backend is not up: run `gx backend up` (same settings) first")
+        local.require_running_database()  # a given database the services do not write: refused, both named
     report = asyncio.run(run_pipeline_bench(local, spec, chaincode=chaincode.name, progress=progress.info))
     if as_json:
         out.print(json.dumps(report.to_json(), indent=2, default=str), markup=False)
@@ -251,12 +253,16 @@ def replay_command(events: int, databases: tuple[str, ...], postgresql_url: str 
     events in memory and the live projector's catch-up — events/s and CPU-seconds per 1000 events of this process,
     on SQLite and PostgreSQL, every database fresh and dropped afterwards.
 
+    Delivery and the replay also show the Fabric nodes' CPU per 1000 events, and P4's CPU ceiling: the ratio the
+    replay would reach if this machine's cores did nothing but its work (its processes and the peer's, per event).
+    When that ceiling is below the goal, the machine, not the overlap, bounds P4.
+
     Needs the devnet up and the GX chaincode committed (`gx devnet up`, `gx chaincode deploy --version 1.0`);
     no backend processes.
     """
     import tempfile
 
-    from gxlib.bench.gateway import check_ready
+    from gxlib.bench.gateway import check_ready, fabric_node_pids
     from gxlib.bench.replay import ReplayBenchSpec, report_lines, run_replay_bench
     from gxlib.devnet.network import Devnet
 
@@ -276,7 +282,7 @@ def replay_command(events: int, databases: tuple[str, ...], postgresql_url: str 
         report = asyncio.run(run_replay_bench(devnet.environment(), chaincode.name, urls,
                                               ReplayBenchSpec(events=events, live_projector=live_projector,
                                                               rounds=rounds),
-                                              progress=progress.info))
+                                              node_pids=fabric_node_pids(devnet), progress=progress.info))
     if as_json:
         out.print(json.dumps(report.to_json(), indent=2), markup=False)
         return

@@ -57,7 +57,8 @@ def _is_zombie_or_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
 
 
-def _env_value(pid: int, key: str) -> str | None:
+def env_value(pid: int, key: str) -> str | None:
+    """The value of ``key`` in process ``pid``'s environment as it was started; None if unset or unreadable."""
     try:
         environ = (PROC / str(pid) / "environ").read_bytes()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -71,7 +72,7 @@ def _env_value(pid: int, key: str) -> str | None:
 
 def _is_instance(pid: int, node: ManagedProcess) -> bool:
     key, value = node.marker
-    return not _is_zombie_or_gone(pid) and _env_value(pid, key) == value
+    return not _is_zombie_or_gone(pid) and env_value(pid, key) == value
 
 
 def node_pids(node: ManagedProcess) -> list[int]:
@@ -152,7 +153,7 @@ def pids_under(root: Path) -> list[int]:
         if not entry.name.isdigit() or _is_zombie_or_gone(int(entry.name)):
             continue
         for key in STATE_MARKERS:
-            value = _env_value(int(entry.name), key)
+            value = env_value(int(entry.name), key)
             if value and (value + "/").startswith(prefix):
                 found.append(int(entry.name))
                 break
