@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -27,6 +28,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # libpq's connect_timeout for PostgreSQL: a database host that drops packets fails a connection in seconds (the API
 # answers 503 and the workers retry) instead of hanging each request for the kernel's TCP timeout (minutes).
 DEFAULT_CONNECT_TIMEOUT_S = 5
+# A pooled PostgreSQL connection idle longer than this is pinged before it is handed out, so one the server dropped
+# meanwhile (a restart, an idle timeout) is replaced instead of failing the caller's statement. One used more
+# recently is not: it was alive a moment ago, and a ping per checkout cost every transaction a round trip (~0.1 ms
+# of CPU and ~0.25 ms of latency, measured on the outbox's enqueue). HikariCP's aliveBypassWindowMs, 500 ms.
+PING_WHEN_IDLE_S = 0.5
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: bool = False,
@@ -50,8 +56,38 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, echo: b
         _configure_sqlite(engine)
         return engine
     connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": connect_timeout_s}
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-                         connect_args=connect_args)
+    # LIFO: the connection just returned is handed out next, so a busy service keeps reusing the ones within the
+    # ping window and the others sit idle (pinged when next needed).
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_use_lifo=True,
+                           connect_args=connect_args)
+    ping_when_idle(engine, PING_WHEN_IDLE_S)
+    return engine
+
+
+_LAST_USED = "gx.last_used"
+
+
+def ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection at checkout when it has been idle (checked in) for more than ``idle_s``: a dead one
+    invalidates the pool (every connection made before it; the server was restarted or dropped them) and the pool
+    hands out a new connection, so the caller never sees it. SQLAlchemy's ``pool_pre_ping``, minus the pings of
+    connections in constant use. A connection new from the server is not pinged."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last_used = record.info.get(_LAST_USED)
+        if last_used is None or time.monotonic() - last_used <= idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the driver's error of a dead connection, whatever the driver
+            raise InvalidatePoolError(f"a pooled connection idle for {time.monotonic() - last_used:.1f}s is gone: "
+                                      f"{exc}") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:
