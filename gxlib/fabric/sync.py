@@ -39,9 +39,26 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()
+        """Cancel what still runs on the loop and wait for it (as :func:`asyncio.run` does at its end), then stop
+        and close the loop. Without that, gRPC's own task of a call still waiting for its status was destroyed
+        pending with the loop ("Task was destroyed but it is pending!" on stderr)."""
+        try:
+            asyncio.run_coroutine_threadsafe(_finish_tasks(), self.loop).result(timeout=5)
+        except (TimeoutError, RuntimeError):
+            pass  # a loop already stopped, or a task that will not end: close anyway
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+            self.loop.close()
+
+
+async def _finish_tasks() -> None:
+    """Cancel every other task of the running loop and wait until they have ended; close async generators."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 class SyncGateway:
