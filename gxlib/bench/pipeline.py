@@ -307,34 +307,29 @@ async def replay_figures(environment: Mapping[str, Any], chaincode: str, live: E
     """The ledger replay (delivery + apply, overlapped) against the raw delivery of the same blocks, and the
     projector's apply rate alone on events already in memory. With ``node_pids`` (the Fabric nodes), also P4's
     CPU ceiling on this machine (:attr:`gxlib.bench.replay.ReplayRound.cpu_ceiling`)."""
-    import os
-
     from gxlib.backend.db import make_engine
     from gxlib.backend.ledger_replay import fresh_database, ledger_event_batches, measure_delivery, replay_ledger
     from gxlib.backend.projector import Projector
     from gxlib.backend.replay import replay
-    from gxlib.bench.replay import Rate, ReplayRound
+    from gxlib.bench.replay import Rate, cpu_ceiling, machine_cores, nodes_cpu_reading
 
     channel = environment["channel"]
     until = Projector(live).checkpoint()
     if until is None:
         return {}
-
-    def nodes_cpu() -> float:
-        return sum(cpu_snapshot(node_pids or {}).values())
-
-    cpu_before, nodes_before = own_cpu_seconds(), nodes_cpu()
+    nodes_cpu = nodes_cpu_reading(node_pids) if node_pids else None
+    cpu_before, nodes_before = own_cpu_seconds(), nodes_cpu() if nodes_cpu else None
     delivery = await measure_delivery(environment, channel, chaincode, until.block_number)
     delivery_rate = Rate(delivery.events, delivery.elapsed_s, own_cpu_seconds() - cpu_before,
-                         nodes_cpu() - nodes_before)
+                         nodes_cpu() - nodes_before if nodes_cpu and nodes_before is not None else None)
     with fresh_database(live_url) as url:
         target = make_engine(url)
         try:
             report = await replay_ledger(environment, channel, chaincode, live, target, nodes_cpu=nodes_cpu)
         finally:
             target.dispose()
-    ceiling = ReplayRound(delivery_rate, Rate(report.events, report.elapsed_s, report.cpu_s, report.nodes_cpu_s),
-                          delivery_rate, len(os.sched_getaffinity(0)) if node_pids else None).cpu_ceiling
+    ceiling = cpu_ceiling(delivery_rate, Rate(report.events, report.elapsed_s, report.cpu_s, report.nodes_cpu_s),
+                          machine_cores() if node_pids else None)
     events = [e async for batch in ledger_event_batches(environment, channel, chaincode, until.block_number)
               for e in batch]
     with fresh_database(live_url) as url:

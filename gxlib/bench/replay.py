@@ -116,22 +116,36 @@ class ReplayRound:
 
     @property
     def cpu_ceiling(self) -> float | None:
-        """The highest P4 this machine's CPU allows in this round: ``cores`` ÷ the replay's CPU-seconds per event
-        (its processes' and the Fabric nodes') ÷ the delivery's events/s, at most 1. None when the nodes' CPU or
-        the cores are not known."""
-        replay, delivery_rate = self.replay, self.delivery.events_per_s
-        if self.cores is None or replay.nodes_cpu_s is None or not replay.events or not delivery_rate:
-            return None
-        cpu_per_event = (replay.cpu_s + replay.nodes_cpu_s) / replay.events
-        if cpu_per_event <= 0:
-            return None
-        return round(min(1.0, self.cores / cpu_per_event / delivery_rate), 3)
+        """The highest P4 this machine's CPU allows in this round (:func:`cpu_ceiling`)."""
+        return cpu_ceiling(self.delivery, self.replay, self.cores)
 
     def to_json(self) -> dict[str, Any]:
         return {"delivery": self.delivery.to_json(), "replay": self.replay.to_json(),
                 "replay_in_process": self.replay_in_process.to_json(), "replay_vs_delivery_rate": self.ratio,
                 "replay_in_process_vs_delivery_rate": self.over_delivery(self.replay_in_process),
                 "cpu_ceiling": self.cpu_ceiling, "cores": self.cores}
+
+
+def cpu_ceiling(delivery: Rate, replay: Rate, cores: int | None) -> float | None:
+    """The highest replay ÷ delivery ratio ``cores`` allow: ``cores`` ÷ the replay's CPU-seconds per event (its
+    processes' and the Fabric nodes') ÷ the delivery's events/s, at most 1. None when the nodes' CPU or the cores
+    are not known."""
+    if cores is None or replay.nodes_cpu_s is None or not replay.events or not delivery.events_per_s:
+        return None
+    cpu_per_event = (replay.cpu_s + replay.nodes_cpu_s) / replay.events
+    if cpu_per_event <= 0:
+        return None
+    return round(min(1.0, cores / cpu_per_event / delivery.events_per_s), 3)
+
+
+def nodes_cpu_reading(node_pids: Mapping[str, int]) -> Callable[[], float]:
+    """A reading of the CPU-seconds so far of the given processes together (those still running)."""
+    return lambda: sum(cpu_snapshot(node_pids).values())
+
+
+def machine_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
 def _median_rate(rates: list[Rate]) -> Rate:
@@ -293,8 +307,8 @@ async def measure_replay(environment: Mapping[str, Any], chaincode: str, databas
     say = say or (lambda _msg: None)
     if history.last is None:
         raise ReplayBenchError("the ledger holds no GX event to replay", hint="top the history up first")
-    nodes_cpu = _nodes_cpu_reading(node_pids) if node_pids else None
-    cores = len(os.sched_getaffinity(0)) if node_pids else None
+    nodes_cpu = nodes_cpu_reading(node_pids) if node_pids else None
+    cores = machine_cores() if node_pids else None
     database = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     channel = environment["channel"]
     last = history.last
@@ -355,11 +369,6 @@ class ReplayBenchReport:
     def to_json(self) -> dict[str, Any]:
         return {"events": self.events, "blocks": self.blocks, "load_average": list(self.load_average),
                 "figures": [f.to_json() for f in self.figures]}
-
-
-def _nodes_cpu_reading(node_pids: Mapping[str, int]) -> Callable[[], float]:
-    """A reading of the CPU-seconds so far of the given processes together (those still running)."""
-    return lambda: sum(cpu_snapshot(node_pids).values())
 
 
 async def run_replay_bench(environment: Mapping[str, Any], chaincode: str, database_urls: Mapping[str, str],
