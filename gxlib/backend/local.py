@@ -136,8 +136,7 @@ class LocalBackend:
                            settings.projector_metrics_port, "/metrics"),
         ]
         # Given no database: the running services' one, else the SQLite file beside them.
-        self.database_given = "database_url" in settings.model_fields_set
-        if not self.database_given:
+        if "database_url" not in settings.model_fields_set:
             url = self.running_database_url() or f"sqlite:///{self.root / 'gx-backend.sqlite3'}"
             settings = settings.model_copy(update={"database_url": url})
         self.settings = settings
