@@ -23,7 +23,8 @@ def _settings(database_url: str | None) -> BackendSettings:
 
 
 database_option = click.option("--database-url", default=None,
-                               help="SQLAlchemy URL [env GX_BACKEND_DATABASE_URL; default: a local SQLite file].")
+                               help="SQLAlchemy URL [env GX_BACKEND_DATABASE_URL; default: the running services' "
+                                    "one, else a local SQLite file].")
 
 
 @click.group()
