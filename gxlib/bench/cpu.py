@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -35,3 +35,13 @@ def cpu_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
 def cpu_spent(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
     """CPU seconds each process spent between two snapshots (processes present in both)."""
     return {name: after[name] - before[name] for name in before if name in after}
+
+
+def nodes_cpu_reading(pids: Mapping[str, int]) -> Callable[[], float]:
+    """A reading of the CPU-seconds so far of the given processes together (those still running)."""
+    return lambda: sum(cpu_snapshot(pids).values())
+
+
+def machine_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import Engine, select
 
-from gxlib.bench.cpu import cpu_snapshot, cpu_spent, own_cpu_seconds
+from gxlib.bench.cpu import cpu_snapshot, cpu_spent, machine_cores, nodes_cpu_reading, own_cpu_seconds
 from gxlib.bench.gateway import GatewayBenchSpec, fabric_node_pids, run_gateway_bench
 from gxlib.bench.http_load import COMMANDS_PATH, Endpoint, LoadResult, build_post, mint_body, post_open_loop
 from gxlib.bench.profile import ServiceProfile, ServiceProfiler
@@ -311,7 +311,7 @@ async def replay_figures(environment: Mapping[str, Any], chaincode: str, live: E
     from gxlib.backend.ledger_replay import fresh_database, ledger_event_batches, measure_delivery, replay_ledger
     from gxlib.backend.projector import Projector
     from gxlib.backend.replay import replay
-    from gxlib.bench.replay import Rate, cpu_ceiling, machine_cores, nodes_cpu_reading
+    from gxlib.bench.replay import Rate, cpu_ceiling
 
     channel = environment["channel"]
     until = Projector(live).checkpoint()

@@ -39,7 +39,7 @@ from statistics import median_low
 from typing import Any
 
 from gxlib.backend.eventsource import Checkpoint
-from gxlib.bench.cpu import cpu_snapshot, own_cpu_seconds
+from gxlib.bench.cpu import machine_cores, nodes_cpu_reading, own_cpu_seconds
 from gxlib.bench.gateway import GatewayBenchSpec, run_gateway_bench
 from gxlib.errors import GxError
 
@@ -136,16 +136,6 @@ def cpu_ceiling(delivery: Rate, replay: Rate, cores: int | None) -> float | None
     if cpu_per_event <= 0:
         return None
     return round(min(1.0, cores / cpu_per_event / delivery.events_per_s), 3)
-
-
-def nodes_cpu_reading(node_pids: Mapping[str, int]) -> Callable[[], float]:
-    """A reading of the CPU-seconds so far of the given processes together (those still running)."""
-    return lambda: sum(cpu_snapshot(node_pids).values())
-
-
-def machine_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0))
 
 
 def _median_rate(rates: list[Rate]) -> Rate:
