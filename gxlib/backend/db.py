@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -105,6 +106,30 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def use_rollback_journal(connection: Connection) -> bool:
+    """Before one transaction loads a database no other connection has open (a replay's fresh target): on SQLite,
+    a rollback journal instead of the WAL for ``connection``'s file, until :func:`use_wal_journal`. A WAL takes every
+    new page once and copies it again into the database at the checkpoint; a rollback journal needs nothing for
+    pages the file did not have (a fresh target's commit measured 45–58 ms in WAL, 14–23 ms so, 20k events). The
+    switch needs ``connection`` to be the file's only open connection: with others open SQLite keeps the WAL, and
+    this returns False (as on any other database). Call it with no transaction open on ``connection``."""
+    if connection.dialect.name != "sqlite":
+        return False
+    driver: Any = connection.connection.driver_connection
+    try:
+        mode = driver.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    except sqlite3.OperationalError:  # "database is locked": another connection has the file open
+        return False
+    return str(mode).lower() == "delete"
+
+
+def use_wal_journal(connection: Connection) -> None:
+    """Back to the WAL after :func:`use_rollback_journal` (no transaction open on ``connection``). If it cannot
+    switch now, the next connection :func:`make_engine` opens does."""
+    driver: Any = connection.connection.driver_connection
+    driver.execute("PRAGMA journal_mode=WAL")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -4,8 +4,9 @@ one bulk INSERT per table and one checkpoint, all in one transaction.
 Each event goes through the live projector's own validation (:func:`~gxlib.backend.projector.parse_event`) and
 handlers (:data:`~gxlib.backend.readmodel.HANDLERS`), so the result is the live projection's by construction;
 only the storage differs: the handlers' ``get``/``add`` land in dictionaries instead of a database session (a
-fresh target has no rows to read), and nothing is written until the whole history has been applied. Memory
-holds the read models' rows — what the database would hold.
+fresh target has no rows to read). Memory holds the read models' rows — what the database would hold — and which
+of them were made or looked up since the last write, so a replay can write while it still reads
+(:meth:`SetProjection.write_pending`: new rows inserted, rows written before and changed since updated).
 
 Usage::
 
@@ -112,6 +113,10 @@ class _MemoryRows:
     def __init__(self) -> None:
         self.keyed: dict[type[Base], dict[tuple[Any, ...], Any]] = {}
         self.appended: dict[type[Base], list[Any]] = {}
+        # Keyed rows made or looked up since the last write (a handler changes only rows it made or got), and the
+        # keys of those already in the database: what the next write inserts or updates.
+        self.touched: dict[type[Base], dict[tuple[Any, ...], Any]] = {}
+        self.written: dict[type[Base], set[tuple[Any, ...]]] = {}
         self._layouts: dict[type[Base], _Layout] = {}
 
     def _layout(self, model: type[Base]) -> _Layout:
@@ -122,7 +127,13 @@ class _MemoryRows:
 
     def get(self, model: type[Base], key: Any) -> Any:
         rows = self.keyed.get(model)
-        return None if rows is None else rows.get(key if isinstance(key, tuple) else (key,))
+        if rows is None:
+            return None
+        key = key if isinstance(key, tuple) else (key,)
+        record = rows.get(key)
+        if record is not None:
+            self.touched[model][key] = record
+        return record
 
     def new_row(self, model: type[Base], values: dict[str, Any]) -> Any:
         """A new row of ``model`` with ``values`` (other columns None), stored like :meth:`add`."""
@@ -148,12 +159,39 @@ class _MemoryRows:
         if key in rows:
             raise ReadModelInconsistency(f"{model.__tablename__} {key} would be written twice")
         rows[key] = record
+        self.touched.setdefault(model, {})[key] = record
 
     def flush(self) -> None:
         """Nothing to flush: rows are written once, by :meth:`SetProjection.write`."""
 
-    def rows(self, model: type[Base]) -> list[Any]:
-        return [*self.keyed.get(model, {}).values(), *self.appended.get(model, [])]
+    def pending(self) -> int:
+        """Rows made or looked up since the last :meth:`write_pending`."""
+        return (sum(len(rows) for rows in self.appended.values())
+                + sum(len(rows) for rows in self.touched.values()))
+
+    def write_pending(self, connection: Connection) -> int:
+        """Insert the rows made and update the keyed rows looked up since the last call, in ``connection``'s
+        transaction (tables in :data:`READ_MODEL_TABLES` order); how many rows."""
+        written = 0
+        for model in READ_MODEL_TABLES:
+            table = cast(Table, model.__table__)
+            appended = self.appended.pop(model, None)
+            if appended:
+                bulk_insert(connection, table, appended)
+                written += len(appended)
+            touched = self.touched.get(model)
+            if touched:
+                known = self.written.setdefault(model, set())
+                new = [record for key, record in touched.items() if key not in known]
+                changed = [record for key, record in touched.items() if key in known]
+                if new:
+                    bulk_insert(connection, table, new)
+                if changed:
+                    bulk_update(connection, table, changed)
+                known.update(touched)
+                written += len(touched)
+                touched.clear()
+        return written
 
 
 class SetProjection:
@@ -204,31 +242,20 @@ class SetProjection:
         with target.begin() as connection:
             return self.write_rest(connection, clock=clock)
 
-    def appended_rows(self) -> int:
-        """Rows kept in order (mints, transfers) not written yet."""
-        return sum(len(rows) for rows in self._rows.appended.values())
+    def pending_rows(self) -> int:
+        """Rows made or changed and not written yet."""
+        return self._rows.pending()
 
-    def write_appended(self, connection: Connection) -> int:
-        """Insert the rows kept in order so far (mints, transfers: no later event changes them) in ``connection``'s
-        transaction, and forget them; how many. Lets a replay write while it still reads; the other rows and the
-        checkpoint wait for :meth:`write_rest` in the same transaction."""
-        written = 0
-        for model, rows in self._rows.appended.items():
-            if rows:
-                bulk_insert(connection, cast(Table, model.__table__), rows)
-                written += len(rows)
-        self._rows.appended = {}
-        return written
+    def write_pending(self, connection: Connection) -> int:
+        """Write in ``connection``'s transaction the rows made or changed since the last write: new rows inserted,
+        rows written before and changed since updated; how many. Lets a replay write while it still reads (the
+        caller commits, after :meth:`write_rest`)."""
+        return self._rows.write_pending(connection)
 
     def write_rest(self, connection: Connection, *, clock: Callable[[], dt.datetime] = utcnow) -> Checkpoint | None:
-        """Insert every row not written yet and the checkpoint in ``connection``'s transaction (the caller
+        """Write every row not written yet and the checkpoint in ``connection``'s transaction (the caller
         commits)."""
-        for model in READ_MODEL_TABLES:
-            if model is ProjectorCheckpoint:
-                continue
-            rows = self._rows.rows(model)
-            if rows:
-                bulk_insert(connection, cast(Table, model.__table__), rows)
+        self._rows.write_pending(connection)
         if self.last is None:
             return None
         last = self.last
@@ -245,6 +272,40 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> No
     per-row statement building."""
     dialect = connection.dialect
     columns = [column for column in table.columns if column is not table.autoincrement_column]
+    values = _bound_values(dialect, columns, rows)
+    quote = dialect.identifier_preparer.quote
+    column_list = ", ".join(quote(column.name) for column in columns)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        driver: Any = connection.connection.driver_connection  # psycopg's own Connection, in this transaction
+        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({column_list}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        return
+    markers, parameters = _driver_markers(dialect, len(columns), values)
+    connection.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({column_list}) VALUES ({', '.join(markers)})",
+                               parameters)
+
+
+def bulk_update(connection: Connection, table: Table, rows: Sequence[Any]) -> None:
+    """Update ``rows`` (objects with an attribute per column, each already in ``table``) by primary key: every
+    other column set to the row's value, through its column type's bind processing as in :func:`bulk_insert`; one
+    UPDATE run by the driver's ``executemany``."""
+    dialect = connection.dialect
+    keys = list(table.primary_key.columns)
+    key_names = {column.name for column in keys}
+    others = [column for column in table.columns if column.name not in key_names]
+    values = _bound_values(dialect, [*others, *keys], rows)
+    quote = dialect.identifier_preparer.quote
+    markers, parameters = _driver_markers(dialect, len(others) + len(keys), values)
+    assignments = ", ".join(f"{quote(column.name)} = {marker}" for column, marker in zip(others, markers[:len(others)],
+                                                                                      strict=True))
+    condition = " AND ".join(f"{quote(column.name)} = {marker}"
+                             for column, marker in zip(keys, markers[len(others):], strict=True))
+    connection.exec_driver_sql(f"UPDATE {quote(table.name)} SET {assignments} WHERE {condition}", parameters)
+
+
+def _bound_values(dialect: Any, columns: Sequence[Any], rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``columns`` (by attribute name) as a tuple, through the columns' bind processing."""
     names = [str(column.key) for column in columns]
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     converters = [(position, process) for position, process in enumerate(processors) if process]
@@ -256,20 +317,17 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Any]) -> No
         for position, process in converters:
             by_column[position] = _converted(process, by_column[position])
         values = list(zip(*by_column, strict=True))
-    quote = dialect.identifier_preparer.quote
-    column_list = ", ".join(quote(column.name) for column in columns)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        driver: Any = connection.connection.driver_connection  # psycopg's own Connection, in this transaction
-        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({column_list}) FROM STDIN") as copy:
-            for value in values:
-                copy.write_row(value)
-        return
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}"}.get(dialect.paramstyle)
-    if marker is None:  # a driver with named parameters: let SQLAlchemy build them
-        connection.execute(insert(table), [dict(zip(names, value, strict=True)) for value in values])
-        return
-    markers = ", ".join(marker.format(n + 1) for n in range(len(columns)))
-    connection.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({column_list}) VALUES ({markers})", values)
+    return values
+
+
+def _driver_markers(dialect: Any, count: int, values: list[tuple[Any, ...]]) -> tuple[list[str], Sequence[Any]]:
+    """``count`` parameter markers in the driver's own style, and ``values`` as its ``executemany`` takes them."""
+    style = dialect.paramstyle
+    if style == "named":
+        return [f":p{n}" for n in range(count)], [{f"p{n}": value for n, value in enumerate(row)} for row in values]
+    # pyformat drivers (psycopg, psycopg2, PyMySQL) take positional %s as well.
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}", "numeric_dollar": "${}"}[style]
+    return [marker.format(n + 1) for n in range(count)], values
 
 
 class _Memo(dict[Any, Any]):

@@ -1,5 +1,5 @@
-"""The ledger replay's apply-and-write half (:func:`replay_batches`): events applied as batches arrive, the rows no
-later event changes written while delivery goes on, everything committed in one transaction — or nothing, when the
+"""The ledger replay's apply-and-write half (:func:`replay_batches`): events applied as batches arrive, rows made
+or changed written while delivery goes on, everything committed in one transaction — or nothing, when the
 delivery or an event fails after rows were already streamed. On SQLite and PostgreSQL, with events recorded from
 the real chaincode."""
 

@@ -139,7 +139,7 @@ def test_rows_written_early_and_the_rest_at_the_end_equal_one_write(new_engine: 
     with streamed.begin() as connection:
         for event in events:
             parts.add([event])
-            parts.write_appended(connection)
-            assert parts.appended_rows() == 0
+            parts.write_pending(connection)
+            assert parts.pending_rows() == 0
         parts.write_rest(connection)
     assert compare_read_models(whole, streamed) == []
