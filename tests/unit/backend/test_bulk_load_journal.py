@@ -9,13 +9,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from gxlib.backend.db import make_engine, migrate, use_rollback_journal, use_wal_journal
 from gxlib.backend.eventsource import ChaincodeEvent, Checkpoint
 from gxlib.backend.ledger_replay import replay_batches
 from gxlib.backend.models import Account
+from gxlib.backend.pgcluster import PostgresCluster
 from gxlib.backend.projector import Projector
 from gxlib.backend.replay import compare_read_models
 from tests.unit.backend.chaincode_events import RecordedHistory
@@ -60,11 +60,13 @@ def test_with_another_connection_open_the_wal_stays(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_postgresql_is_left_as_it_is(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite: the tests above")
-    with engine.connect() as connection:
-        assert use_rollback_journal(connection) is False
+def test_postgresql_is_left_as_it_is(postgres_cluster: PostgresCluster) -> None:
+    engine = make_engine(postgres_cluster.create_database("gx_test_journal"))
+    try:
+        with engine.connect() as connection:
+            assert use_rollback_journal(connection) is False
+    finally:
+        engine.dispose()
 
 
 async def delivered(events: list[ChaincodeEvent]) -> AsyncIterator[list[ChaincodeEvent]]:
