@@ -1,5 +1,6 @@
-"""Set-based replay: the read models of an event history built in memory, then written to a fresh database with
-one bulk INSERT per table and one checkpoint, all in one transaction.
+"""Set-based replay: the read models of an event history built in memory and written to a fresh database in bulk
+(one INSERT run over many rows, or COPY; an UPDATE for rows changed after they were written) with one checkpoint,
+all in one transaction.
 
 Each event goes through the live projector's own validation (:func:`~gxlib.backend.projector.parse_event`) and
 handlers (:data:`~gxlib.backend.readmodel.HANDLERS`), so the result is the live projection's by construction;
@@ -162,7 +163,7 @@ class _MemoryRows:
         self.touched.setdefault(model, {})[key] = record
 
     def flush(self) -> None:
-        """Nothing to flush: rows are written once, by :meth:`SetProjection.write`."""
+        """Nothing to flush: rows are written in bulk, by :meth:`write_pending`."""
 
     def pending(self) -> int:
         """Rows made or looked up since the last :meth:`write_pending`."""
