@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from gxlib.backend.eventsource import ChaincodeEvent
@@ -37,70 +37,15 @@ Row = TypeVar("Row")
 
 
 def _new(session: Session, model: type[Row], **values: Any) -> Row:
-    """A new ``model`` row with ``values``, added to ``session``. A store with its own ``new_row`` (the set-based
-    replay's in-memory rows, :mod:`gxlib.backend.setreplay`) makes the row itself: building ORM instances is most
-    of an event's cost there, and nothing in a handler needs more than the row's attributes."""
+    """A new ``model`` row with ``values``, added to ``session``. A store with its own ``new_row`` (the projector's
+    and the replay's :class:`~gxlib.backend.rowstore.RowStore`) makes the row itself: building ORM instances was
+    most of an event's cost there, and nothing in a handler needs more than the row's attributes."""
     make = getattr(session, "new_row", None)
     if make is not None:
         return make(model, values)  # type: ignore[no-any-return]
     row = model(**values)
     session.add(row)
     return row
-
-
-class SessionRows:
-    """What the handlers use of a live projector's Session, with the rows added in this transaction found by their
-    key without flushing. With the session's autoflush off (:meth:`Projector.apply_batch` applies a batch so),
-    every ``get`` of a row not yet written would otherwise flush the batch so far, one INSERT per row, and then
-    still ask the database; this way the batch is flushed once, at commit, its INSERTs grouped per table."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._added: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
-        self._keys: dict[type[Any], list[str]] = {}
-        self._absent: set[tuple[type[Any], tuple[Any, ...]]] = set()
-
-    def _key(self, model: type[Any], row: Any) -> tuple[Any, ...]:
-        names = self._keys.get(model)
-        if names is None:
-            names = self._keys[model] = [str(column.key) for column in inspect(model).primary_key]
-        return tuple(getattr(row, name) for name in names)
-
-    def prefetch(self, keys: Mapping[type[Any], set[Any]]) -> None:
-        """Load the rows of ``keys`` (model → primary-key values; single-column keys) with one query per model, and
-        remember which are not in the database, so ``get`` answers them without a query each. Keys missed here
-        are still found by ``get`` (one query each)."""
-        for model, wanted in keys.items():
-            column = inspect(model).primary_key[0]
-            pending = sorted(wanted)
-            for start in range(0, len(pending), _PREFETCH_CHUNK):
-                chunk = pending[start:start + _PREFETCH_CHUNK]
-                loaded = self.session.scalars(select(model).where(column.in_(chunk)))
-                found = {getattr(row, str(column.key)) for row in loaded}
-                self._absent.update((model, (key,)) for key in chunk if key not in found)
-
-    def get(self, model: type[Row], key: Any) -> Row | None:
-        identity = (model, key if isinstance(key, tuple) else (key,))
-        row = self._added.get(identity)
-        if row is not None:
-            return row  # type: ignore[no-any-return]
-        if identity in self._absent:
-            return None
-        return self.session.get(model, key)
-
-    def add(self, row: Any) -> None:
-        self.session.add(row)
-        key = self._key(type(row), row)
-        if None not in key:  # an autoincrement ID is given at the flush: such rows are never looked up
-            self._added[(type(row), key)] = row
-
-    def new_row(self, model: type[Row], values: dict[str, Any]) -> Row:
-        row = model(**values)
-        self.add(row)
-        return row
-
-    def flush(self) -> None:
-        self.session.flush()
 
 
 def is_pool(account_id: str) -> bool:
@@ -231,7 +176,8 @@ def on_trusted_issuers_changed(session: Session, event: ChaincodeEvent, payload:
 
 def rows_read_by(event_name: str, payload: Mapping[str, Any]) -> dict[type[Any], set[Any]]:
     """The rows (model → keys) the event's handler looks up, as far as the payload names them: what
-    :meth:`SessionRows.prefetch` loads for a batch. A row missed here costs a query, never a wrong result."""
+    :meth:`~gxlib.backend.rowstore.RowStore.prefetch` loads for a batch. A row missed here costs a query, never a
+    wrong result."""
     accounts = {payload[name] for name in _ACCOUNT_FIELDS if isinstance(payload.get(name), str)}
     accounts.update(mint["accountId"] for mint in payload.get("mints") or () if isinstance(mint, dict)
                     and isinstance(mint.get("accountId"), str))
@@ -244,7 +190,6 @@ def rows_read_by(event_name: str, payload: Mapping[str, Any]) -> dict[type[Any],
 
 
 _ACCOUNT_FIELDS = ("accountId", "fromId", "toId", "userId", "fromPool")
-_PREFETCH_CHUNK = 500
 
 Handler = Callable[[Session, ChaincodeEvent, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session
 
 from gxlib.backend.eventsource import ChaincodeEvent
 from gxlib.backend.models import Account, Pool, UserProfile
 from gxlib.backend.projector import Projector
-from gxlib.backend.readmodel import SessionRows, rows_read_by
+from gxlib.backend.readmodel import rows_read_by
 from gxlib.backend.replay import compare_read_models
+from gxlib.backend.rowstore import RowStore
 from tests.unit.backend.chaincode_events import RecordedHistory, altered
 
 
@@ -61,10 +61,24 @@ def test_rows_read_by_names_the_accounts_pools_user_and_countries_of_an_event() 
 def test_a_row_the_prefetch_did_not_name_is_still_found_and_a_named_absent_one_once_added(
         engine: Engine, recorded_history: RecordedHistory) -> None:
     Projector(engine).apply_batch(recorded_history.events)
-    with Session(engine) as session, session.no_autoflush:
-        rows = SessionRows(session)
+    with engine.connect() as connection:
+        rows = RowStore(connection)
         rows.prefetch({Account: {"nobody"}})
+        statements = statements_of(engine)
         assert rows.get(Account, "alice") is not None  # not prefetched: asked for
-        assert rows.get(Account, "nobody") is None
+        assert rows.get(Account, "nobody") is None  # prefetched as absent: not asked again
+        assert statements == ["SELECT"]
         added = rows.new_row(Account, {"account_id": "nobody", "balance": 0, "updated_at": None, "last_tx_id": "t"})
         assert rows.get(Account, "nobody") is added
+
+
+def test_a_batch_updates_only_the_rows_it_looked_up_and_inserts_the_ones_it_made(
+        engine: Engine, recorded_history: RecordedHistory) -> None:
+    Projector(engine).apply_batch(recorded_history.events)
+    statements = statements_of(engine)
+    Projector(engine).apply_batch(mints_to_new_accounts(recorded_history, 20))
+    # mint_events and accounts inserted, one statement each (PostgreSQL: COPY, on the driver's own cursor);
+    # the checkpoint updated; nothing else written
+    assert statements.count("INSERT") == (2 if engine.dialect.name == "sqlite" else 0)
+    assert statements.count("UPDATE") == 1
+    assert statements.count("SELECT") <= 3  # and read: the checkpoint, the accounts (and pools) of the batch

@@ -76,7 +76,7 @@ def test_the_bulk_write_keeps_uint64_extremes_and_utc_times_as_the_orm_does(engi
     from sqlalchemy.orm import Session
 
     from gxlib.backend.models import Account
-    from gxlib.backend.setreplay import bulk_insert, record_type
+    from gxlib.backend.rowstore import bulk_insert, record_type
     from gxlib.backend.sqltypes import UINT64_MAX
 
     when = dt.datetime(2026, 12, 6, 21, 0, 1, 250000, tzinfo=dt.UTC)
@@ -96,7 +96,7 @@ def test_the_bulk_write_refuses_a_boolean_amount_even_after_writing_the_equal_in
     from sqlalchemy import Table
 
     from gxlib.backend.models import Account
-    from gxlib.backend.setreplay import bulk_insert, record_type
+    from gxlib.backend.rowstore import bulk_insert, record_type
 
     when = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
     rows = []
