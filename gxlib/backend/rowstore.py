@@ -56,6 +56,13 @@ class _Layout:
         self.key_of: Callable[[Any], tuple[Any, ...]] = (
             attrgetter(*key_names) if len(key_names) > 1 else lambda record: (single(record),))
 
+    def build(self, values: Mapping[Any, Any]) -> Any:
+        """A record with ``values`` by column name (other columns None)."""
+        record = self.record()
+        # setattr over the columns in C (map, consumed by a zero-length deque): most of building a row.
+        _consume(map(setattr, repeat(record), self.columns, map(values.get, self.columns)))
+        return record
+
 
 _consume: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend
 
@@ -130,8 +137,7 @@ class RowStore:
     def _loaded(self, model: type[Base], values: Mapping[Any, Any]) -> Any:
         """A row read from the database, kept as written."""
         layout = self._layout(model)
-        record = layout.record()
-        _consume(map(setattr, repeat(record), layout.columns, map(values.get, layout.columns)))
+        record = layout.build(values)
         key = layout.key_of(record)
         self.keyed.setdefault(model, {})[key] = record
         self.touched.setdefault(model, {})
@@ -141,9 +147,7 @@ class RowStore:
     def new_row(self, model: type[Base], values: dict[str, Any]) -> Any:
         """A new row of ``model`` with ``values`` (other columns None), stored like :meth:`add`."""
         layout = self._layout(model)
-        record = layout.record()
-        # setattr over the columns in C (map, consumed by a zero-length deque): most of building a row.
-        _consume(map(setattr, repeat(record), layout.columns, map(values.get, layout.columns)))
+        record = layout.build(values)
         self._store(model, layout, record)
         return record
 
